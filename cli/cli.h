@@ -1,0 +1,12 @@
+/* Subcommands other than serve (cli/<command>.c). Main thread; each returns the process exit code. */
+#ifndef HC_CLI_H
+#define HC_CLI_H
+
+#include "config.h"
+
+int cli_migrate_main(int argc, char **argv);
+
+/* serve.c: config for any subcommand (--config, env, home, embedded default); prints errors */
+int serve_load_config(const char *explicit_path, hc_config_t *cfg);
+
+#endif

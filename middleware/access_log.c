@@ -1,0 +1,37 @@
+/* One logfmt line per request when h2o disposes of it (after the response,
+ * however it was produced: at once, after a park, or never because the client
+ * left). Paths are logged without the query string; never a header. */
+#include <stdio.h>
+
+#include "clock.h"
+#include "log.h"
+#include "metrics.h"
+#include "middleware.h"
+
+static void on_done(void *p)
+{
+    hc_req_t *r = *(hc_req_t **)p;
+    h2o_req_t *req = r->req;
+    uint64_t dur_us = clock_mono_us() - r->start_us;
+    int status = req->res.status;
+    metrics_request_observe(r->route, status, dur_us);
+    if (r->route != NULL && (r->route->flags & ROUTE_NO_ACCESS_LOG))
+        return;
+    char path[512], ip[80];
+    char tmp[256];
+    snprintf(tmp, sizeof(tmp), "%.*s", (int)req->path_normalized.len, req->path_normalized.base);
+    log_quote(path, sizeof(path), tmp);
+    log_quote(ip, sizeof(ip), r->client_ip);
+    log_write(status >= 500 ? LOG_ERROR : LOG_INFO,
+              "method=%.*s path=%s status=%d dur_ms=%.1f rid=%s ip=%s cred=%s", (int)req->method.len, req->method.base,
+              path, status, dur_us / 1000.0, r->request_id, ip,
+              r->auth.cred == CRED_ADMIN ? "admin" : r->auth.cred == CRED_NODE ? "node"
+                                                  : r->auth.cred == CRED_FLEET ? "fleet" : "none");
+}
+
+void mw_access_log(hc_req_t *r)
+{
+    hc_req_t **slot = h2o_mem_alloc_shared(&r->req->pool, sizeof(*slot), on_done);
+    *slot = r;
+    router_next(r);
+}

@@ -1,0 +1,142 @@
+/*
+ * Credentials per route (spec/API.md "Credentials"). Tokens are hashed with
+ * the server's key and looked up by hash; hash comparisons are constant time.
+ * A wrong and a missing token look the same to the client (401). The lookups
+ * take and release the registry lock themselves: no lock is held here when
+ * router_next runs the handler.
+ */
+#include <string.h>
+#include <strings.h>
+
+#include "jsonio.h"
+#include "middleware.h"
+#include "registry.h"
+#include "secret.h"
+#include "serve.h"
+#include "session.h"
+
+/* the bearer token, or an empty iovec */
+static h2o_iovec_t bearer(h2o_req_t *req)
+{
+    ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
+    if (i < 0)
+        return h2o_iovec_init(NULL, 0);
+    h2o_iovec_t v = req->headers.entries[i].value;
+    if (v.len <= 7 || strncasecmp(v.base, "Bearer ", 7) != 0)
+        return h2o_iovec_init(NULL, 0);
+    size_t a = 7;
+    while (a < v.len && v.base[a] == ' ')
+        a++;
+    size_t b = v.len;
+    while (b > a && v.base[b - 1] == ' ')
+        b--;
+    return h2o_iovec_init(v.base + a, b - a);
+}
+
+static void unauthorized(hc_req_t *r, const char *what)
+{
+    h2o_add_header(&r->req->pool, &r->req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL, H2O_STRLIT("Bearer"));
+    json_error(r, 401, "unauthorized", "missing or invalid %s credentials", what);
+}
+
+static void forbidden(hc_req_t *r, const char *why)
+{
+    json_error(r, 403, "forbidden", "%s", why);
+}
+
+/* identifies the bearer token: sets r->auth; CRED_NONE when unknown */
+static void identify(hc_req_t *r, h2o_iovec_t tok, int want_fleet)
+{
+    if (tok.len == 0 || tok.len > 256)
+        return;
+    uint8_t h[SECRET_HASH_LEN];
+    secret_token_hash(tok.base, tok.len, h);
+    if (registry_auth_admin(h, r->auth.actor, sizeof(r->auth.actor))) {
+        r->auth.cred = CRED_ADMIN;
+    } else if (registry_auth_node(h, r->auth.node_id, sizeof(r->auth.node_id))) {
+        r->auth.cred = CRED_NODE;
+        snprintf(r->auth.actor, sizeof(r->auth.actor), "node:%s", r->auth.node_id);
+    } else if (want_fleet && registry_auth_fleet(h)) {
+        r->auth.cred = CRED_FLEET;
+        snprintf(r->auth.actor, sizeof(r->auth.actor), "fleet");
+    }
+}
+
+void mw_auth(hc_req_t *r)
+{
+    auth_kind_t kind = r->route->auth;
+    if (kind == AUTH_NONE || kind == AUTH_ENROLLMENT) {
+        router_next(r);
+        return;
+    }
+    if (kind == AUTH_METRICS && serve_config() != NULL && serve_config()->server.metrics_public) {
+        router_next(r);
+        return;
+    }
+    h2o_iovec_t tok = bearer(r->req);
+    identify(r, tok, kind == AUTH_FLEET);
+    if (r->auth.cred == CRED_NONE && tok.len == 0 && kind != AUTH_NODE && kind != AUTH_FLEET) {
+        /* a logged-in browser acts as admin (web/ pages); the session check
+         * rejects cross-site state changes itself */
+        int s = session_authenticate(r);
+        if (s < 0)
+            return; /* answered */
+        if (s > 0)
+            r->auth.cred = CRED_ADMIN;
+    }
+    switch (kind) {
+    case AUTH_ADMIN:
+    case AUTH_METRICS:
+        if (r->auth.cred == CRED_ADMIN)
+            break;
+        if (r->auth.cred == CRED_NONE)
+            unauthorized(r, "admin");
+        else
+            forbidden(r, "this endpoint needs an admin token");
+        return;
+    case AUTH_NODE:
+        if (r->auth.cred == CRED_NODE)
+            break;
+        if (r->auth.cred == CRED_NONE)
+            unauthorized(r, "node");
+        else
+            forbidden(r, "this endpoint is for node agents and needs a node token");
+        return;
+    case AUTH_ADMIN_OR_NODE: {
+        if (r->auth.cred == CRED_ADMIN)
+            break;
+        if (r->auth.cred == CRED_NODE) {
+            const char *id = route_param(r, "id");
+            if (id != NULL && strcmp(id, r->auth.node_id) == 0)
+                break;
+            forbidden(r, "a node token may only access its own node");
+            return;
+        }
+        if (r->auth.cred == CRED_NONE)
+            unauthorized(r, "admin or node");
+        else
+            forbidden(r, "this endpoint needs an admin or node token");
+        return;
+    }
+    case AUTH_ADMIN_OR_ANY_NODE:
+        if (r->auth.cred == CRED_ADMIN || r->auth.cred == CRED_NODE)
+            break;
+        if (r->auth.cred == CRED_NONE)
+            unauthorized(r, "admin or node");
+        else
+            forbidden(r, "this endpoint needs an admin or node token");
+        return;
+    case AUTH_FLEET:
+        if (r->auth.cred == CRED_FLEET)
+            break;
+        if (r->auth.cred == CRED_NONE)
+            unauthorized(r, "fleet enrollment");
+        else
+            forbidden(r, "this endpoint needs the fleet enrollment token");
+        return;
+    case AUTH_NONE:
+    case AUTH_ENROLLMENT:
+        break;
+    }
+    router_next(r);
+}

@@ -1,0 +1,25 @@
+/*
+ * The stages in front of every handler, in order (router.c runs them):
+ *   request_id -> access_log -> (route resolution) -> limits -> auth -> handler
+ * Each stage answers itself or calls router_next(r). A stage never holds a
+ * lock when it calls router_next (the router checks: lock_assert_none_held).
+ * Worker thread only.
+ */
+#ifndef HC_MIDDLEWARE_H
+#define HC_MIDDLEWARE_H
+
+#include "router.h"
+
+/* X-Request-Id: a caller's (if sane: 1..40 of [A-Za-z0-9._-]) or a new one; echoed in the response */
+void mw_request_id(hc_req_t *r);
+/* one logfmt line per request when it is done; request metrics */
+void mw_access_log(hc_req_t *r);
+/* body size (413), content type (415), JSON parse (400) per the route's flags */
+void mw_limits(hc_req_t *r);
+/* the route's credential kind (401/403) */
+void mw_auth(hc_req_t *r);
+
+/* Called once at start (main thread) with the trusted proxy list. */
+void mw_client_ip_resolve(hc_req_t *r);
+
+#endif

@@ -1,0 +1,96 @@
+/* X-Request-Id in and out, and the client address the rest of the stages use. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "middleware.h"
+#include "secret.h"
+#include "serve.h"
+
+static int id_ok(const char *s, size_t len)
+{
+    if (len == 0 || len > 40)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+              c == '.'))
+            return 0;
+    }
+    return 1;
+}
+
+static void peer_ip(h2o_req_t *req, char *out, size_t outlen)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
+    out[0] = '\0';
+    if (len == 0)
+        return;
+    if (ss.ss_family == AF_INET)
+        inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, out, (socklen_t)outlen);
+    else if (ss.ss_family == AF_INET6)
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, out, (socklen_t)outlen);
+}
+
+static int is_trusted(const char *ip)
+{
+    const hc_config_t *cfg = serve_config();
+    if (cfg == NULL)
+        return 0;
+    for (size_t i = 0; i < cfg->server.trusted_proxies_count; i++)
+        if (strcmp(cfg->server.trusted_proxies[i], ip) == 0)
+            return 1;
+    return 0;
+}
+
+void mw_client_ip_resolve(hc_req_t *r)
+{
+    h2o_req_t *req = r->req;
+    peer_ip(req, r->client_ip, sizeof(r->client_ip));
+    if (!is_trusted(r->client_ip))
+        return;
+    ssize_t i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-forwarded-for"), -1);
+    if (i < 0)
+        return;
+    /* walk from the right: the first address not of a trusted proxy is the client */
+    h2o_iovec_t v = req->headers.entries[i].value;
+    size_t end = v.len;
+    while (end > 0) {
+        size_t start = end;
+        while (start > 0 && v.base[start - 1] != ',')
+            start--;
+        size_t a = start, b = end;
+        while (a < b && (v.base[a] == ' ' || v.base[a] == '\t'))
+            a++;
+        while (b > a && (v.base[b - 1] == ' ' || v.base[b - 1] == '\t'))
+            b--;
+        char ip[64];
+        if (b - a == 0 || b - a >= sizeof(ip))
+            return;
+        memcpy(ip, v.base + a, b - a);
+        ip[b - a] = '\0';
+        snprintf(r->client_ip, sizeof(r->client_ip), "%s", ip);
+        if (!is_trusted(ip))
+            return;
+        end = start > 0 ? start - 1 : 0;
+    }
+}
+
+void mw_request_id(hc_req_t *r)
+{
+    h2o_req_t *req = r->req;
+    ssize_t i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-request-id"), -1);
+    if (i >= 0 && id_ok(req->headers.entries[i].value.base, req->headers.entries[i].value.len)) {
+        memcpy(r->request_id, req->headers.entries[i].value.base, req->headers.entries[i].value.len);
+        r->request_id[req->headers.entries[i].value.len] = '\0';
+    } else {
+        secret_id_new("req-", r->request_id, sizeof(r->request_id));
+    }
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-request-id"), 0, NULL,
+                          h2o_strdup(&req->pool, r->request_id, SIZE_MAX).base, strlen(r->request_id));
+    mw_client_ip_resolve(r);
+    router_next(r);
+}

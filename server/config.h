@@ -1,0 +1,99 @@
+/*
+ * config.yaml (spec/cli-and-config.md). Parsed once by the main thread at
+ * start; the resulting hc_config_t is read-only afterwards and may be read
+ * from any thread without a lock. Owned by main; released with config_free.
+ */
+#ifndef HC_CONFIG_H
+#define HC_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_MAX_LISTEN 8
+#define CONFIG_MAX_PROXIES 16
+
+typedef struct config_role {
+    char *name;
+    char *description;
+    char *recipe_json; /* the recipe as a JSON text ("{}" when absent) */
+} config_role_t;
+
+typedef struct hc_config {
+    char *source_path; /* file the config came from, NULL for the embedded default */
+
+    struct {
+        char *listen[CONFIG_MAX_LISTEN]; /* "host:port"; [::1]:8080 for IPv6 */
+        size_t listen_count;
+        char *public_url;      /* default: http://<first listen> */
+        char *data_dir;        /* default ./data */
+        char *admin_token;     /* from admin_token or admin_token_file; NULL: generated in data_dir */
+        char *admin_token_file;
+        char *fleet_enrollment_token; /* NULL: generated in data_dir */
+        unsigned workers;      /* 0 = one per core */
+        struct {
+            char *cert_file;
+            char *key_file;
+            int http2; /* bool, default 0 */
+        } tls;
+        char *trusted_proxies[CONFIG_MAX_PROXIES];
+        size_t trusted_proxies_count;
+        int metrics_public; /* bool */
+        uint64_t shutdown_grace_ms; /* server.shutdown_grace, default 10s */
+    } server;
+
+    struct {
+        uint64_t offline_after_ms; /* default 90s */
+        int auto_approve;          /* default false */
+        uint64_t enrollment_ttl_ms; /* nodes.enrollment_ttl, default 24h */
+        unsigned heartbeat_interval_s; /* nodes.heartbeat_interval, default 30s */
+    } nodes;
+
+    struct {
+        uint64_t default_timeout_ms;  /* default 60s */
+        uint64_t max_output_bytes;    /* default 1048576 */
+        uint64_t result_retention_ms; /* default 168h */
+    } exec;
+
+    struct {
+        char *experience_library_url; /* NULL: not configured */
+        char *screenshot_path;        /* default /tmp/hydra-live-screenshot.jpg */
+        uint64_t screenshot_max_age_ms; /* default 30s */
+        unsigned sunshine_port;       /* heads.sunshine_port, default 47990 */
+    } heads;
+
+    struct {
+        char *stop_command;       /* default "hydrabody stream-stop" */
+        uint64_t stop_timeout_ms; /* default 20s */
+    } streams;
+
+    struct {
+        char *base_url; /* default https://releases.example.com */
+    } releases;
+
+    config_role_t *role_catalog;
+    size_t role_catalog_count;
+} hc_config_t;
+
+/* Fills *cfg with the embedded defaults. Returns 0, or -1 on allocation failure. */
+int config_defaults(hc_config_t *cfg);
+
+/*
+ * Loads the file at path over the defaults. On error returns -1 and writes a
+ * one-line message into err naming the file, line and column and what is
+ * wrong (unknown key, wrong type, bad duration, missing TLS file...).
+ */
+int config_load(hc_config_t *cfg, const char *path, char *err, size_t errlen);
+
+/*
+ * Which file `serve` reads: explicit (from --config) if given, else
+ * $HYDRACLUSTER_CONFIG, else ~/.hydracluster/config.yaml when it exists;
+ * NULL means the embedded default. The result is malloc'ed or NULL.
+ */
+char *config_find_path(const char *explicit_path);
+
+/* Parses "90s", "250ms", "5m", "168h", "1h30m" into milliseconds; -1 when malformed. */
+int config_parse_duration(const char *s, uint64_t *out_ms);
+
+void config_free(hc_config_t *cfg);
+
+#endif

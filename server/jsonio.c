@@ -1,0 +1,152 @@
+#include "jsonio.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static const h2o_iovec_t json_ct = {H2O_STRLIT("application/json")};
+
+void json_respond_raw(h2o_req_t *req, int status, json_t *obj)
+{
+    size_t len = json_dumpb(obj, NULL, 0, JSON_COMPACT);
+    char *buf = h2o_mem_alloc_pool(&req->pool, len + 1);
+    json_dumpb(obj, buf, len, JSON_COMPACT);
+    buf[len++] = '\n';
+    json_decref(obj);
+    req->res.status = status;
+    req->res.reason = "";
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, json_ct.base, json_ct.len);
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-store"));
+    h2o_send_inline(req, buf, len);
+}
+
+void json_respond(hc_req_t *r, int status, json_t *obj)
+{
+    json_respond_raw(r->req, status, obj);
+}
+
+void json_error_raw(h2o_req_t *req, int status, const char *code, const char *msg)
+{
+    json_t *o = json_pack("{s:s, s:s}", "error", msg, "code", code);
+    if (o == NULL) {
+        /* only on allocation failure: answer without JSON machinery */
+        req->res.status = 500;
+        req->res.reason = "";
+        h2o_send_inline(req, H2O_STRLIT("{\"error\":\"out of memory\",\"code\":\"internal\"}\n"));
+        return;
+    }
+    json_respond_raw(req, status, o);
+}
+
+void json_error(hc_req_t *r, int status, const char *code, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    json_error_raw(r->req, status, code, msg);
+}
+
+static int depth_ok(json_t *v, int depth)
+{
+    if (depth > JSON_MAX_DEPTH)
+        return 0;
+    if (json_is_object(v)) {
+        const char *k;
+        json_t *c;
+        json_object_foreach(v, k, c) if (!depth_ok(c, depth + 1)) return 0;
+    } else if (json_is_array(v)) {
+        size_t i;
+        json_t *c;
+        json_array_foreach(v, i, c) if (!depth_ok(c, depth + 1)) return 0;
+    }
+    return 1;
+}
+
+json_t *json_parse_body(const char *data, size_t len, char *err, size_t errlen)
+{
+    json_error_t je;
+    json_t *v = json_loadb(data, len, JSON_REJECT_DUPLICATES, &je);
+    if (v == NULL) {
+        snprintf(err, errlen, "malformed JSON at line %d column %d: %s", je.line, je.column, je.text);
+        return NULL;
+    }
+    if (!json_is_object(v)) {
+        json_decref(v);
+        snprintf(err, errlen, "the body must be a JSON object");
+        return NULL;
+    }
+    if (!depth_ok(v, 1)) {
+        json_decref(v);
+        snprintf(err, errlen, "JSON nested deeper than %d levels", JSON_MAX_DEPTH);
+        return NULL;
+    }
+    return v;
+}
+
+int json_get_int(json_t *obj, const char *key, int64_t min, int64_t max, int64_t *out, char *err, size_t errlen)
+{
+    json_t *v = json_object_get(obj, key);
+    if (v == NULL || json_is_null(v))
+        return 0;
+    if (!json_is_integer(v)) {
+        snprintf(err, errlen, "\"%s\" must be an integer", key);
+        return -1;
+    }
+    json_int_t i = json_integer_value(v);
+    if (i < min || i > max) {
+        snprintf(err, errlen, "\"%s\" must be between %lld and %lld", key, (long long)min, (long long)max);
+        return -1;
+    }
+    *out = i;
+    return 1;
+}
+
+int json_get_str(json_t *obj, const char *key, size_t maxlen, const char **out, char *err, size_t errlen)
+{
+    json_t *v = json_object_get(obj, key);
+    if (v == NULL || json_is_null(v))
+        return 0;
+    if (!json_is_string(v)) {
+        snprintf(err, errlen, "\"%s\" must be a string", key);
+        return -1;
+    }
+    if (json_string_length(v) > maxlen) {
+        snprintf(err, errlen, "\"%s\" is longer than %zu bytes", key, maxlen);
+        return -1;
+    }
+    *out = json_string_value(v);
+    return 1;
+}
+
+int json_get_bool(json_t *obj, const char *key, int *out, char *err, size_t errlen)
+{
+    json_t *v = json_object_get(obj, key);
+    if (v == NULL || json_is_null(v))
+        return 0;
+    if (!json_is_boolean(v)) {
+        snprintf(err, errlen, "\"%s\" must be true or false", key);
+        return -1;
+    }
+    *out = json_is_true(v);
+    return 1;
+}
+
+int json_check_keys(json_t *obj, const char *const *allowed, char *err, size_t errlen)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(obj, k, v)
+    {
+        size_t i;
+        for (i = 0; allowed[i] != NULL; i++)
+            if (strcmp(allowed[i], k) == 0)
+                break;
+        if (allowed[i] == NULL) {
+            snprintf(err, errlen, "unknown field \"%s\"", k);
+            return -1;
+        }
+    }
+    return 0;
+}

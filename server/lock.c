@@ -1,0 +1,176 @@
+#include "lock.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#ifdef HC_LOCK_CHECK
+/* What this thread holds, in acquisition order. Depth is small: the rank
+ * table has six entries and rule 4 forbids repeats. */
+#define HELD_MAX 16
+static __thread struct {
+    const char *name;
+    int rank;
+    const void *addr;
+} held[HELD_MAX];
+static __thread int nheld;
+
+static void check_acquire(const void *addr, const char *name, int rank)
+{
+    for (int i = 0; i < nheld; i++) {
+        if (held[i].addr == addr) {
+            fprintf(stderr, "level=fatal msg=\"lock order violation: recursive acquisition\" lock=%s rank=%d\n", name, rank);
+            abort();
+        }
+        if (held[i].rank >= rank) {
+            fprintf(stderr,
+                    "level=fatal msg=\"lock order violation: %s (rank %d) taken while holding %s (rank %d)\" lock=%s held=%s\n",
+                    name, rank, held[i].name, held[i].rank, name, held[i].name);
+            abort();
+        }
+    }
+    if (nheld == HELD_MAX) {
+        fprintf(stderr, "level=fatal msg=\"too many locks held\" lock=%s\n", name);
+        abort();
+    }
+}
+
+static void record_acquire(const void *addr, const char *name, int rank)
+{
+    held[nheld].addr = addr;
+    held[nheld].name = name;
+    held[nheld].rank = rank;
+    nheld++;
+}
+
+static void record_release(const void *addr, const char *name)
+{
+    for (int i = nheld - 1; i >= 0; i--) {
+        if (held[i].addr == addr) {
+            for (int j = i; j < nheld - 1; j++)
+                held[j] = held[j + 1];
+            nheld--;
+            return;
+        }
+    }
+    fprintf(stderr, "level=fatal msg=\"lock released that this thread does not hold\" lock=%s\n", name);
+    abort();
+}
+
+int lock_held_count(void)
+{
+    return nheld;
+}
+
+void lock_assert_none_held(const char *where)
+{
+    if (nheld != 0) {
+        fprintf(stderr, "level=fatal msg=\"lock held across a boundary\" lock=%s where=\"%s\"\n", held[0].name, where);
+        abort();
+    }
+}
+#else
+#define check_acquire(a, n, r) ((void)0)
+#define record_acquire(a, n, r) ((void)0)
+#define record_release(a, n) ((void)0)
+int lock_held_count(void)
+{
+    return 0;
+}
+void lock_assert_none_held(const char *where)
+{
+    (void)where;
+}
+#endif
+
+static void die_errno(const char *what, const char *name, int err)
+{
+    fprintf(stderr, "level=fatal msg=\"%s failed\" lock=%s errno=%d\n", what, name, err);
+    abort();
+}
+
+void lock_init(hc_lock_t *l, const char *name, int rank)
+{
+    int err = pthread_rwlock_init(&l->rw, NULL);
+    if (err)
+        die_errno("pthread_rwlock_init", name, err);
+    l->name = name;
+    l->rank = rank;
+}
+
+void lock_destroy(hc_lock_t *l)
+{
+    pthread_rwlock_destroy(&l->rw);
+}
+
+void lock_take(hc_lock_t *l)
+{
+    check_acquire(l, l->name, l->rank);
+    int err = pthread_rwlock_wrlock(&l->rw);
+    if (err)
+        die_errno("pthread_rwlock_wrlock", l->name, err);
+    record_acquire(l, l->name, l->rank);
+}
+
+void lock_take_shared(hc_lock_t *l)
+{
+    check_acquire(l, l->name, l->rank);
+    int err = pthread_rwlock_rdlock(&l->rw);
+    if (err)
+        die_errno("pthread_rwlock_rdlock", l->name, err);
+    record_acquire(l, l->name, l->rank);
+}
+
+void lock_give(hc_lock_t *l)
+{
+    record_release(l, l->name);
+    int err = pthread_rwlock_unlock(&l->rw);
+    if (err)
+        die_errno("pthread_rwlock_unlock", l->name, err);
+}
+
+void mutex_init(hc_mutex_t *m, const char *name, int rank)
+{
+    int err = pthread_mutex_init(&m->m, NULL);
+    if (err)
+        die_errno("pthread_mutex_init", name, err);
+    m->name = name;
+    m->rank = rank;
+}
+
+void mutex_destroy(hc_mutex_t *m)
+{
+    pthread_mutex_destroy(&m->m);
+}
+
+void mutex_take(hc_mutex_t *m)
+{
+    check_acquire(m, m->name, m->rank);
+    int err = pthread_mutex_lock(&m->m);
+    if (err)
+        die_errno("pthread_mutex_lock", m->name, err);
+    record_acquire(m, m->name, m->rank);
+}
+
+void mutex_give(hc_mutex_t *m)
+{
+    record_release(m, m->name);
+    int err = pthread_mutex_unlock(&m->m);
+    if (err)
+        die_errno("pthread_mutex_unlock", m->name, err);
+}
+
+void mutex_wait(hc_mutex_t *m, pthread_cond_t *cond)
+{
+    int err = pthread_cond_wait(cond, &m->m);
+    if (err)
+        die_errno("pthread_cond_wait", m->name, err);
+}
+
+int mutex_timedwait(hc_mutex_t *m, pthread_cond_t *cond, const struct timespec *abstime)
+{
+    int err = pthread_cond_timedwait(cond, &m->m, abstime);
+    if (err && err != ETIMEDOUT)
+        die_errno("pthread_cond_timedwait", m->name, err);
+    return err;
+}

@@ -1,0 +1,68 @@
+#include "log.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+static log_level_t min_level = LOG_INFO;
+static const char *level_names[] = {"debug", "info", "warn", "error", "fatal"};
+
+void log_set_min_level(log_level_t level)
+{
+    min_level = level;
+}
+
+void log_write(log_level_t level, const char *fmt, ...)
+{
+    if (level < min_level)
+        return;
+    char line[4096];
+    struct timeval tv;
+    struct tm tm;
+    gettimeofday(&tv, NULL);
+    gmtime_r(&tv.tv_sec, &tm);
+    int n = snprintf(line, sizeof(line), "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03dZ level=%s ", tm.tm_year + 1900,
+                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(tv.tv_usec / 1000),
+                     level_names[level]);
+    va_list ap;
+    va_start(ap, fmt);
+    int m = vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
+    va_end(ap);
+    size_t len = (size_t)n + (m < 0 ? 0 : ((size_t)m >= sizeof(line) - n - 1 ? sizeof(line) - n - 2 : (size_t)m));
+    line[len++] = '\n';
+    ssize_t w = write(STDERR_FILENO, line, len);
+    (void)w; /* nowhere left to report a failed log write */
+}
+
+const char *log_quote(char *buf, size_t buflen, const char *s)
+{
+    if (buflen == 0)
+        return buf;
+    if (s == NULL)
+        s = "";
+    int bare = *s != '\0';
+    for (const char *p = s; *p; p++)
+        if (*p <= ' ' || *p == '"' || *p == '=' || *p == '\\' || (unsigned char)*p == 0x7f)
+            bare = 0;
+    size_t o = 0;
+    if (!bare && o + 1 < buflen)
+        buf[o++] = '"';
+    for (const char *p = s; *p && o + 3 < buflen; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c == '"' || c == '\\') {
+            buf[o++] = '\\';
+            buf[o++] = c;
+        } else if (c == '\n') {
+            buf[o++] = '\\';
+            buf[o++] = 'n';
+        } else if (c >= ' ' && c != 0x7f) {
+            buf[o++] = c;
+        }
+    }
+    if (!bare && o + 1 < buflen)
+        buf[o++] = '"';
+    buf[o] = '\0';
+    return buf;
+}

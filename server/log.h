@@ -1,0 +1,28 @@
+/*
+ * logfmt logging to stderr: one line per event,
+ *   ts=2026-11-23T06:31:27.123Z level=info msg="..." key=value ...
+ * Callable from any thread (one write(2) per line, so lines never interleave).
+ * Never log a token or any other secret.
+ */
+#ifndef HC_LOG_H
+#define HC_LOG_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+typedef enum { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR, LOG_FATAL } log_level_t;
+
+/* fmt produces the key=value pairs after level= (including msg="..."). */
+void log_write(log_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void log_set_min_level(log_level_t level);
+
+#define log_info(...) log_write(LOG_INFO, __VA_ARGS__)
+#define log_warn(...) log_write(LOG_WARN, __VA_ARGS__)
+#define log_error(...) log_write(LOG_ERROR, __VA_ARGS__)
+#define log_debug(...) log_write(LOG_DEBUG, __VA_ARGS__)
+
+/* Writes s into buf as a logfmt value: bare when safe, else quoted with \" \\ \n
+ * escaped; control bytes dropped. Returns buf. */
+const char *log_quote(char *buf, size_t buflen, const char *s);
+
+#endif

@@ -1,0 +1,476 @@
+#include "registry.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "log.h"
+
+hc_lock_t registry_catalog_lock;
+hc_lock_t registry_nodes_lock;
+
+/* chained hash tables; buckets double when the load passes 1 */
+static node_t **by_id, **by_token;
+static size_t nbuckets, nnodes;
+
+typedef struct admin_token {
+    char id[NODE_ID_MAX];
+    uint8_t hash[SECRET_HASH_LEN];
+    char label[NODE_TEXT_MAX];
+    char created_at[32];
+    struct admin_token *next;
+} admin_token_t;
+static admin_token_t *admin_tokens;
+static uint8_t config_admin_hash[SECRET_HASH_LEN];
+static int have_config_admin;
+static uint8_t fleet_hash[SECRET_HASH_LEN];
+static int have_fleet;
+
+static uint64_t hash_str(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+static uint64_t hash_token(const uint8_t *t)
+{
+    uint64_t h;
+    memcpy(&h, t, sizeof(h)); /* already a keyed hash: uniform */
+    return h;
+}
+
+int registry_init(void)
+{
+    lock_init(&registry_catalog_lock, "catalog", LOCK_RANK_CATALOG);
+    lock_init(&registry_nodes_lock, "nodes", LOCK_RANK_NODES);
+    nbuckets = 256;
+    by_id = calloc(nbuckets, sizeof(*by_id));
+    by_token = calloc(nbuckets, sizeof(*by_token));
+    return by_id && by_token ? 0 : -1;
+}
+
+node_t *registry_node_new(void)
+{
+    node_t *n = calloc(1, sizeof(*n));
+    if (n == NULL)
+        return NULL;
+    n->roles = json_array();
+    n->diagnostics = json_object();
+    n->extra = json_object();
+    strcpy(n->approval, "pending");
+    if (!n->roles || !n->diagnostics || !n->extra) {
+        registry_node_free(n);
+        return NULL;
+    }
+    return n;
+}
+
+void registry_node_free(node_t *n)
+{
+    if (n == NULL)
+        return;
+    json_decref(n->roles);
+    json_decref(n->diagnostics);
+    json_decref(n->extra);
+    if (n->head != NULL) {
+        json_decref(n->head->diagnostics);
+        json_decref(n->head->allowed_experiences);
+        free(n->head);
+    }
+    free(n);
+}
+
+static void rehash(void)
+{
+    size_t nb = nbuckets * 2;
+    node_t **ni = calloc(nb, sizeof(*ni)), **nt = calloc(nb, sizeof(*nt));
+    if (ni == NULL || nt == NULL) {
+        free(ni);
+        free(nt);
+        return; /* keep the smaller table: slower chains, still correct */
+    }
+    for (size_t b = 0; b < nbuckets; b++) {
+        for (node_t *n = by_id[b], *next; n != NULL; n = next) {
+            next = n->next_by_id;
+            size_t i = hash_str(n->id) % nb;
+            n->next_by_id = ni[i];
+            ni[i] = n;
+        }
+        for (node_t *n = by_token[b], *next; n != NULL; n = next) {
+            next = n->next_by_token;
+            size_t i = hash_token(n->token_hash) % nb;
+            n->next_by_token = nt[i];
+            nt[i] = n;
+        }
+    }
+    free(by_id);
+    free(by_token);
+    by_id = ni;
+    by_token = nt;
+    nbuckets = nb;
+}
+
+static void token_unlink(node_t *n)
+{
+    node_t **pp = &by_token[hash_token(n->token_hash) % nbuckets];
+    for (; *pp != NULL; pp = &(*pp)->next_by_token) {
+        if (*pp == n) {
+            *pp = n->next_by_token;
+            n->next_by_token = NULL;
+            return;
+        }
+    }
+}
+
+static void token_link(node_t *n)
+{
+    size_t i = hash_token(n->token_hash) % nbuckets;
+    n->next_by_token = by_token[i];
+    by_token[i] = n;
+}
+
+void registry_node_insert(node_t *n)
+{
+    if (nnodes + 1 > nbuckets)
+        rehash();
+    size_t i = hash_str(n->id) % nbuckets;
+    n->next_by_id = by_id[i];
+    by_id[i] = n;
+    if (n->has_token)
+        token_link(n);
+    nnodes++;
+}
+
+void registry_node_remove(node_t *n)
+{
+    node_t **pp = &by_id[hash_str(n->id) % nbuckets];
+    for (; *pp != NULL; pp = &(*pp)->next_by_id) {
+        if (*pp == n) {
+            *pp = n->next_by_id;
+            break;
+        }
+    }
+    if (n->has_token)
+        token_unlink(n);
+    nnodes--;
+    registry_node_free(n);
+}
+
+node_t *registry_node_find(const char *id)
+{
+    for (node_t *n = by_id[hash_str(id) % nbuckets]; n != NULL; n = n->next_by_id)
+        if (strcmp(n->id, id) == 0)
+            return n;
+    return NULL;
+}
+
+node_t *registry_node_find_by_token(const uint8_t hash[SECRET_HASH_LEN])
+{
+    for (node_t *n = by_token[hash_token(hash) % nbuckets]; n != NULL; n = n->next_by_token)
+        if (n->has_token && secret_hash_equal(n->token_hash, hash))
+            return n;
+    return NULL;
+}
+
+void registry_node_set_token(node_t *n, const uint8_t *hash)
+{
+    if (n->has_token)
+        token_unlink(n);
+    if (hash != NULL) {
+        memcpy(n->token_hash, hash, SECRET_HASH_LEN);
+        n->has_token = 1;
+        token_link(n);
+    } else {
+        memset(n->token_hash, 0, SECRET_HASH_LEN);
+        n->has_token = 0;
+    }
+}
+
+void registry_node_foreach(registry_node_visit_fn fn, void *arg)
+{
+    for (size_t b = 0; b < nbuckets; b++)
+        for (node_t *n = by_id[b], *next; n != NULL; n = next) {
+            next = n->next_by_id;
+            if (fn(n, arg))
+                return;
+        }
+}
+
+size_t registry_node_count(void)
+{
+    return nnodes;
+}
+
+int registry_auth_node(const uint8_t hash[SECRET_HASH_LEN], char *node_id, size_t idlen)
+{
+    int found = 0;
+    lock_take_shared(&registry_nodes_lock);
+    node_t *n = registry_node_find_by_token(hash);
+    if (n != NULL && strcmp(n->approval, "rejected") != 0) {
+        snprintf(node_id, idlen, "%s", n->id);
+        found = 1;
+    }
+    lock_give(&registry_nodes_lock);
+    return found;
+}
+
+int registry_auth_admin(const uint8_t hash[SECRET_HASH_LEN], char *actor, size_t actorlen)
+{
+    int found = 0;
+    lock_take_shared(&registry_nodes_lock);
+    if (have_config_admin && secret_hash_equal(config_admin_hash, hash)) {
+        snprintf(actor, actorlen, "admin:config");
+        found = 1;
+    }
+    for (admin_token_t *t = admin_tokens; t != NULL && !found; t = t->next) {
+        if (secret_hash_equal(t->hash, hash)) {
+            snprintf(actor, actorlen, "admin:%s", t->id);
+            found = 1;
+        }
+    }
+    lock_give(&registry_nodes_lock);
+    return found;
+}
+
+int registry_auth_fleet(const uint8_t hash[SECRET_HASH_LEN])
+{
+    lock_take_shared(&registry_nodes_lock);
+    int ok = have_fleet && secret_hash_equal(fleet_hash, hash);
+    lock_give(&registry_nodes_lock);
+    return ok;
+}
+
+void registry_set_config_admin(const uint8_t hash[SECRET_HASH_LEN])
+{
+    memcpy(config_admin_hash, hash, SECRET_HASH_LEN);
+    have_config_admin = 1;
+}
+
+void registry_set_fleet(const uint8_t hash[SECRET_HASH_LEN])
+{
+    memcpy(fleet_hash, hash, SECRET_HASH_LEN);
+    have_fleet = 1;
+}
+
+int registry_admin_token_add(const char *id, const uint8_t hash[SECRET_HASH_LEN], const char *label,
+                             const char *created_at)
+{
+    admin_token_t *t = calloc(1, sizeof(*t));
+    if (t == NULL)
+        return -1;
+    snprintf(t->id, sizeof(t->id), "%s", id);
+    snprintf(t->label, sizeof(t->label), "%s", label ? label : "");
+    snprintf(t->created_at, sizeof(t->created_at), "%s", created_at ? created_at : "");
+    memcpy(t->hash, hash, SECRET_HASH_LEN);
+    t->next = admin_tokens;
+    admin_tokens = t;
+    return 0;
+}
+
+void registry_admin_token_list(json_t *array)
+{
+    for (admin_token_t *t = admin_tokens; t != NULL; t = t->next)
+        json_array_append_new(array, json_pack("{s:s, s:s, s:s}", "id", t->id, "label", t->label, "created_at",
+                                               t->created_at));
+}
+
+int registry_admin_token_revoke(const char *id)
+{
+    for (admin_token_t **pp = &admin_tokens; *pp != NULL; pp = &(*pp)->next) {
+        if (strcmp((*pp)->id, id) == 0) {
+            admin_token_t *t = *pp;
+            *pp = t->next;
+            free(t);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void copy_col(sqlite3_stmt *st, int col, char *dst, size_t dstlen)
+{
+    const unsigned char *s = sqlite3_column_text(st, col);
+    snprintf(dst, dstlen, "%s", s ? (const char *)s : "");
+}
+
+static json_t *json_col(sqlite3_stmt *st, int col, int want_array)
+{
+    const unsigned char *s = sqlite3_column_text(st, col);
+    json_t *v = s ? json_loads((const char *)s, 0, NULL) : NULL;
+    if (v == NULL || (want_array ? !json_is_array(v) : !json_is_object(v))) {
+        json_decref(v);
+        v = want_array ? json_array() : json_object();
+    }
+    return v;
+}
+
+static int64_t time_col(sqlite3_stmt *st, int col)
+{
+    const unsigned char *s = sqlite3_column_text(st, col);
+    int64_t t = 0;
+    if (s != NULL && clock_parse_rfc3339((const char *)s, &t) != 0)
+        t = 0;
+    return t;
+}
+
+int registry_load(sqlite3 *db, char *err, size_t errlen)
+{
+    static const char *sql =
+        "SELECT n.id, n.token_hash, n.name, n.hostname, n.os, n.arch, n.version, n.owner, n.district, n.venue, "
+        "n.roles, n.approval, n.enrolled_at, n.last_seen, n.ip, n.wireguard_ip, n.lan_ip, n.provider_status, "
+        "n.stream_status, n.drain, n.flag_update_node, n.flag_update_services, n.flag_reprovision, "
+        "n.flags_generation, n.diagnostics, n.extra, "
+        "h.node_id, h.status, h.diagnostics, h.assigned_body_id, h.app_id, h.allowed_experiences, h.updated_at "
+        "FROM nodes n LEFT JOIN heads h ON h.node_id = n.id";
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        goto fail;
+    int rc;
+    lock_take(&registry_nodes_lock);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        node_t *n = registry_node_new();
+        if (n == NULL) {
+            lock_give(&registry_nodes_lock);
+            snprintf(err, errlen, "out of memory loading nodes");
+            sqlite3_finalize(st);
+            return -1;
+        }
+        copy_col(st, 0, n->id, sizeof(n->id));
+        if (sqlite3_column_bytes(st, 1) == SECRET_HASH_LEN) {
+            memcpy(n->token_hash, sqlite3_column_blob(st, 1), SECRET_HASH_LEN);
+            n->has_token = 1;
+        }
+        copy_col(st, 2, n->name, sizeof(n->name));
+        copy_col(st, 3, n->hostname, sizeof(n->hostname));
+        copy_col(st, 4, n->os, sizeof(n->os));
+        copy_col(st, 5, n->arch, sizeof(n->arch));
+        copy_col(st, 6, n->version, sizeof(n->version));
+        copy_col(st, 7, n->owner, sizeof(n->owner));
+        copy_col(st, 8, n->district, sizeof(n->district));
+        copy_col(st, 9, n->venue, sizeof(n->venue));
+        json_decref(n->roles);
+        n->roles = json_col(st, 10, 1);
+        copy_col(st, 11, n->approval, sizeof(n->approval));
+        n->enrolled_at = time_col(st, 12);
+        n->last_seen = time_col(st, 13);
+        copy_col(st, 14, n->ip, sizeof(n->ip));
+        copy_col(st, 15, n->wireguard_ip, sizeof(n->wireguard_ip));
+        copy_col(st, 16, n->lan_ip, sizeof(n->lan_ip));
+        copy_col(st, 17, n->provider_status, sizeof(n->provider_status));
+        copy_col(st, 18, n->stream_status, sizeof(n->stream_status));
+        n->drain = sqlite3_column_int(st, 19);
+        n->flag_update_node = sqlite3_column_int(st, 20);
+        n->flag_update_services = sqlite3_column_int(st, 21);
+        n->flag_reprovision = sqlite3_column_int(st, 22);
+        n->flags_generation = sqlite3_column_int64(st, 23);
+        json_decref(n->diagnostics);
+        n->diagnostics = json_col(st, 24, 0);
+        json_decref(n->extra);
+        n->extra = json_col(st, 25, 0);
+        if (sqlite3_column_type(st, 26) != SQLITE_NULL) {
+            n->head = calloc(1, sizeof(*n->head));
+            if (n->head == NULL) {
+                registry_node_free(n);
+                lock_give(&registry_nodes_lock);
+                snprintf(err, errlen, "out of memory loading heads");
+                sqlite3_finalize(st);
+                return -1;
+            }
+            copy_col(st, 27, n->head->status, sizeof(n->head->status));
+            n->head->diagnostics = json_col(st, 28, 0);
+            copy_col(st, 29, n->head->assigned_body_id, sizeof(n->head->assigned_body_id));
+            copy_col(st, 30, n->head->app_id, sizeof(n->head->app_id));
+            n->head->allowed_experiences = json_col(st, 31, 1);
+            n->head->updated_at = time_col(st, 32);
+        }
+        registry_node_insert(n);
+    }
+    lock_give(&registry_nodes_lock);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        goto fail;
+
+    st = NULL;
+    if (sqlite3_prepare_v2(db, "SELECT id, token_hash, label, created_at FROM admin_tokens WHERE revoked_at IS NULL ORDER BY created_at", -1, &st, NULL) !=
+        SQLITE_OK)
+        goto fail;
+    lock_take(&registry_nodes_lock);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (sqlite3_column_bytes(st, 1) != SECRET_HASH_LEN)
+            continue;
+        if (registry_admin_token_add((const char *)sqlite3_column_text(st, 0), sqlite3_column_blob(st, 1),
+                                     (const char *)sqlite3_column_text(st, 2),
+                                     (const char *)sqlite3_column_text(st, 3)) != 0) {
+            lock_give(&registry_nodes_lock);
+            snprintf(err, errlen, "out of memory loading admin tokens");
+            sqlite3_finalize(st);
+            return -1;
+        }
+    }
+    lock_give(&registry_nodes_lock);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        goto fail;
+    return 0;
+fail:
+    snprintf(err, errlen, "cannot load the registry from the database: %s", sqlite3_errmsg(db));
+    sqlite3_finalize(st);
+    return -1;
+}
+
+void registry_free(void)
+{
+    lock_take(&registry_nodes_lock);
+    for (size_t b = 0; b < nbuckets; b++)
+        for (node_t *n = by_id[b], *next; n != NULL; n = next) {
+            next = n->next_by_id;
+            registry_node_free(n);
+        }
+    free(by_id);
+    free(by_token);
+    by_id = by_token = NULL;
+    nbuckets = nnodes = 0;
+    while (admin_tokens != NULL) {
+        admin_token_t *t = admin_tokens;
+        admin_tokens = t->next;
+        free(t);
+    }
+    lock_give(&registry_nodes_lock);
+}
+
+static json_t *time_json(int64_t t)
+{
+    char buf[32];
+    return t ? json_string(clock_rfc3339(t, buf, sizeof(buf))) : json_null();
+}
+
+json_t *node_to_json(const node_t *n, int64_t now, uint64_t offline_after_ms)
+{
+    int online = n->last_seen != 0 && (uint64_t)(now - n->last_seen) * 1000 <= offline_after_ms;
+    json_t *flags = json_array();
+    if (n->flag_update_node)
+        json_array_append_new(flags, json_string("update_node"));
+    if (n->flag_update_services)
+        json_array_append_new(flags, json_string("update_services"));
+    if (n->flag_reprovision)
+        json_array_append_new(flags, json_string("reprovision"));
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:s, s:s, s:s, "
+                          "s:s, s:s, s:b, s:o, s:I, s:b}",
+                          "id", n->id, "name", n->name, "hostname", n->hostname, "os", n->os, "arch", n->arch,
+                          "version", n->version, "roles", json_deep_copy(n->roles), "owner", n->owner, "district", n->district,
+                          "venue", n->venue, "approval", n->approval, "node_status", online ? "online" : "offline",
+                          "last_seen", time_json(n->last_seen), "enrolled_at", time_json(n->enrolled_at), "ip", n->ip,
+                          "wireguard_ip", n->wireguard_ip, "lan_ip", n->lan_ip, "provider_status", n->provider_status,
+                          "stream_status", n->stream_status, "drain", n->drain, "pending_flags", flags,
+                          "flags_generation", (json_int_t)n->flags_generation, "is_head", n->head != NULL);
+    if (o == NULL)
+        return NULL;
+    if (json_object_size(n->diagnostics) > 0)
+        json_object_set_new(o, "diagnostics", json_deep_copy(n->diagnostics));
+    if (json_object_size(n->extra) > 0)
+        json_object_set_new(o, "extra", json_deep_copy(n->extra));
+    return o;
+}

@@ -1,0 +1,121 @@
+/*
+ * The registry: the in-memory state that serves every read (no request reads
+ * SQLite). Loaded once from the store at start (main thread); afterwards
+ * changed by handlers and housekeeping under its locks, and made durable
+ * through store ops (store/writer.c) built from copies of what changed.
+ *
+ * Locks (server/lock.h): registry_catalog_lock (rank 10) guards the role
+ * catalog; registry_nodes_lock (rank 20) guards nodes, heads, their indexes,
+ * enrollment and admin token hashes. Functions marked "caller holds" expect
+ * the caller to hold the named lock (shared is enough for reads); the others
+ * take what they need themselves. Never send, block or call out while
+ * holding one: copy out (e.g. node_to_json), release, then act.
+ */
+#ifndef HC_REGISTRY_H
+#define HC_REGISTRY_H
+
+#include <jansson.h>
+#include <sqlite3.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lock.h"
+#include "secret.h"
+
+#define NODE_ID_MAX 64
+#define NODE_SHORT_MAX 64   /* os, arch, version, statuses, ips */
+#define NODE_TEXT_MAX 256   /* name, hostname, owner, district, venue */
+
+typedef struct head_rec {
+    char status[16]; /* idle / streaming / error */
+    json_t *diagnostics; /* object of strings */
+    char assigned_body_id[NODE_ID_MAX];
+    char app_id[NODE_TEXT_MAX];
+    json_t *allowed_experiences; /* array of strings */
+    int64_t updated_at;
+    int64_t last_assigned_at; /* eligibility ordering */
+} head_rec_t;
+
+typedef struct node {
+    char id[NODE_ID_MAX];
+    uint8_t token_hash[SECRET_HASH_LEN];
+    int has_token;
+    char name[NODE_TEXT_MAX];
+    char hostname[NODE_TEXT_MAX];
+    char os[NODE_SHORT_MAX];
+    char arch[NODE_SHORT_MAX];
+    char version[NODE_SHORT_MAX];
+    char owner[NODE_TEXT_MAX];
+    char district[NODE_TEXT_MAX];
+    char venue[NODE_TEXT_MAX];
+    json_t *roles; /* array of strings */
+    char approval[16]; /* pending / approved / rejected */
+    int64_t enrolled_at; /* 0 = unknown */
+    int64_t last_seen;   /* 0 = never */
+    char ip[NODE_SHORT_MAX];
+    char wireguard_ip[NODE_SHORT_MAX];
+    char lan_ip[NODE_SHORT_MAX];
+    char provider_status[NODE_SHORT_MAX];
+    char stream_status[NODE_SHORT_MAX];
+    int drain;
+    int flag_update_node, flag_update_services, flag_reprovision;
+    int64_t flags_generation;
+    json_t *diagnostics; /* object of strings */
+    json_t *extra;       /* imported fields without a column */
+    head_rec_t *head;    /* non-NULL for heads */
+    int soft_dirty;      /* heartbeat state not yet flushed to the store */
+    struct node *next_by_id, *next_by_token; /* hash chains */
+} node_t;
+
+extern hc_lock_t registry_catalog_lock;
+extern hc_lock_t registry_nodes_lock;
+
+/* Main thread, once. */
+int registry_init(void);
+/* Loads nodes (and heads) from db; main thread, before the writer starts. */
+int registry_load(sqlite3 *db, char *err, size_t errlen);
+void registry_free(void);
+
+/* node_t lifetime: registry_node_new allocates a zeroed node (json fields set
+ * to empty containers); registry_node_insert puts it in the table (caller
+ * holds nodes lock exclusively; the table owns it then); registry_node_remove
+ * takes it out and frees it. */
+node_t *registry_node_new(void);
+void registry_node_free(node_t *n);
+void registry_node_insert(node_t *n);
+void registry_node_remove(node_t *n);
+/* caller holds nodes lock */
+node_t *registry_node_find(const char *id);
+node_t *registry_node_find_by_token(const uint8_t hash[SECRET_HASH_LEN]);
+/* re-index after changing n->token_hash/has_token (caller holds nodes lock exclusively) */
+void registry_node_set_token(node_t *n, const uint8_t *hash /* NULL = revoke */);
+/* iteration: caller holds nodes lock; order is arbitrary */
+typedef int (*registry_node_visit_fn)(node_t *n, void *arg); /* nonzero stops */
+void registry_node_foreach(registry_node_visit_fn fn, void *arg);
+size_t registry_node_count(void);
+
+/* Authentication lookups (take the nodes lock themselves, shared). */
+/* 1 and node id copied out when hash is a live node token, else 0 */
+int registry_auth_node(const uint8_t hash[SECRET_HASH_LEN], char *node_id, size_t idlen);
+/* 1 and actor ("admin:config" or "admin:<id>") when hash is an admin token */
+int registry_auth_admin(const uint8_t hash[SECRET_HASH_LEN], char *actor, size_t actorlen);
+/* 1 when hash is the (current, or within its overlap window, previous) fleet enrollment token */
+int registry_auth_fleet(const uint8_t hash[SECRET_HASH_LEN]);
+
+/* Credentials from config/data dir at start (main thread). */
+void registry_set_config_admin(const uint8_t hash[SECRET_HASH_LEN]);
+void registry_set_fleet(const uint8_t hash[SECRET_HASH_LEN]);
+
+/* Minted admin tokens (caller holds nodes lock exclusively for add/revoke). */
+int registry_admin_token_add(const char *id, const uint8_t hash[SECRET_HASH_LEN], const char *label,
+                             const char *created_at);
+/* appends {id, label, created_at} of each active minted token (caller holds nodes lock) */
+void registry_admin_token_list(json_t *array);
+int registry_admin_token_revoke(const char *id); /* 1 revoked, 0 unknown */
+
+/* Serialises a node as the API's node object (caller holds nodes lock). now
+ * is the wall clock for node_status; offline_after_ms from config. The result
+ * is a deep copy: use it after releasing the lock. */
+json_t *node_to_json(const node_t *n, int64_t now, uint64_t offline_after_ms);
+
+#endif

@@ -1,0 +1,313 @@
+#include "router.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "clock.h"
+#include "jsonio.h"
+#include "lock.h"
+#include "middleware.h"
+#include "workers.h"
+
+static void stage_framing(hc_req_t *r);
+static void stage_route(hc_req_t *r);
+static void stage_handler(hc_req_t *r);
+
+static const struct {
+    const char *name;
+    middleware_fn fn;
+} stages[] = {
+    {"request_id", mw_request_id}, {"access_log", mw_access_log}, {"framing", stage_framing}, {"route", stage_route},
+    {"limits", mw_limits},         {"auth", mw_auth},             {"handler", stage_handler},
+};
+
+const char *auth_kind_name(auth_kind_t k)
+{
+    switch (k) {
+    case AUTH_NONE:
+        return "none";
+    case AUTH_ADMIN:
+        return "admin";
+    case AUTH_NODE:
+        return "node";
+    case AUTH_ADMIN_OR_NODE:
+        return "admin or node";
+    case AUTH_FLEET:
+        return "fleet enrollment";
+    case AUTH_ENROLLMENT:
+        return "enrollment (one-time)";
+    case AUTH_METRICS:
+        return "admin (or open)";
+    case AUTH_ADMIN_OR_ANY_NODE:
+        return "admin or node";
+    }
+    return "?";
+}
+
+/* Matches one pattern against a path; captures into r when it matches. */
+static int pattern_match(const char *pat, const char *path, size_t plen, hc_req_t *r)
+{
+    size_t pi = 0, xi = 0, n = 0;
+    h2o_iovec_t caps[ROUTE_MAX_PARAMS];
+    const char *names[ROUTE_MAX_PARAMS];
+    size_t namelens[ROUTE_MAX_PARAMS];
+    while (pat[pi] != '\0') {
+        if (pat[pi] == '{') {
+            const char *close = strchr(pat + pi, '}');
+            if (close == NULL || n == ROUTE_MAX_PARAMS)
+                return 0;
+            int rest = pat[pi + 1] == '*';
+            names[n] = pat + pi + 1 + rest;
+            namelens[n] = (size_t)(close - names[n]);
+            size_t start = xi;
+            if (rest)
+                xi = plen;
+            else
+                while (xi < plen && path[xi] != '/')
+                    xi++;
+            if (xi == start && !rest)
+                return 0; /* an empty segment never matches a capture */
+            caps[n++] = h2o_iovec_init(path + start, xi - start);
+            pi = (size_t)(close - pat) + 1;
+            continue;
+        }
+        if (xi >= plen || path[xi] != pat[pi])
+            return 0;
+        pi++;
+        xi++;
+    }
+    if (xi != plen)
+        return 0;
+    if (r != NULL) {
+        r->nparams = n;
+        for (size_t i = 0; i < n; i++) {
+            char *name = h2o_mem_alloc_pool(&r->req->pool, namelens[i] + 1);
+            memcpy(name, names[i], namelens[i]);
+            name[namelens[i]] = '\0';
+            r->param_names[i] = name;
+            r->params[i] = caps[i];
+        }
+    }
+    return 1;
+}
+
+const route_t *router_match(const char *method, size_t mlen, const char *path, size_t plen, hc_req_t *r, char *allow,
+                            size_t allowlen)
+{
+    size_t alen = 0;
+    if (allowlen > 0)
+        allow[0] = '\0';
+    int head = mlen == 4 && memcmp(method, "HEAD", 4) == 0;
+    for (size_t i = 0; i < route_table_count; i++) {
+        const route_t *rt = &route_table[i];
+        if (!pattern_match(rt->pattern, path, plen, NULL))
+            continue;
+        size_t ml = strlen(rt->method);
+        if ((ml == mlen && memcmp(rt->method, method, mlen) == 0) || (head && strcmp(rt->method, "GET") == 0)) {
+            if (r != NULL)
+                pattern_match(rt->pattern, path, plen, r);
+            return rt;
+        }
+        if (allowlen > 0 && strstr(allow, rt->method) == NULL) {
+            int w = snprintf(allow + alen, allowlen - alen, "%s%s", alen ? ", " : "", rt->method);
+            if (w > 0 && (size_t)w < allowlen - alen)
+                alen += (size_t)w;
+        }
+    }
+    return NULL;
+}
+
+const char *route_param(hc_req_t *r, const char *name)
+{
+    for (size_t i = 0; i < r->nparams; i++) {
+        if (strcmp(r->param_names[i], name) == 0) {
+            char *s = h2o_mem_alloc_pool(&r->req->pool, r->params[i].len + 1);
+            memcpy(s, r->params[i].base, r->params[i].len);
+            s[r->params[i].len] = '\0';
+            return s;
+        }
+    }
+    return NULL;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* percent-decodes [s, s+len) into the pool; '+' is a space (form encoding) */
+static const char *query_decode(h2o_mem_pool_t *pool, const char *s, size_t len)
+{
+    char *out = h2o_mem_alloc_pool(pool, len + 1);
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '%' && i + 2 < len && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
+            out[o++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+            i += 2;
+        } else if (s[i] == '+') {
+            out[o++] = ' ';
+        } else {
+            out[o++] = s[i];
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
+const char *route_query(hc_req_t *r, const char *name)
+{
+    h2o_req_t *req = r->req;
+    if (req->query_at == SIZE_MAX)
+        return NULL;
+    const char *q = req->path.base + req->query_at + 1, *end = req->path.base + req->path.len;
+    size_t nlen = strlen(name);
+    while (q < end) {
+        const char *amp = memchr(q, '&', (size_t)(end - q));
+        const char *pend = amp ? amp : end;
+        const char *eq = memchr(q, '=', (size_t)(pend - q));
+        const char *kend = eq ? eq : pend;
+        if ((size_t)(kend - q) == nlen && memcmp(q, name, nlen) == 0)
+            return eq ? query_decode(&req->pool, eq + 1, (size_t)(pend - eq - 1)) : "";
+        q = pend + 1;
+    }
+    return NULL;
+}
+
+void router_next(hc_req_t *r)
+{
+    size_t i = r->stage++;
+    if (i >= sizeof(stages) / sizeof(stages[0]))
+        return;
+    lock_assert_none_held(stages[i].name);
+    stages[i].fn(r);
+}
+
+static void stage_route(hc_req_t *r)
+{
+    h2o_req_t *req = r->req;
+    char allow[128];
+    r->route = router_match(req->method.base, req->method.len, req->path_normalized.base, req->path_normalized.len, r,
+                            allow, sizeof(allow));
+    if (r->route == NULL) {
+        if (allow[0] != '\0') {
+            h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, h2o_strdup(&req->pool, allow, SIZE_MAX).base,
+                           strlen(allow));
+            json_error(r, 405, "method_not_allowed", "%.*s is not allowed on %.*s (allowed: %s)", (int)req->method.len,
+                       req->method.base, (int)req->path_normalized.len, req->path_normalized.base, allow);
+        } else {
+            json_error(r, 404, "not_found", "no such endpoint: %.*s", (int)req->path_normalized.len,
+                       req->path_normalized.base);
+        }
+        return;
+    }
+    router_next(r);
+}
+
+static void stage_handler(hc_req_t *r)
+{
+    r->route->handler(r);
+    lock_assert_none_held(r->route->pattern);
+}
+
+static void hc_req_dispose(void *p)
+{
+    hc_req_t *r = p;
+    if (r->body != NULL)
+        json_decref(r->body);
+    if (r->worker != NULL)
+        r->worker->inflight--;
+}
+
+/* Request smuggling. h2o 2.2 takes the first of several Content-Length
+ * headers, lets Transfer-Encoding override Content-Length, and keeps neither
+ * in req->headers. A front proxy may have framed the same bytes differently,
+ * so both shapes are refused with 400 and the connection is closed, so that
+ * no second request is read from those bytes. The raw header block is still
+ * at the start of the connection's input buffer while the request is being
+ * handled (h2o consumes it only after the response), so it is read there. */
+static int header_is(const char *line, size_t len, const char *name)
+{
+    size_t n = strlen(name);
+    return len > n && strncasecmp(line, name, n) == 0 && line[n] == ':';
+}
+
+static int framing_is_ambiguous(h2o_req_t *req)
+{
+    if (req->version >= 0x200 || req->conn->callbacks->get_socket == NULL)
+        return 0;
+    h2o_socket_t *sock = req->conn->callbacks->get_socket(req->conn);
+    if (sock == NULL || sock->input == NULL)
+        return 0;
+    const char *buf = sock->input->bytes;
+    size_t len = sock->input->size;
+    if (len < req->method.len || memcmp(buf, req->method.base, req->method.len) != 0)
+        return 0; /* not where we expect the request: nothing to check */
+    int cl = 0, te = 0;
+    size_t pos = 0;
+    while (pos < len) {
+        const char *eol = memchr(buf + pos, '\n', len - pos);
+        if (eol == NULL)
+            break;
+        size_t llen = (size_t)(eol - (buf + pos));
+        if (llen > 0 && buf[pos + llen - 1] == '\r')
+            llen--;
+        if (llen == 0)
+            break; /* end of the header block */
+        if (header_is(buf + pos, llen, "content-length"))
+            cl++;
+        else if (header_is(buf + pos, llen, "transfer-encoding"))
+            te++;
+        pos = (size_t)(eol - buf) + 1;
+    }
+    return cl > 1 || te > 1 || (cl && te);
+}
+
+static void stage_framing(hc_req_t *r)
+{
+    if (framing_is_ambiguous(r->req)) {
+        r->req->http1_is_persistent = 0;
+        json_error(r, 400, "bad_framing", "conflicting Content-Length / Transfer-Encoding headers");
+        return;
+    }
+    router_next(r);
+}
+
+static int on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    (void)self;
+    hc_req_t *r = h2o_mem_alloc_shared(&req->pool, sizeof(*r), hc_req_dispose);
+    memset(r, 0, sizeof(*r));
+    r->req = req;
+    r->start_us = clock_mono_us();
+    r->worker = worker_current();
+    if (r->worker != NULL)
+        r->worker->inflight++;
+    lock_assert_none_held("request start");
+    router_next(r);
+    lock_assert_none_held("request end");
+    return 0;
+}
+
+void router_register(h2o_pathconf_t *pathconf)
+{
+    h2o_handler_t *h = h2o_create_handler(pathconf, sizeof(*h));
+    h->on_req = on_req;
+}
+
+void router_print_table(FILE *out)
+{
+    fprintf(out, "| method | path | credential | body limit | summary |\n|---|---|---|---|---|\n");
+    for (size_t i = 0; i < route_table_count; i++) {
+        const route_t *rt = &route_table[i];
+        size_t lim = rt->body_limit ? rt->body_limit : ROUTE_DEFAULT_BODY_LIMIT;
+        fprintf(out, "| %s | `%s` | %s | %zu KiB | %s |\n", rt->method, rt->pattern, auth_kind_name(rt->auth), lim / 1024,
+                rt->summary);
+    }
+}

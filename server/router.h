@@ -1,0 +1,102 @@
+/*
+ * Routing: the route table (server/routes.c) maps method + path pattern to a
+ * handler, a credential kind and limits. One h2o handler receives every
+ * request on a worker thread, matches it, and runs the middleware stages
+ * (request id, access log, limits, auth) in front of the route's handler.
+ *
+ * Threading: everything here runs on the worker thread that accepted the
+ * request. An hc_req_t lives in the request's h2o pool; nothing to free.
+ */
+#ifndef HC_ROUTER_H
+#define HC_ROUTER_H
+
+#include <h2o.h>
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct worker;
+
+typedef enum {
+    AUTH_NONE = 0,      /* open */
+    AUTH_ADMIN,         /* admin token (config or minted) or admin browser session */
+    AUTH_NODE,          /* a node's own token */
+    AUTH_ADMIN_OR_NODE, /* admin, or the node token of the node named by {id} */
+    AUTH_FLEET,         /* the fleet enrollment token (iPad self-registration only) */
+    AUTH_ENROLLMENT,    /* a one-time enrollment token inside the body; the handler checks it */
+    AUTH_METRICS,       /* admin, or open when server.metrics_public */
+    AUTH_ADMIN_OR_ANY_NODE, /* admin, or any node token (the handler decides what that node may see) */
+} auth_kind_t;
+
+/* what the auth stage established */
+typedef enum { CRED_NONE = 0, CRED_ADMIN, CRED_NODE, CRED_FLEET } cred_t;
+
+#define ROUTE_JSON_BODY 0x1     /* body must be a JSON object (400/415 otherwise) */
+#define ROUTE_JSON_OPTIONAL 0x2 /* like JSON_BODY, but an empty body is allowed */
+#define ROUTE_NO_ACCESS_LOG 0x4 /* e.g. /metrics scrapes: counted, not logged */
+
+#define ROUTE_DEFAULT_BODY_LIMIT (1024 * 1024)
+#define ROUTE_MAX_PARAMS 4
+#define JSON_MAX_DEPTH 32
+
+typedef struct hc_req hc_req_t;
+typedef void (*route_handler_fn)(hc_req_t *r);
+
+typedef struct route {
+    const char *method;  /* "GET", "POST", ... */
+    const char *pattern; /* "/api/v1/nodes/{id}/exec/{execId}/result"; a trailing "{*path}" matches the rest */
+    route_handler_fn handler;
+    auth_kind_t auth;
+    size_t body_limit; /* 0 = ROUTE_DEFAULT_BODY_LIMIT */
+    unsigned flags;
+    const char *summary;
+} route_t;
+
+struct hc_req {
+    h2o_req_t *req;
+    const route_t *route;
+    struct worker *worker;
+    h2o_iovec_t params[ROUTE_MAX_PARAMS];
+    const char *param_names[ROUTE_MAX_PARAMS];
+    size_t nparams;
+    size_t stage; /* next middleware stage */
+    char request_id[48];
+    uint64_t start_us;
+    json_t *body; /* parsed body (ROUTE_JSON_*), released with the request */
+    struct {
+        cred_t cred;
+        char node_id[64]; /* CRED_NODE: which node */
+        char actor[80];   /* for the audit log: "admin:config", "admin:<id>", "session:<id>", "node:<id>", "fleet" */
+    } auth;
+    char client_ip[64]; /* peer address, or X-Forwarded-For from a trusted proxy */
+};
+
+/* The table: routes.c. */
+extern const route_t route_table[];
+extern const size_t route_table_count;
+
+/* Registers the dispatching handler on pathconf. */
+void router_register(h2o_pathconf_t *pathconf);
+
+/* Matching (exposed for tests): returns the route for method+path, or NULL
+ * with *allow filled ("GET, POST") when the path exists under other methods
+ * (405), or NULL with allow[0] == 0 (404). Captures go to r (may be NULL). */
+const route_t *router_match(const char *method, size_t mlen, const char *path, size_t plen, hc_req_t *r, char *allow,
+                            size_t allowlen);
+
+/* A path capture by name, NUL-terminated in the request pool; NULL when absent. */
+const char *route_param(hc_req_t *r, const char *name);
+/* A query parameter by name (percent-decoded, in the pool); NULL when absent. */
+const char *route_query(hc_req_t *r, const char *name);
+
+/* Middleware: each stage calls router_next(r) to run the next one (and,
+ * after the last, the handler), or answers itself and returns. */
+typedef void (*middleware_fn)(hc_req_t *r);
+void router_next(hc_req_t *r);
+
+/* Prints the table (`hydracluster routes`). */
+void router_print_table(FILE *out);
+
+const char *auth_kind_name(auth_kind_t k);
+
+#endif

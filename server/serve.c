@@ -1,0 +1,221 @@
+/*
+ * `hydracluster serve`: the start-up order is the dependency order
+ * (config -> store -> migrations -> secrets -> registry -> writer -> workers ->
+ * housekeeping), and shutdown runs it backwards so that nothing
+ * acknowledged is lost: workers stop first (in-flight requests finish), then
+ * the housekeeping stop hooks flush heartbeat state, then the writer commits
+ * what is queued.
+ */
+#include "serve.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "housekeeping.h"
+#include "lock.h"
+#include "log.h"
+#include "metrics.h"
+#include "registry.h"
+#include "router.h"
+#include "secret.h"
+#include "store.h"
+#include "workers.h"
+
+extern const char *hc_version;
+
+static hc_config_t config;
+static int config_loaded;
+static char public_url[512];
+static uint64_t started_ms;
+
+const hc_config_t *serve_config(void)
+{
+    return config_loaded ? &config : NULL;
+}
+
+const char *serve_public_url(void)
+{
+    return public_url;
+}
+
+int64_t serve_uptime_s(void)
+{
+    return (int64_t)((clock_mono_ms() - started_ms) / 1000);
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: hydracluster serve [--config PATH]\n"
+               "  Runs the server. Without --config: $HYDRACLUSTER_CONFIG, then ~/.hydracluster/config.yaml,\n"
+               "  else the embedded default (127.0.0.1:8080, data in ./data).\n");
+}
+
+/* Loads config for any subcommand: --config, env, home, or the embedded default. */
+int serve_load_config(const char *explicit_path, hc_config_t *cfg)
+{
+    char err[1024];
+    if (config_defaults(cfg) != 0) {
+        fprintf(stderr, "hydracluster: out of memory\n");
+        return -1;
+    }
+    char *path = config_find_path(explicit_path);
+    if (path != NULL) {
+        if (config_load(cfg, path, err, sizeof(err)) != 0) {
+            fprintf(stderr, "hydracluster: %s\n", err);
+            free(path);
+            return -1;
+        }
+        free(path);
+    }
+    return 0;
+}
+
+/* The admin and fleet tokens: from config, else generated once into the data dir. */
+static int load_credentials(void)
+{
+    char tok[SECRET_TOKEN_HEX + 1], err[512];
+    uint8_t h[SECRET_HASH_LEN];
+    int created;
+    if (config.server.admin_token != NULL) {
+        secret_token_hash(config.server.admin_token, strlen(config.server.admin_token), h);
+    } else {
+        if (secret_file_token(config.server.data_dir, "admin_token", tok, &created, err, sizeof(err)) != 0) {
+            log_error("msg=\"%s\"", err);
+            return -1;
+        }
+        if (created)
+            printf("hydracluster: generated an admin token (shown once; kept in %s/admin_token):\n%s\n",
+                   config.server.data_dir, tok);
+        fflush(stdout);
+        secret_token_hash(tok, strlen(tok), h);
+    }
+    registry_set_config_admin(h);
+    if (config.server.fleet_enrollment_token != NULL) {
+        secret_token_hash(config.server.fleet_enrollment_token, strlen(config.server.fleet_enrollment_token), h);
+    } else {
+        if (secret_file_token(config.server.data_dir, "fleet_enrollment_token", tok, &created, err, sizeof(err)) != 0) {
+            log_error("msg=\"%s\"", err);
+            return -1;
+        }
+        secret_token_hash(tok, strlen(tok), h);
+    }
+    registry_set_fleet(h);
+    return 0;
+}
+
+static size_t max_body_limit(void)
+{
+    size_t m = ROUTE_DEFAULT_BODY_LIMIT;
+    for (size_t i = 0; i < route_table_count; i++)
+        if (route_table[i].body_limit > m)
+            m = route_table[i].body_limit;
+    return m;
+}
+
+int serve_main(int argc, char **argv)
+{
+    const char *config_path = NULL;
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'}, {"help", no_argument, NULL, 'h'}, {0}};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            config_path = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "hydracluster serve: unexpected argument \"%s\"\n", argv[optind]);
+        return 2;
+    }
+    started_ms = clock_mono_ms();
+    signal(SIGPIPE, SIG_IGN);
+    if (serve_load_config(config_path, &config) != 0)
+        return 1;
+    config_loaded = 1;
+    if (config.server.public_url != NULL)
+        snprintf(public_url, sizeof(public_url), "%s", config.server.public_url);
+    else
+        snprintf(public_url, sizeof(public_url), "%s://%s", config.server.tls.cert_file ? "https" : "http",
+                 config.server.listen[0]);
+    size_t n = strlen(public_url);
+    while (n > 0 && public_url[n - 1] == '/')
+        public_url[--n] = '\0';
+
+    char err[1024];
+    int applied = 0;
+    if (secret_init() != 0) {
+        log_error("msg=\"libsodium failed to initialise\"");
+        return 1;
+    }
+    if (store_open(config.server.data_dir, err, sizeof(err)) != 0 || store_migrate(&applied, err, sizeof(err)) != 0 ||
+        secret_load_key(store_db(), err, sizeof(err)) != 0) {
+        log_error("msg=\"%s\"", err);
+        return 1;
+    }
+    if (applied > 0)
+        log_info("msg=\"applied schema migrations\" count=%d version=%d", applied, store_schema_version());
+    if (registry_init() != 0 || metrics_init() != 0) {
+        log_error("msg=\"out of memory at start\"");
+        return 1;
+    }
+    if (load_credentials() != 0)
+        return 1;
+    if (registry_load(store_db(), err, sizeof(err)) != 0) {
+        log_error("msg=\"%s\"", err);
+        return 1;
+    }
+    if (store_writer_start() != 0) {
+        log_error("msg=\"cannot start the store writer thread\"");
+        return 1;
+    }
+
+    static h2o_globalconf_t globalconf;
+    h2o_config_init(&globalconf);
+    globalconf.max_request_entity_size = max_body_limit();
+    globalconf.server_name = h2o_iovec_init(H2O_STRLIT("hydracluster"));
+    h2o_hostconf_t *host = h2o_config_register_host(&globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    router_register(h2o_config_register_path(host, "/", 0));
+    if (workers_start(&config, &globalconf, err, sizeof(err)) != 0) {
+        log_error("msg=\"%s\"", err);
+        store_writer_stop();
+        return 1;
+    }
+    if (housekeeping_start() != 0) {
+        workers_stop(0);
+        store_writer_stop();
+        return 1;
+    }
+    char listen[512] = "", q[600], dd[600];
+    for (size_t i = 0; i < config.server.listen_count; i++)
+        snprintf(listen + strlen(listen), sizeof(listen) - strlen(listen), "%s%s", i ? "," : "", config.server.listen[i]);
+    lock_take_shared(&registry_nodes_lock);
+    size_t nodes = registry_node_count();
+    lock_give(&registry_nodes_lock);
+    log_info("msg=\"hydracluster started\" version=%s listen=%s data_dir=%s config=%s workers=%zu nodes=%zu "
+             "schema=%d tls=%s",
+             hc_version, log_quote(q, sizeof(q), listen), log_quote(dd, sizeof(dd), config.server.data_dir),
+             config.source_path ? config.source_path : "embedded-default", workers_count(), nodes,
+             store_schema_version(), config.server.tls.cert_file ? "on" : "off");
+
+    int sig = housekeeping_wait_for_stop();
+    log_info("msg=\"stopping\" signal=%s grace_ms=%llu", sig == SIGTERM ? "SIGTERM" : "SIGINT",
+             (unsigned long long)config.server.shutdown_grace_ms);
+    workers_stop(config.server.shutdown_grace_ms);
+    housekeeping_stop();
+    store_writer_stop();
+    store_close();
+    log_info("msg=\"stopped\"");
+    return 0;
+}

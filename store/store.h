@@ -1,0 +1,113 @@
+/*
+ * The durable store: one SQLite database (WAL, synchronous=FULL, foreign
+ * keys on, busy timeout) in the data dir.
+ *
+ * Threads and ownership:
+ *  - store_open/store_migrate/store_close: main thread, before the writer
+ *    starts / after it stopped. The connection opened by store_open is the
+ *    "main connection": main uses it to load the registry at start; after
+ *    store_writer_start it belongs to the writer thread and nobody else may
+ *    touch it.
+ *  - store_submit: any thread. The op is applied on the writer thread.
+ *  - store_submit_wait: any thread that may block (main, housekeeping, CLI),
+ *    never an HTTP worker.
+ *
+ * Group commit: the writer takes every op queued, applies them in one
+ * BEGIN IMMEDIATE transaction (each inside its own SAVEPOINT, so one failing
+ * op rolls back alone), commits once, then calls each op's done callback with
+ * the outcome. A request that needs durability answers from that callback
+ * (through park_wake), so its 2xx means "committed".
+ */
+#ifndef HC_STORE_H
+#define HC_STORE_H
+
+#include <sqlite3.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Runs on the writer thread inside the batch transaction. Returns 0 to keep
+ * its changes, or a negative value to roll back its savepoint (the value is
+ * passed to done). Must not block, send, or take any lock but the nodes,
+ * catalog or exec lock in rank order. */
+typedef int (*store_apply_fn)(sqlite3 *db, void *arg);
+
+/* Runs on the writer thread after the batch committed (status = what apply
+ * returned) or failed to commit (STORE_ECOMMIT). Holds no lock; must not
+ * block: hand the outcome to its owner (park_wake) and return. May free arg. */
+typedef void (*store_done_fn)(void *arg, int status);
+
+#define STORE_ECOMMIT (-1000) /* the batch could not be committed */
+#define STORE_ESTOPPED (-1001) /* the writer is stopping: nothing applied */
+
+/* Opens (creating when absent) data_dir/hydracluster.db and sets the pragmas.
+ * Creates data_dir (0700) when it does not exist. */
+int store_open(const char *data_dir, char *err, size_t errlen);
+
+/* The main connection: main thread only, and only while the writer is not
+ * running (loading at start, migrate). */
+sqlite3 *store_db(void);
+
+/* Path of the database file (valid after store_open). */
+const char *store_path(void);
+
+/*
+ * Applies every embedded migration newer than the database's version, each in
+ * its own transaction, recording it in schema_migrations. A database whose
+ * version is newer than the newest migration this binary knows is refused
+ * (-1, err says which versions). *applied (may be NULL) gets how many ran.
+ */
+int store_migrate(int *applied, char *err, size_t errlen);
+
+/* Schema version of the open database (cached at open and by migrate, so any
+ * thread may ask; -1 when no database is open), and the newest this binary
+ * has. */
+int store_schema_version(void);
+int store_schema_latest(void);
+
+int store_writer_start(void);
+/* Applies and commits what is queued, then stops the writer thread. Ops
+ * submitted afterwards are refused: store_submit and store_submit_wait return
+ * STORE_ESTOPPED and done is NOT called. Not from the writer thread (apply or
+ * done callbacks): that aborts. store_close stops the writer itself. */
+void store_writer_stop(void);
+
+/* Enqueues an op; returns 0, or STORE_ESTOPPED (the writer is not running:
+ * not started yet, or stopped), or STORE_ECOMMIT (out of memory, apply NULL);
+ * on any non-zero return done is NOT called. Any thread, under any lock (the
+ * store lock is innermost), also from apply and done callbacks. */
+int store_submit(store_apply_fn apply, store_done_fn done, void *arg);
+
+/* Enqueues an op and waits until its batch committed; returns apply's result,
+ * STORE_ECOMMIT or STORE_ESTOPPED. Not from an HTTP worker, not with any lock
+ * held (the lock checker aborts), not from the writer thread (aborts). When
+ * the writer has not been started since store_open (migrate, import at start)
+ * it applies the op in its own transaction on the calling thread, which must
+ * then be the thread that owns the connection (main); after
+ * store_writer_stop it returns STORE_ESTOPPED. */
+int store_submit_wait(store_apply_fn apply, void *arg);
+
+/* Writer statistics, for /metrics and the benchmark; any thread. Counters
+ * only grow for the life of the process (not reset by store_close); ops
+ * applied by store_submit_wait before the writer starts count too. */
+typedef struct store_stats {
+    uint64_t commits;       /* transactions committed */
+    uint64_t ops;           /* ops in committed transactions (incl. ones whose apply failed) */
+    uint64_t commit_us_sum; /* total time in COMMIT */
+    uint64_t batch_max;     /* largest batch seen */
+    uint64_t failures;      /* batches that failed to commit */
+} store_stats_t;
+void store_stats_get(store_stats_t *out);
+
+/* For tests and the benchmark: enabled = 1 is group commit (the default),
+ * enabled = 0 commits each op in its own transaction (the naive
+ * one-commit-per-write baseline). Takes effect from the next batch. */
+void store_writer_set_batching(int enabled);
+
+void store_close(void);
+
+/* A prepared statement helper: prepares sql on db (cached per db and sql
+ * text would be the next step; for now prepare/finalize is cheap next to an
+ * fsync). Logs and returns NULL on error. */
+sqlite3_stmt *store_prepare(sqlite3 *db, const char *sql);
+
+#endif

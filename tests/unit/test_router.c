@@ -1,0 +1,121 @@
+/* Route matching against the real table plus pattern edge cases. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "router.h"
+
+static const route_t *match(const char *method, const char *path, char *allow, size_t allowlen)
+{
+    return router_match(method, strlen(method), path, strlen(path), NULL, allow, allowlen);
+}
+
+static void test_exact_match(void **state)
+{
+    (void)state;
+    char allow[128];
+    const route_t *r = match("GET", "/api/v1/health", allow, sizeof(allow));
+    assert_non_null(r);
+    assert_string_equal(r->pattern, "/api/v1/health");
+}
+
+static void test_head_matches_get(void **state)
+{
+    (void)state;
+    char allow[128];
+    const route_t *r = match("HEAD", "/api/v1/health", allow, sizeof(allow));
+    assert_non_null(r);
+    assert_string_equal(r->method, "GET");
+}
+
+static void test_unknown_path_is_404(void **state)
+{
+    (void)state;
+    char allow[128];
+    assert_null(match("GET", "/api/v1/nope", allow, sizeof(allow)));
+    assert_string_equal(allow, "");
+    assert_null(match("GET", "/api/v1/health/", allow, sizeof(allow)));
+    assert_null(match("GET", "/api/v1/healthz", allow, sizeof(allow)));
+    assert_null(match("GET", "/api/v1", allow, sizeof(allow)));
+    assert_null(match("GET", "", allow, sizeof(allow)));
+}
+
+static void test_wrong_method_lists_allow(void **state)
+{
+    (void)state;
+    char allow[128];
+    assert_null(match("POST", "/api/v1/health", allow, sizeof(allow)));
+    assert_string_equal(allow, "GET");
+    assert_null(match("PUT", "/api/v1/admin-tokens", allow, sizeof(allow)));
+    assert_non_null(strstr(allow, "GET"));
+    assert_non_null(strstr(allow, "POST"));
+}
+
+static void test_captures(void **state)
+{
+    (void)state;
+    char allow[128];
+    const route_t *r = match("DELETE", "/api/v1/admin-tokens/adm-1234", allow, sizeof(allow));
+    assert_non_null(r);
+    assert_string_equal(r->pattern, "/api/v1/admin-tokens/{id}");
+    /* an empty capture never matches */
+    assert_null(match("DELETE", "/api/v1/admin-tokens/", allow, sizeof(allow)));
+    /* a capture never spans a slash */
+    assert_null(match("DELETE", "/api/v1/admin-tokens/a/b", allow, sizeof(allow)));
+}
+
+static void test_every_route_matches_itself(void **state)
+{
+    (void)state;
+    /* each pattern, with captures filled in, resolves to a route with the same pattern and method */
+    for (size_t i = 0; i < route_table_count; i++) {
+        char path[512];
+        size_t o = 0;
+        for (const char *p = route_table[i].pattern; *p && o < sizeof(path) - 16;) {
+            if (*p == '{') {
+                o += (size_t)snprintf(path + o, sizeof(path) - o, "x1");
+                p = strchr(p, '}') + 1;
+            } else {
+                path[o++] = *p++;
+            }
+        }
+        path[o] = '\0';
+        char allow[128];
+        const route_t *r = match(route_table[i].method, path, allow, sizeof(allow));
+        assert_non_null(r);
+        assert_string_equal(r->method, route_table[i].method);
+    }
+}
+
+static void test_table_is_sane(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < route_table_count; i++) {
+        const route_t *r = &route_table[i];
+        assert_non_null(r->handler);
+        assert_true(r->pattern[0] == '/');
+        assert_true(strlen(r->summary) > 0);
+        /* no two routes with the same method and pattern */
+        for (size_t j = i + 1; j < route_table_count; j++)
+            assert_false(strcmp(r->method, route_table[j].method) == 0 &&
+                         strcmp(r->pattern, route_table[j].pattern) == 0);
+        /* routes naming a node with a node credential must capture {id} */
+        if (r->auth == AUTH_ADMIN_OR_NODE)
+            assert_non_null(strstr(r->pattern, "{id}"));
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_exact_match),       cmocka_unit_test(test_head_matches_get),
+        cmocka_unit_test(test_unknown_path_is_404), cmocka_unit_test(test_wrong_method_lists_allow),
+        cmocka_unit_test(test_captures),          cmocka_unit_test(test_every_route_matches_itself),
+        cmocka_unit_test(test_table_is_sane),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
