@@ -339,3 +339,33 @@ char *hc_raw(hc_server_t *s, const char *data, size_t len, int timeout_ms)
     out[got] = '\0';
     return out;
 }
+
+void hc_enroll_node(hc_server_t *s, const char *name, const char *os, int approve, char *node_id, char *token)
+{
+    char body[512];
+    snprintf(body, sizeof(body), "{\"name\":\"%s\",\"owner\":\"tests\",\"os\":\"%s\"}", name, os);
+    hc_resp_t r = hc_post_json(s, "/api/v1/enrollments", TEST_ADMIN_TOKEN, body);
+    if (r.status != 201)
+        fail_msg("minting an enrollment failed: %ld %s", r.status, r.body);
+    char etok[128];
+    snprintf(etok, sizeof(etok), "%s", json_string_value(json_object_get(r.json, "enrollment_token")));
+    hc_resp_free(&r);
+    snprintf(body, sizeof(body),
+             "{\"enrollment_token\":\"%s\",\"hostname\":\"%s-host\",\"os\":\"%s\",\"arch\":\"amd64\","
+             "\"version\":\"v0.23.10\"}",
+             etok, name, os);
+    r = hc_post_json(s, "/api/v1/enroll", NULL, body);
+    if (r.status != 201)
+        fail_msg("enrolling failed: %ld %s", r.status, r.body);
+    snprintf(node_id, 64, "%s", json_string_value(json_object_get(r.json, "node_id")));
+    snprintf(token, 65, "%s", json_string_value(json_object_get(r.json, "token")));
+    hc_resp_free(&r);
+    if (approve) {
+        char path[128];
+        snprintf(path, sizeof(path), "/api/v1/nodes/%s/approve", node_id);
+        r = hc_post_json(s, path, TEST_ADMIN_TOKEN, NULL);
+        if (r.status != 200)
+            fail_msg("approving failed: %ld %s", r.status, r.body);
+        hc_resp_free(&r);
+    }
+}

@@ -63,6 +63,11 @@ void hc_assert_error(hc_resp_t *r, long status, const char *code);
  * timeout_ms (malloc'ed, NUL-terminated). */
 char *hc_raw(hc_server_t *s, const char *data, size_t len, int timeout_ms);
 
+/* Enrolls a machine the way an operator and its agent do (POST
+ * /api/v1/enrollments, POST /api/v1/enroll) and approves it when approve is
+ * set. Fills node_id (>= 64 bytes) and token (>= 65 bytes). */
+void hc_enroll_node(hc_server_t *s, const char *name, const char *os, int approve, char *node_id, char *token);
+
 /* a free loopback TCP port */
 int hc_free_port(void);
 
