@@ -2,15 +2,19 @@
  * GET /api/v1/health. The database check goes through the store writer (a
  * read of schema_migrations on the writer's connection), so it proves both
  * that SQLite answers and that the writer thread is not stuck; it is parked,
- * never blocking the worker, and gives up after 2 s.
+ * never blocking the worker, and gives up after 2 s. While the watchdog sees
+ * a stalled worker, writer or housekeeping loop, the answer is 503
+ * "degraded" with the watchdog's reason too.
  */
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "api.h"
 #include "jsonio.h"
 #include "park.h"
 #include "serve.h"
 #include "store.h"
+#include "watchdog.h"
 
 extern const char *hc_version;
 
@@ -22,6 +26,10 @@ static int db_ping(sqlite3 *db, void *arg)
 #ifdef HC_TESTING
     if (getenv("HC_TEST_FAIL_DB_CHECK") != NULL)
         return -1;
+    /* the watchdog test's stuck writer: X-HC-Test-Stall-Writer: N (see router.c) */
+    intptr_t stall = (intptr_t)park_data(arg);
+    if (stall > 0)
+        sleep((unsigned)stall);
 #endif
     sqlite3_stmt *st = store_prepare(db, "SELECT count(*) FROM schema_migrations");
     if (st == NULL)
@@ -40,9 +48,14 @@ static void db_ping_done(void *arg, int status)
 
 static void respond(hc_req_t *r, int db_ok)
 {
-    json_t *o = json_pack("{s:s, s:s, s:s, s:I}", "status", db_ok ? "ok" : "degraded", "db", db_ok ? "ok" : "error",
+    char reason[300];
+    int stalled = watchdog_check(reason, sizeof(reason));
+    int ok = db_ok && !stalled;
+    json_t *o = json_pack("{s:s, s:s, s:s, s:I}", "status", ok ? "ok" : "degraded", "db", db_ok ? "ok" : "error",
                           "version", hc_version, "uptime_s", (json_int_t)serve_uptime_s());
-    json_respond(r, db_ok ? 200 : 503, o);
+    if (o != NULL && !ok)
+        json_object_set_new(o, "reason", json_string(stalled ? reason : "the database check failed or timed out"));
+    json_respond(r, ok ? 200 : 503, o);
 }
 
 static void on_ping(park_t *p, hc_req_t *r, int reason, intptr_t value)
@@ -55,7 +68,17 @@ static void on_ping(park_t *p, hc_req_t *r, int reason, intptr_t value)
 
 void api_health_get(hc_req_t *r)
 {
-    park_t *p = park_start(r, HEALTH_DB_TIMEOUT_MS, on_ping, NULL);
+    void *data = NULL;
+#ifdef HC_TESTING
+    if (getenv("HC_TEST_ALLOW_STALL") != NULL) {
+        ssize_t i = h2o_find_header_by_str(&r->req->headers, H2O_STRLIT("x-hc-test-stall-writer"), -1);
+        if (i >= 0)
+            data = (void *)(intptr_t)atoi(h2o_strdup(&r->req->pool, r->req->headers.entries[i].value.base,
+                                                     r->req->headers.entries[i].value.len)
+                                              .base);
+    }
+#endif
+    park_t *p = park_start(r, HEALTH_DB_TIMEOUT_MS, on_ping, data);
     if (p == NULL) {
         json_error(r, 500, "internal", "out of memory");
         return;

@@ -23,8 +23,8 @@ static void on_done(void *p)
     log_quote(path, sizeof(path), tmp);
     log_quote(ip, sizeof(ip), r->client_ip);
     log_write(status >= 500 ? LOG_ERROR : LOG_INFO,
-              "method=%.*s path=%s status=%d dur_ms=%.1f rid=%s ip=%s cred=%s", (int)req->method.len, req->method.base,
-              path, status, dur_us / 1000.0, r->request_id, ip,
+              "method=%.*s path=%s status=%d dur_ms=%.1f rid=%s ip=%s scheme=%s cred=%s", (int)req->method.len,
+              req->method.base, path, status, dur_us / 1000.0, r->request_id, ip, r->scheme,
               r->auth.cred == CRED_ADMIN ? "admin" : r->auth.cred == CRED_NODE ? "node"
                                                   : r->auth.cred == CRED_FLEET ? "fleet" : "none");
 }

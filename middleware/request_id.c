@@ -46,12 +46,27 @@ static int is_trusted(const char *ip)
     return 0;
 }
 
+/* X-Forwarded-Proto from a trusted proxy: only the two values we know */
+static void forwarded_proto(hc_req_t *r)
+{
+    ssize_t i = h2o_find_header_by_str(&r->req->headers, H2O_STRLIT("x-forwarded-proto"), -1);
+    if (i < 0)
+        return;
+    h2o_iovec_t v = r->req->headers.entries[i].value;
+    if (h2o_lcstris(v.base, v.len, H2O_STRLIT("https")))
+        r->scheme = "https";
+    else if (h2o_lcstris(v.base, v.len, H2O_STRLIT("http")))
+        r->scheme = "http";
+}
+
 void mw_client_ip_resolve(hc_req_t *r)
 {
     h2o_req_t *req = r->req;
+    r->scheme = req->scheme == &H2O_URL_SCHEME_HTTPS ? "https" : "http";
     peer_ip(req, r->client_ip, sizeof(r->client_ip));
     if (!is_trusted(r->client_ip))
         return;
+    forwarded_proto(r);
     ssize_t i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-forwarded-for"), -1);
     if (i < 0)
         return;

@@ -105,6 +105,7 @@ int config_defaults(hc_config_t *cfg)
     cfg->server.listen_count = 1;
     cfg->server.data_dir = xstrdup("./data");
     cfg->server.shutdown_grace_ms = 10000;
+    cfg->server.watchdog_stall_ms = 5000;
     cfg->nodes.offline_after_ms = 90000;
     cfg->nodes.enrollment_ttl_ms = 24ULL * 3600 * 1000;
     cfg->nodes.heartbeat_interval_s = 30;
@@ -361,6 +362,11 @@ static int load_section(ctx_t *c, hc_config_t *cfg, const char *section, yaml_no
                 rc = get_bool(c, v, full, &cfg->server.metrics_public);
             else if (KEY("shutdown_grace"))
                 rc = get_duration(c, v, full, &cfg->server.shutdown_grace_ms);
+            else if (KEY("watchdog_stall")) {
+                rc = get_duration(c, v, full, &cfg->server.watchdog_stall_ms);
+                if (rc == 0 && (cfg->server.watchdog_stall_ms < 1000 || cfg->server.watchdog_stall_ms > 600000))
+                    return fail(c, v, "\"%s\" must be between 1s and 10m", full);
+            }
             else
                 return fail(c, kn, "unknown key \"%s\"", full);
         } else if (strcmp(section, "server.tls") == 0) {

@@ -39,6 +39,7 @@ typedef struct hc_config {
         size_t trusted_proxies_count;
         int metrics_public; /* bool */
         uint64_t shutdown_grace_ms; /* server.shutdown_grace, default 10s */
+        uint64_t watchdog_stall_ms; /* server.watchdog_stall, default 5s: a worker loop stuck this long is a stall */
     } server;
 
     struct {

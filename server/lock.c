@@ -1,8 +1,55 @@
 #include "lock.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+
+/* Contention totals per lock name. Slots are claimed once (CAS on the name)
+ * and never freed; the rank table has six names, so 32 is plenty. */
+#define STAT_SLOTS 32
+static struct {
+    _Atomic(const char *) name;
+    _Atomic uint64_t contended;
+    _Atomic uint64_t wait_us;
+} stats[STAT_SLOTS];
+
+static void record_wait(const char *name, uint64_t wait_us)
+{
+    for (size_t i = 0; i < STAT_SLOTS; i++) {
+        const char *n = atomic_load_explicit(&stats[i].name, memory_order_acquire);
+        if (n == NULL) {
+            const char *expected = NULL;
+            if (!atomic_compare_exchange_strong(&stats[i].name, &expected, name))
+                n = expected; /* another thread claimed it first: maybe for this name */
+            else
+                n = name;
+        }
+        if (n == name || strcmp(n, name) == 0) {
+            atomic_fetch_add_explicit(&stats[i].contended, 1, memory_order_relaxed);
+            atomic_fetch_add_explicit(&stats[i].wait_us, wait_us, memory_order_relaxed);
+            return;
+        }
+    }
+}
+
+size_t lock_stats_get(lock_stat_t *out, size_t max)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < STAT_SLOTS && n < max; i++) {
+        const char *name = atomic_load_explicit(&stats[i].name, memory_order_acquire);
+        if (name == NULL)
+            break;
+        out[n].name = name;
+        out[n].contended = atomic_load_explicit(&stats[i].contended, memory_order_relaxed);
+        out[n].wait_us = atomic_load_explicit(&stats[i].wait_us, memory_order_relaxed);
+        n++;
+    }
+    return n;
+}
 
 #ifdef HC_LOCK_CHECK
 /* What this thread holds, in acquisition order. Depth is small: the rank
@@ -106,7 +153,12 @@ void lock_destroy(hc_lock_t *l)
 void lock_take(hc_lock_t *l)
 {
     check_acquire(l, l->name, l->rank);
-    int err = pthread_rwlock_wrlock(&l->rw);
+    int err = pthread_rwlock_trywrlock(&l->rw);
+    if (err == EBUSY) {
+        uint64_t t0 = clock_mono_us();
+        err = pthread_rwlock_wrlock(&l->rw);
+        record_wait(l->name, clock_mono_us() - t0);
+    }
     if (err)
         die_errno("pthread_rwlock_wrlock", l->name, err);
     record_acquire(l, l->name, l->rank);
@@ -115,7 +167,12 @@ void lock_take(hc_lock_t *l)
 void lock_take_shared(hc_lock_t *l)
 {
     check_acquire(l, l->name, l->rank);
-    int err = pthread_rwlock_rdlock(&l->rw);
+    int err = pthread_rwlock_tryrdlock(&l->rw);
+    if (err == EBUSY) {
+        uint64_t t0 = clock_mono_us();
+        err = pthread_rwlock_rdlock(&l->rw);
+        record_wait(l->name, clock_mono_us() - t0);
+    }
     if (err)
         die_errno("pthread_rwlock_rdlock", l->name, err);
     record_acquire(l, l->name, l->rank);
@@ -146,7 +203,12 @@ void mutex_destroy(hc_mutex_t *m)
 void mutex_take(hc_mutex_t *m)
 {
     check_acquire(m, m->name, m->rank);
-    int err = pthread_mutex_lock(&m->m);
+    int err = pthread_mutex_trylock(&m->m);
+    if (err == EBUSY) {
+        uint64_t t0 = clock_mono_us();
+        err = pthread_mutex_lock(&m->m);
+        record_wait(m->name, clock_mono_us() - t0);
+    }
     if (err)
         die_errno("pthread_mutex_lock", m->name, err);
     record_acquire(m, m->name, m->rank);

@@ -31,6 +31,8 @@
 #define HC_LOCK_H
 
 #include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
 
 enum {
     LOCK_RANK_CATALOG = 10,
@@ -72,6 +74,18 @@ void mutex_give(hc_mutex_t *m);
 void mutex_wait(hc_mutex_t *m, pthread_cond_t *cond);
 /* returns 0, or ETIMEDOUT once abstime (CLOCK_REALTIME) passed */
 int mutex_timedwait(hc_mutex_t *m, pthread_cond_t *cond, const struct timespec *abstime);
+
+/* Contention, for /metrics: an acquisition that finds the lock free costs
+ * one try-lock and is not counted; one that has to wait is timed and added
+ * to its lock name's totals (mutex_wait's re-acquisition is not counted).
+ * lock_stats_get copies up to max entries (one per lock name seen
+ * contended) and returns how many; any thread. */
+typedef struct lock_stat {
+    const char *name;
+    uint64_t contended; /* acquisitions that had to wait */
+    uint64_t wait_us;   /* total time they waited */
+} lock_stat_t;
+size_t lock_stats_get(lock_stat_t *out, size_t max);
 
 /* Number of ranked locks the calling thread holds (always 0 without the
  * checker). */

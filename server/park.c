@@ -63,7 +63,9 @@ static void finish(park_t *p, int reason, intptr_t value)
     if (r == NULL && reason != PARK_GONE && reason != PARK_WOKEN)
         reason = PARK_GONE;
     lock_assert_none_held("park callback");
+    router_busy(r);
     p->cb(p, r, reason, value);
+    router_idle();
     lock_assert_none_held("park callback end");
     park_unref(p);
 }

@@ -1,8 +1,11 @@
 #include "router.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "jsonio.h"
@@ -207,11 +210,58 @@ static void stage_route(hc_req_t *r)
         }
         return;
     }
+    router_busy(r);
     router_next(r);
 }
 
+void router_busy(hc_req_t *r)
+{
+    worker_t *w = worker_current();
+    if (w == NULL)
+        return;
+    if (r != NULL && r->route != NULL) {
+        atomic_store_explicit(&w->current_method, r->route->method, memory_order_relaxed);
+        atomic_store_explicit(&w->current_route, r->route->pattern, memory_order_release);
+    } else {
+        atomic_store_explicit(&w->current_method, "", memory_order_relaxed);
+        atomic_store_explicit(&w->current_route, "(before routing)", memory_order_release);
+    }
+}
+
+void router_idle(void)
+{
+    worker_t *w = worker_current();
+    if (w != NULL)
+        atomic_store_explicit(&w->current_route, NULL, memory_order_release);
+}
+
+#ifdef HC_TESTING
+/* Test-only fault injection for the watchdog test: with HC_TEST_ALLOW_STALL
+ * in the server's environment, a request carrying "X-HC-Test-Stall: N"
+ * blocks its worker for N seconds inside the handler stage (as a wedged
+ * handler would). Compiled only with -Dtesting=true. */
+static void testing_maybe_stall(hc_req_t *r)
+{
+    if (getenv("HC_TEST_ALLOW_STALL") == NULL)
+        return;
+    ssize_t i = h2o_find_header_by_str(&r->req->headers, H2O_STRLIT("x-hc-test-stall"), -1);
+    if (i < 0)
+        return;
+    char v[16];
+    snprintf(v, sizeof(v), "%.*s", (int)r->req->headers.entries[i].value.len, r->req->headers.entries[i].value.base);
+    unsigned secs = (unsigned)strtoul(v, NULL, 10);
+    if (secs > 120)
+        secs = 120;
+    sleep(secs);
+}
+#endif
+
 static void stage_handler(hc_req_t *r)
 {
+    router_busy(r);
+#ifdef HC_TESTING
+    testing_maybe_stall(r);
+#endif
     r->route->handler(r);
     lock_assert_none_held(r->route->pattern);
 }
@@ -286,11 +336,14 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     memset(r, 0, sizeof(*r));
     r->req = req;
     r->start_us = clock_mono_us();
+    r->scheme = "http";
     r->worker = worker_current();
     if (r->worker != NULL)
         r->worker->inflight++;
     lock_assert_none_held("request start");
+    router_busy(r);
     router_next(r);
+    router_idle();
     lock_assert_none_held("request end");
     return 0;
 }

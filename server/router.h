@@ -69,6 +69,8 @@ struct hc_req {
         char actor[80];   /* for the audit log: "admin:config", "admin:<id>", "session:<id>", "node:<id>", "fleet" */
     } auth;
     char client_ip[64]; /* peer address, or X-Forwarded-For from a trusted proxy */
+    const char *scheme; /* "https" on a TLS connection, or X-Forwarded-Proto (http/https) from a
+                           trusted proxy, else "http" (static string) */
 };
 
 /* The table: routes.c. */
@@ -93,6 +95,14 @@ const char *route_query(hc_req_t *r, const char *name);
  * after the last, the handler), or answers itself and returns. */
 typedef void (*middleware_fn)(hc_req_t *r);
 void router_next(hc_req_t *r);
+
+/* The watchdog's view of what a worker is doing: router_busy marks the
+ * calling worker as running code for r (its route once matched, else
+ * "(before routing)"), router_idle clears it. The router does this around
+ * every stage and park.c around park callbacks; a worker stuck in between
+ * is reported with that route. Worker thread; no-ops elsewhere. */
+void router_busy(hc_req_t *r);
+void router_idle(void);
 
 /* Prints the table (`hydracluster routes`). */
 void router_print_table(FILE *out);

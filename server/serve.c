@@ -19,11 +19,17 @@
 #include "lock.h"
 #include "log.h"
 #include "metrics.h"
+#include "notify.h"
 #include "registry.h"
 #include "router.h"
 #include "secret.h"
 #include "store.h"
+#include "tls.h"
+#include "watchdog.h"
 #include "workers.h"
+
+/* how often the writer folds the WAL back and truncates it */
+#define CHECKPOINT_EVERY_MS 60000
 
 extern const char *hc_version;
 
@@ -87,7 +93,13 @@ static int load_credentials(void)
             log_error("msg=\"%s\"", err);
             return -1;
         }
-        if (created)
+        /* Under systemd stdout goes to the journal, which more people can
+         * read than the data dir: there, point at the file instead. */
+        if (created && getenv("INVOCATION_ID") != NULL)
+            printf("hydracluster: generated an admin token; it is in %s/admin_token (readable by the service "
+                   "user only)\n",
+                   config.server.data_dir);
+        else if (created)
             printf("hydracluster: generated an admin token (shown once; kept in %s/admin_token):\n%s\n",
                    config.server.data_dir, tok);
         fflush(stdout);
@@ -114,6 +126,31 @@ static size_t max_body_limit(void)
         if (route_table[i].body_limit > m)
             m = route_table[i].body_limit;
     return m;
+}
+
+static void checkpoint_task(void *arg)
+{
+    (void)arg;
+    store_writer_checkpoint();
+}
+
+static int is_loopback(const char *listen)
+{
+    return strncmp(listen, "127.", 4) == 0 || strncmp(listen, "[::1]:", 6) == 0 || strncmp(listen, "localhost:", 10) == 0;
+}
+
+/* Advice an operator wants at start rather than after the first incident. */
+static void warn_about_setup(void)
+{
+    int exposed = 0;
+    for (size_t i = 0; i < config.server.listen_count; i++)
+        exposed |= !is_loopback(config.server.listen[i]);
+    if (!tls_enabled() && exposed)
+        log_warn("msg=\"serving plain HTTP on a non-loopback address: tokens cross the network in clear text; set "
+                 "server.tls or listen on 127.0.0.1 behind a TLS proxy\"");
+    if (config.server.public_url == NULL && config.server.trusted_proxies_count > 0)
+        log_warn("msg=\"behind a proxy but server.public_url is not set: install commands will point at %s\"",
+                 public_url);
 }
 
 int serve_main(int argc, char **argv)
@@ -155,6 +192,7 @@ int serve_main(int argc, char **argv)
 
     char err[1024];
     int applied = 0;
+    notify_init();
     if (secret_init() != 0) {
         log_error("msg=\"libsodium failed to initialise\"");
         return 1;
@@ -187,14 +225,35 @@ int serve_main(int argc, char **argv)
     globalconf.server_name = h2o_iovec_init(H2O_STRLIT("hydracluster"));
     h2o_hostconf_t *host = h2o_config_register_host(&globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     router_register(h2o_config_register_path(host, "/", 0));
+    if (tls_init(&config, err, sizeof(err)) != 0) {
+        log_error("msg=\"%s\"", err);
+        store_writer_stop();
+        return 1;
+    }
+    if (housekeeping_on_reload(tls_reload, NULL) != 0 ||
+        housekeeping_every("wal checkpoint", CHECKPOINT_EVERY_MS, checkpoint_task, NULL) != 0 ||
+        watchdog_register_housekeeping() != 0) {
+        log_error("msg=\"too many housekeeping tasks (raise MAX_TASKS in server/housekeeping.c)\"");
+        store_writer_stop();
+        return 1;
+    }
     if (workers_start(&config, &globalconf, err, sizeof(err)) != 0) {
         log_error("msg=\"%s\"", err);
         store_writer_stop();
+        tls_free();
         return 1;
     }
     if (housekeeping_start() != 0) {
         workers_stop(0);
         store_writer_stop();
+        tls_free();
+        return 1;
+    }
+    if (watchdog_start(&config) != 0) {
+        workers_stop(0);
+        housekeeping_stop();
+        store_writer_stop();
+        tls_free();
         return 1;
     }
     char listen[512] = "", q[600], dd[600];
@@ -203,19 +262,29 @@ int serve_main(int argc, char **argv)
     lock_take_shared(&registry_nodes_lock);
     size_t nodes = registry_node_count();
     lock_give(&registry_nodes_lock);
-    log_info("msg=\"hydracluster started\" version=%s listen=%s data_dir=%s config=%s workers=%zu nodes=%zu "
-             "schema=%d tls=%s",
-             hc_version, log_quote(q, sizeof(q), listen), log_quote(dd, sizeof(dd), config.server.data_dir),
-             config.source_path ? config.source_path : "embedded-default", workers_count(), nodes,
-             store_schema_version(), config.server.tls.cert_file ? "on" : "off");
+    char cp[600];
+    log_info("msg=\"hydracluster started\" version=%s listen=%s scheme=%s http2=%s data_dir=%s config=%s workers=%zu "
+             "nodes=%zu schema=%d tls=%s public_url=%s watchdog_stall_ms=%llu systemd_watchdog_ms=%llu",
+             hc_version, log_quote(q, sizeof(q), listen), tls_enabled() ? "https" : "http",
+             tls_enabled() && config.server.tls.http2 ? "on" : "off", log_quote(dd, sizeof(dd), config.server.data_dir),
+             log_quote(cp, sizeof(cp), config.source_path ? config.source_path : "embedded-default"), workers_count(),
+             nodes, store_schema_version(), tls_enabled() ? "on" : "off", public_url,
+             (unsigned long long)config.server.watchdog_stall_ms, (unsigned long long)(notify_watchdog_usec() / 1000));
+    warn_about_setup();
+    notify_send("READY=1\nSTATUS=serving");
 
     int sig = housekeeping_wait_for_stop();
+    notify_send("STOPPING=1\nSTATUS=stopping");
     log_info("msg=\"stopping\" signal=%s grace_ms=%llu", sig == SIGTERM ? "SIGTERM" : "SIGINT",
              (unsigned long long)config.server.shutdown_grace_ms);
+    /* the watchdog goes first: stopping workers look like stalled ones */
+    watchdog_stop();
     workers_stop(config.server.shutdown_grace_ms);
     housekeeping_stop();
     store_writer_stop();
     store_close();
+    tls_free();
     log_info("msg=\"stopped\"");
+    notify_close();
     return 0;
 }

@@ -17,7 +17,8 @@
 static worker_t *workers;
 static size_t nworkers;
 static h2o_globalconf_t *globalconf;
-static void *ssl_ctx;
+static SSL_CTX *ssl_ctx;
+static atomic_int running; /* between workers_start and workers_stop: messages may be sent */
 static uint64_t stop_grace_ms;
 static h2o_barrier_t ready_barrier;
 static __thread worker_t *current;
@@ -37,9 +38,96 @@ worker_t *workers_get(size_t i)
     return i < nworkers ? &workers[i] : NULL;
 }
 
-void workers_set_ssl_ctx(void *ctx)
+void workers_set_ssl_ctx(SSL_CTX *ctx)
 {
     ssl_ctx = ctx;
+}
+
+/* A new context for a worker; once adopted, the same message carries the
+ * replaced context on the worker's retired list. */
+typedef struct {
+    h2o_multithread_message_t super;
+    SSL_CTX *ctx;
+    uint64_t retired_ms;
+} tls_msg_t;
+
+void workers_swap_ssl_ctx(SSL_CTX *ctx)
+{
+    if (!atomic_load(&running))
+        return;
+    for (size_t i = 0; i < nworkers; i++) {
+        tls_msg_t *m = calloc(1, sizeof(*m));
+        if (m == NULL) {
+            log_error("msg=\"out of memory handing the reloaded TLS context to a worker; it keeps the old one\" "
+                      "worker=%zu",
+                      i);
+            continue;
+        }
+        SSL_CTX_up_ref(ctx);
+        m->ctx = ctx;
+        h2o_multithread_send_message(&workers[i].tls_receiver, &m->super);
+    }
+}
+
+static void on_tls(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
+{
+    worker_t *w = H2O_STRUCT_FROM_MEMBER(worker_t, tls_receiver, receiver);
+    while (!h2o_linklist_is_empty(messages)) {
+        tls_msg_t *m = H2O_STRUCT_FROM_MEMBER(tls_msg_t, super.link, messages->next);
+        h2o_linklist_unlink(&m->super.link);
+        SSL_CTX *old = w->accept_ctx.ssl_ctx;
+        w->accept_ctx.ssl_ctx = m->ctx;
+        m->ctx = old;
+        m->retired_ms = clock_mono_ms();
+        h2o_linklist_insert(&w->retired_tls, &m->super.link);
+    }
+}
+
+/* h2o keeps a bare pointer to the context from accept until the handshake
+ * made its SSL object (which holds a reference), bounded by the handshake
+ * timeout; so a replaced context is released only after that. */
+static void release_retired_tls(worker_t *w, int all)
+{
+    uint64_t keep_ms = globalconf->handshake_timeout + 5000, now = clock_mono_ms();
+    while (!h2o_linklist_is_empty(&w->retired_tls)) {
+        tls_msg_t *m = H2O_STRUCT_FROM_MEMBER(tls_msg_t, super.link, w->retired_tls.next);
+        if (!all && now - m->retired_ms < keep_ms)
+            break; /* oldest first: the rest are younger */
+        h2o_linklist_unlink(&m->super.link);
+        SSL_CTX_free(m->ctx);
+        free(m);
+    }
+}
+
+typedef struct {
+    h2o_multithread_message_t super;
+    uint64_t sent_us;
+} probe_msg_t;
+
+void workers_probe_lag(void)
+{
+    if (!atomic_load(&running))
+        return;
+    for (size_t i = 0; i < nworkers; i++) {
+        probe_msg_t *m = malloc(sizeof(*m));
+        if (m == NULL)
+            return;
+        memset(&m->super, 0, sizeof(m->super));
+        m->sent_us = clock_mono_us();
+        h2o_multithread_send_message(&workers[i].probe_receiver, &m->super);
+    }
+}
+
+static void on_probe(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
+{
+    worker_t *w = H2O_STRUCT_FROM_MEMBER(worker_t, probe_receiver, receiver);
+    uint64_t now = clock_mono_us();
+    while (!h2o_linklist_is_empty(messages)) {
+        probe_msg_t *m = H2O_STRUCT_FROM_MEMBER(probe_msg_t, super.link, messages->next);
+        h2o_linklist_unlink(&m->super.link);
+        atomic_store(&w->loop_lag_us, now > m->sent_us ? now - m->sent_us : 0);
+        free(m);
+    }
 }
 
 h2o_timeout_t *worker_timeout(worker_t *w, uint64_t ms)
@@ -159,9 +247,14 @@ static void *worker_main(void *arg)
     h2o_context_init(&w->ctx, loop, globalconf);
     park_worker_init(w);
     h2o_multithread_register_receiver(w->ctx.queue, &w->stop_receiver, on_stop);
+    h2o_multithread_register_receiver(w->ctx.queue, &w->tls_receiver, on_tls);
+    h2o_multithread_register_receiver(w->ctx.queue, &w->probe_receiver, on_probe);
+    h2o_linklist_init_anchor(&w->retired_tls);
     w->accept_ctx.ctx = &w->ctx;
     w->accept_ctx.hosts = globalconf->hosts;
     w->accept_ctx.ssl_ctx = ssl_ctx;
+    if (ssl_ctx != NULL)
+        SSL_CTX_up_ref(ssl_ctx); /* the worker's own: reloads replace it */
     for (size_t i = 0; i < w->nlisteners; i++) {
         h2o_socket_t *sock = h2o_evloop_socket_create(loop, w->listen_fds[i], H2O_SOCKET_FLAG_DONT_READ);
         sock->data = w;
@@ -180,6 +273,8 @@ static void *worker_main(void *arg)
         }
         uint64_t now = clock_mono_ms();
         atomic_store(&w->loop_stamp_ms, now);
+        if (!h2o_linklist_is_empty(&w->retired_tls))
+            release_retired_tls(w, 0);
         if (w->stopping) {
             if (deadline == 0)
                 deadline = now + stop_grace_ms;
@@ -191,6 +286,10 @@ static void *worker_main(void *arg)
             }
         }
     }
+    release_retired_tls(w, 1);
+    /* connections still open hold their own references (SSL objects) */
+    SSL_CTX_free(w->accept_ctx.ssl_ctx);
+    w->accept_ctx.ssl_ctx = NULL;
     current = NULL;
     return NULL;
 }
@@ -222,12 +321,14 @@ int workers_start(const hc_config_t *cfg, h2o_globalconf_t *gconf, char *err, si
     for (size_t i = 0; i < nworkers; i++)
         h2o_multithread_create_thread(&workers[i].tid, NULL, worker_main, &workers[i]);
     h2o_barrier_wait(&ready_barrier);
+    atomic_store(&running, 1);
     return 0;
 }
 
 void workers_stop(uint64_t grace_ms)
 {
     stop_grace_ms = grace_ms;
+    atomic_store(&running, 0);
     for (size_t i = 0; i < nworkers; i++) {
         stop_msg_t *m = calloc(1, sizeof(*m));
         if (m == NULL) {

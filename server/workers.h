@@ -31,6 +31,9 @@ typedef struct worker {
     size_t nlisteners;
     h2o_multithread_receiver_t park_receiver; /* park.c's wake messages */
     h2o_multithread_receiver_t stop_receiver;
+    h2o_multithread_receiver_t tls_receiver;   /* a new SSL_CTX after a certificate reload */
+    h2o_multithread_receiver_t probe_receiver; /* loop lag probes from the watchdog */
+    h2o_linklist_t retired_tls;                /* replaced SSL_CTXs kept until handshakes that use them end */
     /* h2o 2.2 timeouts have one fixed duration each: one per duration in use */
     struct {
         uint64_t ms;
@@ -41,7 +44,9 @@ typedef struct worker {
     size_t inflight;       /* requests accepted and not yet disposed */
     int stopping;
     _Atomic uint64_t loop_stamp_ms; /* last loop iteration (watchdog) */
-    _Atomic(const char *) current_route; /* pattern being handled (watchdog report) */
+    _Atomic(const char *) current_route;  /* route pattern being handled, NULL between requests (watchdog report) */
+    _Atomic(const char *) current_method; /* its method */
+    _Atomic uint64_t loop_lag_us;   /* how long the last lag probe waited for the loop (metrics) */
 } worker_t;
 
 /* The calling thread's worker, or NULL off the workers. */
@@ -62,7 +67,18 @@ void workers_stop(uint64_t grace_ms);
 size_t workers_count(void);
 worker_t *workers_get(size_t i);
 
-/* Optional per-connection TLS (issue 7 sets it before workers_start). */
-void workers_set_ssl_ctx(void *ssl_ctx);
+/* TLS for every listener (server/tls.c). Before workers_start: the context
+ * the workers start with (each takes its own reference). */
+void workers_set_ssl_ctx(SSL_CTX *ssl_ctx);
+/* While running, any thread: each worker takes a reference to ctx and uses
+ * it for connections accepted from then on; connections already made keep
+ * theirs. The context a worker replaces is released a while later (after
+ * handshakes that started with it had time to finish: h2o keeps a bare
+ * pointer to it until the handshake creates the SSL object). */
+void workers_swap_ssl_ctx(SSL_CTX *ssl_ctx);
+
+/* Any thread: sends each worker a probe whose delivery time becomes its
+ * loop_lag_us (the watchdog calls it every second). */
+void workers_probe_lag(void);
 
 #endif

@@ -18,7 +18,6 @@
 #include "store_internal.h"
 
 #define DB_FILE "hydracluster.db"
-#define BUSY_TIMEOUT_MS 5000
 
 static sqlite3 *g_db;
 static char g_path[PATH_MAX];
@@ -183,7 +182,7 @@ int store_open(const char *data_dir, char *err, size_t errlen)
     rc = sqlite3_extended_result_codes(db, 1);
     if (rc == SQLITE_OK)
         /* set before the pragmas: switching to WAL needs the file lock */
-        rc = sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+        rc = sqlite3_busy_timeout(db, STORE_BUSY_TIMEOUT_MS);
     if (rc != SQLITE_OK) {
         snprintf(err, errlen, "cannot configure database %s: %s", g_path, sqlite3_errmsg(db));
         goto fail_db;

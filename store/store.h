@@ -103,6 +103,15 @@ void store_stats_get(store_stats_t *out);
  * one-commit-per-write baseline). Takes effect from the next batch. */
 void store_writer_set_batching(int enabled);
 
+/* Asks the writer for a WAL checkpoint (TRUNCATE) between two batches; any
+ * thread, returns at once (a housekeeping timer calls it every minute).
+ * Does nothing while the writer is not running. */
+void store_writer_checkpoint(void);
+
+/* When the writer began the batch (or checkpoint) it is working on, on the
+ * monotonic clock in ms; 0 while it is idle. Any thread (the watchdog). */
+uint64_t store_writer_busy_since_ms(void);
+
 void store_close(void);
 
 /* A prepared statement helper: prepares sql on db (cached per db and sql

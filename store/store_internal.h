@@ -7,6 +7,9 @@
 #include <sqlite3.h>
 #include <stdint.h>
 
+/* how long a connection waits for a lock another connection holds */
+#define STORE_BUSY_TIMEOUT_MS 5000
+
 /* sqlite3_exec of trusted, compiled-in SQL (BEGIN, COMMIT, SAVEPOINT, ...);
  * logs SQLite's message with `what` on failure. Returns the SQLite code. */
 int store_exec_logged(sqlite3 *db, const char *sql, const char *what);

@@ -21,12 +21,14 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "clock.h"
 #include "lock.h"
 #include "log.h"
+#include "metrics.h"
 #include "store.h"
 #include "store_internal.h"
 
@@ -61,7 +63,12 @@ static store_op_t *q_head;
 static store_op_t **q_tail = &q_head;
 static enum writer_state q_state = W_IDLE;
 static int q_batching = 1;
+static int q_checkpoint; /* a WAL checkpoint was asked for */
 static store_stats_t q_stats;
+
+/* When the writer began its current batch or checkpoint (monotonic ms), 0
+ * while it waits for work: the watchdog reads it from its own thread. */
+static _Atomic uint64_t busy_since_ms;
 
 /* Main thread only (start/stop). */
 static pthread_t writer_tid;
@@ -137,6 +144,8 @@ static void run_batch(sqlite3 *db, store_op_t *batch, size_t n)
             op->status = STORE_ECOMMIT;
     }
 
+    if (committed)
+        metrics_store_commit_observe(commit_us, n);
     mutex_take(&q_lock);
     if (committed) {
         q_stats.commits++;
@@ -164,6 +173,31 @@ static void finish_batch(store_op_t *batch)
     }
 }
 
+/*
+ * Folds the WAL back into the database and truncates it, so that the -wal
+ * file does not grow without bound (SQLite's own auto-checkpoint is PASSIVE
+ * and never shrinks the file). Runs between batches, so no transaction of
+ * ours is open. A reader holding an old snapshot (a backup in progress)
+ * keeps the frames it may still read: with the busy handler off, the
+ * checkpoint then does what it can without waiting and reports SQLITE_BUSY,
+ * and the next one finishes the job.
+ */
+static void run_checkpoint(sqlite3 *db)
+{
+    int log_frames = -1, done_frames = -1;
+    sqlite3_busy_timeout(db, 0);
+    int rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_TRUNCATE, &log_frames, &done_frames);
+    sqlite3_busy_timeout(db, STORE_BUSY_TIMEOUT_MS);
+    if (rc == SQLITE_BUSY) {
+        log_debug("msg=\"WAL checkpoint postponed: a reader holds an old snapshot\" wal_frames=%d checkpointed=%d",
+                  log_frames, done_frames);
+    } else if (rc != SQLITE_OK) {
+        log_error("msg=\"WAL checkpoint failed (check disk space and the data dir)\" error=\"%s\" code=%d",
+                  sqlite3_errmsg(db), rc);
+    }
+    metrics_store_checkpoint_observe(rc == SQLITE_BUSY);
+}
+
 static void *writer_main(void *arg)
 {
     sqlite3 *db = arg;
@@ -171,8 +205,17 @@ static void *writer_main(void *arg)
 
     mutex_take(&q_lock);
     for (;;) {
-        while (q_head == NULL && q_state == W_RUNNING)
+        while (q_head == NULL && q_state == W_RUNNING && !q_checkpoint)
             mutex_wait(&q_lock, &q_cond);
+        if (q_checkpoint) {
+            q_checkpoint = 0;
+            mutex_give(&q_lock);
+            atomic_store(&busy_since_ms, clock_mono_ms());
+            run_checkpoint(db);
+            atomic_store(&busy_since_ms, 0);
+            mutex_take(&q_lock);
+            continue;
+        }
         if (q_head == NULL)
             break; /* stopping, and everything queued has been applied */
 
@@ -191,8 +234,10 @@ static void *writer_main(void *arg)
         last->next = NULL;
         mutex_give(&q_lock);
 
+        atomic_store(&busy_since_ms, clock_mono_ms());
         run_batch(db, batch, n);
         finish_batch(batch);
+        atomic_store(&busy_since_ms, 0);
 
         mutex_take(&q_lock);
     }
@@ -395,4 +440,23 @@ void store_writer_set_batching(int enabled)
     mutex_take(&q_lock);
     q_batching = enabled != 0;
     mutex_give(&q_lock);
+}
+
+void store_writer_checkpoint(void)
+{
+    mutex_take(&q_lock);
+    int wake = 0;
+    if (q_state == W_RUNNING && !q_checkpoint) {
+        q_checkpoint = 1;
+        wake = 1;
+    }
+    int err = wake ? pthread_cond_signal(&q_cond) : 0;
+    mutex_give(&q_lock);
+    if (err)
+        fatal("pthread_cond_signal failed on the store queue");
+}
+
+uint64_t store_writer_busy_since_ms(void)
+{
+    return atomic_load(&busy_since_ms);
 }
