@@ -364,8 +364,8 @@ static int load_section(ctx_t *c, hc_config_t *cfg, const char *section, yaml_no
                 rc = get_duration(c, v, full, &cfg->server.shutdown_grace_ms);
             else if (KEY("watchdog_stall")) {
                 rc = get_duration(c, v, full, &cfg->server.watchdog_stall_ms);
-                if (rc == 0 && (cfg->server.watchdog_stall_ms < 1000 || cfg->server.watchdog_stall_ms > 600000))
-                    return fail(c, v, "\"%s\" must be between 1s and 10m", full);
+                if (rc == 0 && (cfg->server.watchdog_stall_ms < 2000 || cfg->server.watchdog_stall_ms > 600000))
+                    return fail(c, v, "\"%s\" must be between 2s and 10m", full);
             }
             else
                 return fail(c, kn, "unknown key \"%s\"", full);

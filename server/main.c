@@ -31,6 +31,7 @@ static const struct {
 } commands[] = {
     {"serve", serve_main, "run the server"},
     {"migrate", cli_migrate_main, "apply pending schema migrations and exit"},
+    {"backup", cli_backup_main, "write a consistent copy of the live database (backup DEST [--force])"},
     {"routes", routes_main, "print the API route table"},
     {"version", version_main, "print the version"},
 };

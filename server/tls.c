@@ -99,7 +99,13 @@ static SSL_CTX *ctx_build(char *err, size_t errlen)
         goto fail;
     }
     if (SSL_CTX_use_PrivateKey_file(ctx, key_path, SSL_FILETYPE_PEM) != 1) {
+        int mismatch = ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH;
         openssl_errors(why, sizeof(why));
+        if (mismatch) {
+            snprintf(err, errlen, "server.tls.key_file %s does not belong to the certificate in %s: %s", key_path,
+                     cert_path, why);
+            goto fail;
+        }
         snprintf(err, errlen, "server.tls.key_file %s: cannot load the private key (unencrypted PEM expected): %s",
                  key_path, why);
         goto fail;

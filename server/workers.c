@@ -14,6 +14,8 @@
 #include "log.h"
 #include "park.h"
 
+#define WORKER_IDLE_WAKE_MS 500
+
 static worker_t *workers;
 static size_t nworkers;
 static h2o_globalconf_t *globalconf;
@@ -266,8 +268,9 @@ static void *worker_main(void *arg)
 
     uint64_t deadline = 0;
     for (;;) {
-        /* wake at least once a second so the watchdog sees the loop turn */
-        if (h2o_evloop_run(loop, 1000) != 0 && errno != EINTR) {
+        /* wake at least every WORKER_IDLE_WAKE_MS so that an idle loop's
+         * stamp stays well inside the watchdog's bound (2 s at least) */
+        if (h2o_evloop_run(loop, WORKER_IDLE_WAKE_MS) != 0 && errno != EINTR) {
             log_error("msg=\"worker event loop failed\" worker=%u errno=%d", w->index, errno);
             break;
         }

@@ -114,6 +114,20 @@ uint64_t store_writer_busy_since_ms(void);
 
 void store_close(void);
 
+/*
+ * A consistent copy of data_dir's live database at dest, taken through a
+ * separate connection while a server may keep writing (store/backup.c says
+ * how). Refuses an existing dest unless force; writes dest.tmp, checks it
+ * with PRAGMA integrity_check, fsyncs, renames. The copy is a single file in
+ * rollback-journal mode. Any thread; needs no store_open. 0, or -1 with err.
+ */
+typedef struct store_backup_info {
+    uint64_t pages, bytes, duration_us;
+    int schema_version;
+} store_backup_info_t;
+int store_backup(const char *data_dir, const char *dest, int force, store_backup_info_t *info, char *err,
+                 size_t errlen);
+
 /* A prepared statement helper: prepares sql on db (cached per db and sql
  * text would be the next step; for now prepare/finalize is cheap next to an
  * fsync). Logs and returns NULL on error. */

@@ -71,38 +71,80 @@ static void spawn(hc_server_t *s)
     fail_msg("the server did not answer /api/v1/health within 15 s; see %s", s->log_path);
 }
 
-hc_server_t *hc_server_start(const char *extra_server_yaml, const char *extra_yaml)
+static void curl_ready_once(void)
 {
     static int curl_ready;
     if (!curl_ready) {
         curl_global_init(CURL_GLOBAL_DEFAULT);
         curl_ready = 1;
     }
+}
+
+hc_server_t *hc_server_prepare(int https)
+{
+    curl_ready_once();
     hc_server_t *s = calloc(1, sizeof(*s));
     snprintf(s->dir, sizeof(s->dir), "/tmp/hc-test-XXXXXX");
     if (mkdtemp(s->dir) == NULL)
         fail_msg("mkdtemp: %s", strerror(errno));
     s->port = hc_free_port();
-    snprintf(s->url, sizeof(s->url), "http://127.0.0.1:%d", s->port);
+    snprintf(s->url, sizeof(s->url), "%s://127.0.0.1:%d", https ? "https" : "http", s->port);
     snprintf(s->config_path, sizeof(s->config_path), "%s/config.yaml", s->dir);
     snprintf(s->log_path, sizeof(s->log_path), "%s/server.log", s->dir);
+    return s;
+}
+
+void hc_server_spawn(hc_server_t *s)
+{
+    spawn(s);
+}
+
+hc_server_t *hc_server_start_raw(const char *config_text, int https)
+{
+    hc_server_t *s = hc_server_prepare(https);
     FILE *f = fopen(s->config_path, "w");
     if (f == NULL)
         fail_msg("cannot write %s", s->config_path);
+    for (const char *p = config_text; *p;) {
+        if (strncmp(p, "@PORT@", 6) == 0) {
+            fprintf(f, "%d", s->port);
+            p += 6;
+        } else if (strncmp(p, "@DIR@", 5) == 0) {
+            fputs(s->dir, f);
+            p += 5;
+        } else {
+            fputc(*p++, f);
+        }
+    }
+    fclose(f);
+    spawn(s);
+    return s;
+}
+
+hc_server_t *hc_server_start(const char *extra_server_yaml, const char *extra_yaml)
+{
+    char *cfg = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&cfg, &len);
+    if (f == NULL)
+        fail_msg("out of memory");
     fprintf(f,
             "server:\n"
-            "  listen: \"127.0.0.1:%d\"\n"
-            "  data_dir: \"%s/data\"\n"
+            "  listen: \"127.0.0.1:@PORT@\"\n"
+            "  data_dir: \"@DIR@/data\"\n"
             "  admin_token: \"%s\"\n"
             "  fleet_enrollment_token: \"%s\"\n"
             "  workers: 2\n"
             "  shutdown_grace: 5s\n"
             "%s"
             "%s",
-            s->port, s->dir, TEST_ADMIN_TOKEN, TEST_FLEET_TOKEN, extra_server_yaml ? extra_server_yaml : "",
+            TEST_ADMIN_TOKEN, TEST_FLEET_TOKEN, extra_server_yaml ? extra_server_yaml : "",
             extra_yaml ? extra_yaml : "");
     fclose(f);
-    spawn(s);
+    /* the config has TLS when its server section has a tls block */
+    int https = extra_server_yaml != NULL && strstr(extra_server_yaml, "tls:") != NULL;
+    hc_server_t *s = hc_server_start_raw(cfg, https);
+    free(cfg);
     return s;
 }
 
@@ -224,6 +266,11 @@ hc_resp_t hc_request(hc_server_t *s, const char *method, const char *path, const
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &hb);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 90L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    if (strncmp(s->url, "https:", 6) == 0) {
+        /* the tests' certificates are self-signed */
+        curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
     CURLcode rc = curl_easy_perform(c);
     if (rc == CURLE_OK)
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);

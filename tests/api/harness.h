@@ -17,7 +17,7 @@ typedef struct hc_server {
     pid_t pid;
     int port;
     char dir[256];         /* temp dir: config.yaml, data/, server.log */
-    char url[64];          /* http://127.0.0.1:PORT */
+    char url[64];          /* http://127.0.0.1:PORT, or https:// when the config has TLS */
     char config_path[300];
     char log_path[300];
 } hc_server_t;
@@ -34,6 +34,14 @@ typedef struct hc_resp {
  * under the top level; extra_server_yaml is appended inside `server:`) and
  * starts the server; waits for /api/v1/health. Aborts the test on failure. */
 hc_server_t *hc_server_start(const char *extra_server_yaml, const char *extra_yaml);
+/* Like hc_server_start, but config.yaml is config_text verbatim after every
+ * "@PORT@" and "@DIR@" in it is replaced by the port and the temp dir. https
+ * selects the URL scheme (certificates are not verified). */
+hc_server_t *hc_server_start_raw(const char *config_text, int https);
+/* Creates the temp dir and picks a port without writing a config or
+ * starting (for tests that build their own config); then hc_server_spawn. */
+hc_server_t *hc_server_prepare(int https);
+void hc_server_spawn(hc_server_t *s);
 /* Starts again on the same dir and port (after a stop or kill). */
 void hc_server_restart(hc_server_t *s);
 /* SIGTERM and wait; returns the exit status (or 128+signal). */
