@@ -22,6 +22,7 @@ void api_metrics_get(hc_req_t *r)
     free(buf);
     req->res.status = 200;
     req->res.reason = "OK";
+    req->res.content_length = body.len;
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
                    H2O_STRLIT("text/plain; version=0.0.4; charset=utf-8"));
     h2o_send_inline(req, body.base, body.len);

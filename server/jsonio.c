@@ -15,6 +15,11 @@ void json_respond_raw(h2o_req_t *req, int status, json_t *obj)
     json_decref(obj);
     req->res.status = status;
     req->res.reason = "";
+    /* A known length keeps the connection alive: without it h2o 2.2 falls
+     * back to chunked encoding for 200 and closes the connection after any
+     * other status (lib/handler/chunked.c), so every 201 or 4xx would cost
+     * the client a new connection (and a TLS handshake). */
+    req->res.content_length = len;
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, json_ct.base, json_ct.len);
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-store"));
     h2o_send_inline(req, buf, len);
@@ -30,9 +35,11 @@ void json_error_raw(h2o_req_t *req, int status, const char *code, const char *ms
     json_t *o = json_pack("{s:s, s:s}", "error", msg, "code", code);
     if (o == NULL) {
         /* only on allocation failure: answer without JSON machinery */
+        static const char oom[] = "{\"error\":\"out of memory\",\"code\":\"internal\"}\n";
         req->res.status = 500;
         req->res.reason = "";
-        h2o_send_inline(req, H2O_STRLIT("{\"error\":\"out of memory\",\"code\":\"internal\"}\n"));
+        req->res.content_length = sizeof(oom) - 1;
+        h2o_send_inline(req, oom, sizeof(oom) - 1);
         return;
     }
     json_respond_raw(req, status, o);

@@ -310,6 +310,77 @@ static void test_sighup_reload(void **state)
     install_cert("one");
 }
 
+/* one request on a kept handle: method, path, token, body; returns the
+ * status and sets *fresh when it needed a new connection */
+static long kept_request(CURL *c, hc_server_t *s, const char *method, const char *path, const char *token,
+                         const char *body, long *fresh)
+{
+    char url[256], auth[256];
+    snprintf(url, sizeof(url), "%s%s", s->url, path);
+    struct curl_slist *h = NULL;
+    if (token != NULL) {
+        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
+        h = curl_slist_append(h, auth);
+    }
+    h = curl_slist_append(h, "Content-Type: application/json");
+    sink_t b = {0};
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
+    long status = 0;
+    if (curl_easy_perform(c) == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, fresh);
+    curl_slist_free_all(h);
+    free(b.data);
+    return status;
+}
+
+/* Error answers and 201s keep the HTTP/1.1 connection (h2o 2.2 closes it
+ * after any non-200 answer of unknown length), with and without TLS: an
+ * agent that gets a 4xx must not pay a new TLS handshake. */
+static void test_keepalive_across_statuses(void **state)
+{
+    (void)state;
+    for (int tls = 0; tls <= 1; tls++) {
+        hc_server_t *s = tls ? start_tls(0) : hc_server_start(NULL, NULL);
+        CURL *c = curl_easy_init();
+        long fresh = -1;
+        assert_int_equal(kept_request(c, s, "GET", "/api/v1/health", NULL, NULL, &fresh), 200);
+        assert_int_equal(fresh, 1);
+        static const struct {
+            const char *method, *path;
+            int admin;
+            const char *body;
+            long status;
+        } seq[] = {
+            {"GET", "/api/v1/no-such", 0, NULL, 404},
+            {"POST", "/api/v1/admin-tokens", 1, "{\"label\":\"ka\"}", 201},
+            {"GET", "/api/v1/admin-tokens", 0, NULL, 401},
+            {"DELETE", "/api/v1/health", 0, NULL, 405},
+            {"POST", "/api/v1/admin-tokens", 1, "{\"label\": ", 400},
+            {"GET", "/metrics", 1, NULL, 200},
+            {"GET", "/api/v1/health", 0, NULL, 200},
+        };
+        for (size_t i = 0; i < sizeof(seq) / sizeof(seq[0]); i++) {
+            long st = kept_request(c, s, seq[i].method, seq[i].path, seq[i].admin ? TEST_ADMIN_TOKEN : NULL,
+                                   seq[i].body, &fresh);
+            if (st != seq[i].status || fresh != 0)
+                fail_msg("%s %s (tls=%d): status %ld (want %ld), new connections %ld (want 0)", seq[i].method,
+                         seq[i].path, tls, st, seq[i].status, fresh);
+        }
+        curl_easy_cleanup(c);
+        hc_server_free(s);
+    }
+}
+
 static void test_bad_cert_at_start(void **state)
 {
     (void)state;
@@ -360,6 +431,7 @@ int main(void)
         cmocka_unit_test(test_protocols_and_ciphers),
         cmocka_unit_test(test_session_resumption),
         cmocka_unit_test(test_sighup_reload),
+        cmocka_unit_test(test_keepalive_across_statuses),
         cmocka_unit_test(test_bad_cert_at_start),
         cmocka_unit_test(test_forwarded_proto_from_trusted_proxy_only),
     };

@@ -135,8 +135,12 @@ static prom_hist_t *prom_hist(prom_state_t *st, const char *family, const char *
         return NULL;
     prom_hist_t *h = &st->hist[st->nhist++];
     memset(h, 0, sizeof(*h));
-    snprintf(h->family, sizeof(h->family), "%s", family);
-    snprintf(h->labels, sizeof(h->labels), "%s", labels);
+    /* memmove: both point into *st, which the compiler cannot see apart */
+    size_t fl = strnlen(family, sizeof(h->family) - 1), ll = strnlen(labels, sizeof(h->labels) - 1);
+    memmove(h->family, family, fl);
+    h->family[fl] = '\0';
+    memmove(h->labels, labels, ll);
+    h->labels[ll] = '\0';
     h->last_le = -INFINITY;
     return h;
 }
