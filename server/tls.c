@@ -159,8 +159,9 @@ static void log_cert(const char *what, SSL_CTX *ctx)
 static void warn_key_mode(void)
 {
     struct stat st;
-    if (stat(key_path, &st) == 0 && (st.st_mode & 0077) != 0)
-        log_warn("msg=\"the TLS private key is readable by other users; chmod 600 it\" key_file=%s", key_path);
+    /* group-readable is the usual set-up (root:hydracluster 0640) */
+    if (stat(key_path, &st) == 0 && (st.st_mode & 0007) != 0)
+        log_warn("msg=\"the TLS private key is readable by every user; chmod o-rwx it\" key_file=%s", key_path);
 }
 
 int tls_init(const hc_config_t *cfg, char *err, size_t errlen)
