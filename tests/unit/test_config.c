@@ -236,6 +236,27 @@ static void test_find_path(void **state)
     assert_null(config_find_path(NULL));
 }
 
+static void test_watchdog_stall(void **state)
+{
+    (void)state;
+    hc_config_t c;
+    char err[512];
+    assert_int_equal(config_defaults(&c), 0);
+    assert_int_equal(c.server.watchdog_stall_ms, 5000);
+    config_free(&c);
+    assert_int_equal(load("server:\n  watchdog_stall: 12s\n", &c, err, sizeof(err)), 0);
+    assert_int_equal(c.server.watchdog_stall_ms, 12000);
+    config_free(&c);
+    /* shorter than twice the idle loop's wake-up would report idle workers */
+    assert_int_equal(load("server:\n  watchdog_stall: 1s\n", &c, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, ":2:19: \"server.watchdog_stall\" must be between 2s and 10m"));
+    config_free(&c);
+    assert_int_equal(load("server:\n  watchdog_stall: 11m\n", &c, err, sizeof(err)), -1);
+    config_free(&c);
+    assert_int_equal(load("server:\n  watchdog_stall: soon\n", &c, err, sizeof(err)), -1);
+    config_free(&c);
+}
+
 static void test_missing_file(void **state)
 {
     (void)state;
@@ -258,6 +279,7 @@ int main(void)
         cmocka_unit_test(test_tls_files),        cmocka_unit_test(test_admin_token_file),
         cmocka_unit_test(test_invalid_yaml),     cmocka_unit_test(test_empty_file_is_defaults),
         cmocka_unit_test(test_find_path),        cmocka_unit_test(test_missing_file),
+        cmocka_unit_test(test_watchdog_stall),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
