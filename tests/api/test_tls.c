@@ -194,7 +194,7 @@ static void test_session_resumption(void **state)
     assert_non_null(strstr(o, "Reused, TLSv1.2"));
     free(o);
     /* TLS 1.3: the ticket arrives after the handshake, so keep the first connection open a moment */
-    o = run("cd %s && (sleep 0.5; echo) | openssl s_client -connect 127.0.0.1:%d -tls1_3 -sess_out sess13 "
+    o = run("cd %s && (sleep 1; echo) | openssl s_client -connect 127.0.0.1:%d -tls1_3 -sess_out sess13 "
             ">/dev/null 2>&1; echo | openssl s_client -connect 127.0.0.1:%d -tls1_3 -sess_in sess13 2>&1",
             certdir, s->port, s->port);
     assert_non_null(strstr(o, "Reused, TLSv1.3"));

@@ -172,12 +172,21 @@ static void test_worker_stall(void **state)
 {
     (void)state;
     drain(notify_fd);
-    hc_server_t *s = hc_server_start("  watchdog_stall: 2s\n", NULL);
+    /* four workers: a health check on a new connection reaches a live one
+     * three times out of four (SO_REUSEPORT spreads connections) */
+    hc_server_t *s = hc_server_start_raw("server:\n"
+                                         "  listen: \"127.0.0.1:@PORT@\"\n"
+                                         "  data_dir: \"@DIR@/data\"\n"
+                                         "  admin_token: \"" TEST_ADMIN_TOKEN "\"\n"
+                                         "  fleet_enrollment_token: \"" TEST_FLEET_TOKEN "\"\n"
+                                         "  workers: 4\n"
+                                         "  watchdog_stall: 2s\n",
+                                         0);
     /* the harness returned after the first 200 from health: READY=1 is sent right after start */
     assert_int_equal(count_notify(notify_fd, "READY=1", 3000, 1), 1);
     assert_true(count_notify(notify_fd, "WATCHDOG=1", 2500, 0) >= 1);
 
-    int fd = send_in_flight(s, "X-HC-Test-Stall: 8");
+    int fd = send_in_flight(s, "X-HC-Test-Stall: 10");
     uint64_t t0 = now_ms();
     assert_true(wait_log(s, "level=error msg=\"watchdog: stall detected", 5000));
     uint64_t detected = now_ms() - t0;
@@ -205,8 +214,8 @@ static void test_worker_stall(void **state)
     }
     assert_true(saw_degraded);
 
-    /* the stall ends (8 s): recovery is logged, pings resume, health is ok */
-    assert_true(wait_log(s, "level=warn msg=\"watchdog: stall ended\" thread=worker", 9000));
+    /* the stall ends (10 s): recovery is logged, pings resume, health is ok */
+    assert_true(wait_log(s, "level=warn msg=\"watchdog: stall ended\" thread=worker", 11000));
     assert_true(count_notify(notify_fd, "WATCHDOG=1", 2500, 1) == 1);
     hc_resp_t r = hc_get(s, "/api/v1/health", NULL);
     assert_int_equal(r.status, 200);
@@ -231,7 +240,7 @@ static void test_writer_stall(void **state)
     drain(notify_fd);
     /* writer bound: watchdog_stall + 5 s (the SQLite busy timeout) = 7 s */
     hc_server_t *s = hc_server_start("  watchdog_stall: 2s\n", NULL);
-    int fd = send_in_flight(s, "X-HC-Test-Stall-Writer: 13");
+    int fd = send_in_flight(s, "X-HC-Test-Stall-Writer: 15");
     uint64_t t0 = now_ms();
     assert_true(wait_log(s, "level=error msg=\"watchdog: stall detected", 10000));
     uint64_t detected = now_ms() - t0;
@@ -245,7 +254,7 @@ static void test_writer_stall(void **state)
     assert_int_equal(r.status, 503);
     assert_non_null(strstr(r.body, "\"status\":\"degraded\""));
     hc_resp_free(&r);
-    assert_true(wait_log(s, "level=warn msg=\"watchdog: stall ended\" thread=store_writer", 8000));
+    assert_true(wait_log(s, "level=warn msg=\"watchdog: stall ended\" thread=store_writer", 10000));
     assert_true(count_notify(notify_fd, "WATCHDOG=1", 2500, 1) == 1);
     close(fd);
     hc_server_free(s);
