@@ -1,5 +1,6 @@
 #include "registry.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,12 @@ static uint8_t config_admin_hash[SECRET_HASH_LEN];
 static int have_config_admin;
 static uint8_t fleet_hash[SECRET_HASH_LEN];
 static int have_fleet;
+
+/* guarded by registry_catalog_lock */
+static role_t *roles;
+static size_t nroles;
+
+static _Atomic(registry_exec_pending_fn) exec_pending_fn;
 
 static uint64_t hash_str(const char *s)
 {
@@ -290,6 +297,122 @@ int registry_admin_token_revoke(const char *id)
     return 0;
 }
 
+int registry_role_name_ok(const char *name)
+{
+    size_t n = 0;
+    for (const char *p = name; *p; p++, n++) {
+        char c = *p;
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+            return 0;
+    }
+    return n > 0 && n <= ROLE_NAME_MAX;
+}
+
+const role_t *registry_role_find(const char *name)
+{
+    for (role_t *r = roles; r != NULL; r = r->next) {
+        int c = strcmp(r->name, name);
+        if (c == 0)
+            return r;
+        if (c > 0)
+            break; /* sorted */
+    }
+    return NULL;
+}
+
+size_t registry_role_count(void)
+{
+    return nroles;
+}
+
+int registry_roles_to_json(json_t *array)
+{
+    for (role_t *r = roles; r != NULL; r = r->next) {
+        json_t *o = json_pack("{s:s, s:s, s:O}", "name", r->name, "description", r->description, "recipe", r->recipe);
+        if (o == NULL || json_array_append_new(array, o) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static void role_free(role_t *r)
+{
+    if (r == NULL)
+        return;
+    free(r->description);
+    json_decref(r->recipe);
+    free(r);
+}
+
+int registry_role_put(const char *name, const char *description, json_t *recipe)
+{
+    if (strlen(name) > ROLE_NAME_MAX)
+        return -1;
+    char *d = strdup(description ? description : "");
+    json_t *rc = recipe ? json_deep_copy(recipe) : json_object();
+    if (d == NULL || rc == NULL) {
+        free(d);
+        json_decref(rc);
+        return -1;
+    }
+    role_t **pp = &roles;
+    while (*pp != NULL && strcmp((*pp)->name, name) < 0)
+        pp = &(*pp)->next;
+    if (*pp != NULL && strcmp((*pp)->name, name) == 0) {
+        free((*pp)->description);
+        json_decref((*pp)->recipe);
+        (*pp)->description = d;
+        (*pp)->recipe = rc;
+        return 0;
+    }
+    role_t *r = calloc(1, sizeof(*r));
+    if (r == NULL) {
+        free(d);
+        json_decref(rc);
+        return -1;
+    }
+    snprintf(r->name, sizeof(r->name), "%s", name);
+    r->description = d;
+    r->recipe = rc;
+    r->next = *pp;
+    *pp = r;
+    nroles++;
+    return 0;
+}
+
+int registry_role_remove(const char *name)
+{
+    for (role_t **pp = &roles; *pp != NULL; pp = &(*pp)->next) {
+        if (strcmp((*pp)->name, name) == 0) {
+            role_t *r = *pp;
+            *pp = r->next;
+            role_free(r);
+            nroles--;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int registry_node_has_role(const node_t *n, const char *name)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(n->roles, i, v) if (json_is_string(v) && strcmp(json_string_value(v), name) == 0) return 1;
+    return 0;
+}
+
+void registry_set_exec_pending_fn(registry_exec_pending_fn fn)
+{
+    atomic_store(&exec_pending_fn, fn);
+}
+
+int registry_exec_pending(const char *node_id)
+{
+    registry_exec_pending_fn fn = atomic_load(&exec_pending_fn);
+    return fn != NULL ? fn(node_id) : 0;
+}
+
 static void copy_col(sqlite3_stmt *st, int col, char *dst, size_t dstlen)
 {
     const unsigned char *s = sqlite3_column_text(st, col);
@@ -414,6 +537,31 @@ int registry_load(sqlite3 *db, char *err, size_t errlen)
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE)
         goto fail;
+
+    st = NULL;
+    if (sqlite3_prepare_v2(db, "SELECT name, description, recipe FROM roles", -1, &st, NULL) != SQLITE_OK)
+        goto fail;
+    lock_take(&registry_catalog_lock);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(st, 0);
+        if (name == NULL || !registry_role_name_ok(name)) {
+            log_warn("msg=\"skipping a role with an invalid name in the roles table\"");
+            continue;
+        }
+        json_t *recipe = json_col(st, 2, 0);
+        int failed = recipe == NULL || registry_role_put(name, (const char *)sqlite3_column_text(st, 1), recipe) != 0;
+        json_decref(recipe);
+        if (failed) {
+            lock_give(&registry_catalog_lock);
+            snprintf(err, errlen, "out of memory loading the role catalog");
+            sqlite3_finalize(st);
+            return -1;
+        }
+    }
+    lock_give(&registry_catalog_lock);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        goto fail;
     return 0;
 fail:
     snprintf(err, errlen, "cannot load the registry from the database: %s", sqlite3_errmsg(db));
@@ -439,6 +587,14 @@ void registry_free(void)
         free(t);
     }
     lock_give(&registry_nodes_lock);
+    lock_take(&registry_catalog_lock);
+    while (roles != NULL) {
+        role_t *r = roles;
+        roles = r->next;
+        role_free(r);
+    }
+    nroles = 0;
+    lock_give(&registry_catalog_lock);
 }
 
 static json_t *time_json(int64_t t)
@@ -449,7 +605,8 @@ static json_t *time_json(int64_t t)
 
 json_t *node_to_json(const node_t *n, int64_t now, uint64_t offline_after_ms)
 {
-    int online = n->last_seen != 0 && (uint64_t)(now - n->last_seen) * 1000 <= offline_after_ms;
+    /* a last_seen ahead of our clock (the clock stepped back) counts as just seen */
+    int online = n->last_seen != 0 && (n->last_seen >= now || (uint64_t)(now - n->last_seen) * 1000 <= offline_after_ms);
     json_t *flags = json_array();
     if (n->flag_update_node)
         json_array_append_new(flags, json_string("update_node"));

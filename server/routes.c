@@ -28,6 +28,41 @@ const route_t route_table[] = {
      "agent: spend an enrollment token {enrollment_token, hostname, os, arch, version}"},
     {"POST", "/api/v1/nodes/{id}/approve", api_nodes_approve, AUTH_ADMIN, 0, 0, "approve a pending node"},
     {"POST", "/api/v1/nodes/{id}/reject", api_nodes_reject, AUTH_ADMIN, 0, 0, "reject a pending node"},
+    {"GET", "/install.sh", api_install_sh, AUTH_NONE, 0, 0, "agent install script for Linux/macOS (releases.base_url filled in)"},
+    {"GET", "/install.ps1", api_install_ps1, AUTH_NONE, 0, 0, "agent install script for Windows (releases.base_url filled in)"},
+
+    /* nodes */
+    {"GET", "/api/v1/nodes", api_nodes_list, AUTH_ADMIN, 0, 0,
+     "node objects; filters ?role=&district=&venue=&status=online|offline|pending&stream_status="},
+    {"GET", "/api/v1/nodes/{id}", api_nodes_get, AUTH_ADMIN_OR_NODE, 0, 0, "one node object"},
+    {"PATCH", "/api/v1/nodes/{id}", api_nodes_patch, AUTH_ADMIN, 16 * KiB, ROUTE_JSON_BODY,
+     "admin metadata {name, owner, district, venue, drain, wireguard_ip, lan_ip}"},
+    {"DELETE", "/api/v1/nodes/{id}", api_nodes_delete, AUTH_ADMIN, 0, 0, "remove a node; its token stops working"},
+    {"POST", "/api/v1/nodes/{id}/roles", api_nodes_set_roles, AUTH_ADMIN, 16 * KiB, ROUTE_JSON_BODY,
+     "replace the node's roles {roles:[...]}, each from the catalog"},
+    {"POST", "/api/v1/nodes/{id}/update-node", api_nodes_update_node, AUTH_ADMIN, 0, 0, "flag an agent self-update"},
+    {"POST", "/api/v1/nodes/{id}/update-services", api_nodes_update_services, AUTH_ADMIN, 0, 0,
+     "flag an update of every provisioned service"},
+    {"POST", "/api/v1/nodes/{id}/reprovision", api_nodes_reprovision, AUTH_ADMIN, 0, 0,
+     "flag a forced reinstall of the provider"},
+
+    /* the role catalog */
+    {"GET", "/api/v1/roles", api_roles_list, AUTH_ADMIN, 0, 0, "the role catalog"},
+    {"PUT", "/api/v1/roles/{name}", api_roles_put, AUTH_ADMIN, 64 * KiB, ROUTE_JSON_BODY,
+     "create or replace a role {description, recipe}"},
+    {"DELETE", "/api/v1/roles/{name}", api_roles_delete, AUTH_ADMIN, 0, 0,
+     "remove a role (409 while nodes hold it, unless ?force=true)"},
+
+    /* node agents */
+    {"POST", "/api/v1/body/heartbeat", api_body_heartbeat, AUTH_NODE, 128 * KiB, ROUTE_JSON_OPTIONAL,
+     "agent: soft state in {version, stream_status, provider_status, wireguard_ip, lan_ip, diagnostics, flags_ack}; "
+     "roles, flags, exec_pending, interval out"},
+    {"GET", "/api/v1/body/provision", api_body_provision, AUTH_NODE, 0, 0, "agent: its roles with their recipes"},
+    {"GET", "/api/v1/body/shell/check", api_body_shell_check, AUTH_NODE, 0, 0,
+     "agent: whether an interactive shell session waits (none: not implemented yet)"},
+
+    /* audit */
+    {"GET", "/api/v1/audit", api_audit_list, AUTH_ADMIN, 0, 0, "the audit trail, newest first; ?target=&limit=&before="},
 };
 
 const size_t route_table_count = sizeof(route_table) / sizeof(route_table[0]);

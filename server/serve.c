@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api.h"
 #include "clock.h"
 #include "housekeeping.h"
 #include "lock.h"
@@ -22,6 +23,7 @@
 #include "registry.h"
 #include "router.h"
 #include "secret.h"
+#include "softstate.h"
 #include "store.h"
 #include "workers.h"
 
@@ -172,7 +174,7 @@ int serve_main(int argc, char **argv)
     }
     if (load_credentials() != 0)
         return 1;
-    if (registry_load(store_db(), err, sizeof(err)) != 0) {
+    if (registry_load(store_db(), err, sizeof(err)) != 0 || roles_seed(&config, err, sizeof(err)) != 0) {
         log_error("msg=\"%s\"", err);
         return 1;
     }
@@ -192,7 +194,7 @@ int serve_main(int argc, char **argv)
         store_writer_stop();
         return 1;
     }
-    if (housekeeping_start() != 0) {
+    if (softstate_register() != 0 || housekeeping_start() != 0) {
         workers_stop(0);
         store_writer_stop();
         return 1;

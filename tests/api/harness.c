@@ -369,3 +369,24 @@ void hc_enroll_node(hc_server_t *s, const char *name, const char *os, int approv
         hc_resp_free(&r);
     }
 }
+
+hc_resp_t hc_heartbeat(hc_server_t *s, const char *token, const char *json)
+{
+    return hc_post_json(s, "/api/v1/body/heartbeat", token, json);
+}
+
+json_t *hc_node_get(hc_server_t *s, const char *id)
+{
+    char path[160];
+    snprintf(path, sizeof(path), "/api/v1/nodes/%s", id);
+    hc_resp_t r = hc_get(s, path, TEST_ADMIN_TOKEN);
+    if (r.status == 404) {
+        hc_resp_free(&r);
+        return NULL;
+    }
+    if (r.status != 200 || !json_is_object(r.json))
+        fail_msg("GET %s: %ld %s", path, r.status, r.body);
+    json_t *o = json_incref(r.json);
+    hc_resp_free(&r);
+    return o;
+}

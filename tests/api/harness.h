@@ -68,6 +68,12 @@ char *hc_raw(hc_server_t *s, const char *data, size_t len, int timeout_ms);
  * set. Fills node_id (>= 64 bytes) and token (>= 65 bytes). */
 void hc_enroll_node(hc_server_t *s, const char *name, const char *os, int approve, char *node_id, char *token);
 
+/* POST /api/v1/body/heartbeat with a node token (json NULL = empty body). */
+hc_resp_t hc_heartbeat(hc_server_t *s, const char *token, const char *json);
+/* GET /api/v1/nodes/{id} as admin: the node object (caller json_decref), or
+ * NULL when it answers 404; fails the test on anything else. */
+json_t *hc_node_get(hc_server_t *s, const char *id);
+
 /* a free loopback TCP port */
 int hc_free_port(void);
 
