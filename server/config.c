@@ -738,8 +738,9 @@ static bool valid_role_name(const char *s)
     size_t len = strlen(s);
     if (len == 0 || len > ROLE_NAME_MAX)
         return false;
+    /* the same charset as PUT /api/v1/roles/{name} (registry_role_name_ok) */
     for (; *s; s++)
-        if (!isalnum((unsigned char)*s) && *s != '-' && *s != '_' && *s != '.')
+        if (!(*s >= 'a' && *s <= 'z') && !isdigit((unsigned char)*s) && *s != '-' && *s != '_' && *s != '.')
             return false;
     return true;
 }
@@ -798,7 +799,7 @@ static int load_role(ctx_t *c, yaml_node_t *n, size_t idx, config_role_t *role)
         if (which == 0 && is_null(vn))
             return fail(c, vn, "\"%s\" needs a value", key);
         if (which == 0 && !valid_role_name(s))
-            return fail(c, vn, "\"%s\": \"%s\" is not a role name (1-%d letters, digits, '-', '_', '.')", key, s,
+            return fail(c, vn, "\"%s\": \"%s\" is not a role name (1-%d lowercase letters, digits, '-', '_', '.')", key, s,
                         ROLE_NAME_MAX);
         if (replace_str(c, vn, which == 0 ? &role->name : &role->description, is_null(vn) ? "" : s) != 0)
             return -1;

@@ -493,6 +493,7 @@ static void test_role_catalog_errors(void **state)
     expect_error("role_catalog:\n  - description: no name\n", ":2:5:", "\"role_catalog[0]\" needs a \"name\"", NULL);
     expect_error("role_catalog:\n  - name: a\n  - name: \"a b\"\n", ":3:11:", "\"role_catalog[1].name\"",
                  "not a role name", NULL);
+    expect_error("role_catalog:\n  - name: Render-Node\n", ":2:11:", "\"role_catalog[0].name\"", "lowercase", NULL);
     expect_error("role_catalog:\n  - name:\n", ":2:", "\"role_catalog[0].name\" needs a value", NULL);
     expect_error("role_catalog:\n  - name: a\n  - name: a\n", ":3:5:", "role \"a\" is listed twice", NULL);
     expect_error("role_catalog:\n  - name: a\n    recipe: [x]\n", ":3:13:", "\"role_catalog[0].recipe\" must be a mapping",
