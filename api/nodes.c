@@ -428,8 +428,10 @@ static int delete_apply(sqlite3 *db, void *arg)
         json_decref(detail);
         return -1;
     }
-    /* NOTE: queued exec commands of the node (exec table) are the exec
-     * module's; it purges them when it lands (see the report of this change). */
+    /* NOTE for the merge with the exec queue (its branch): its rows go here,
+     * in this transaction, with exec_store_delete_node(db, d->id), and
+     * delete_publish calls exec_queue_node_deleted(d->id) after releasing the
+     * nodes lock. Without the exec module there are no such rows. */
     rc = store_audit_append(db, d->actor, "node.delete", d->id, detail);
     json_decref(detail);
     return rc;
