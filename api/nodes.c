@@ -189,7 +189,8 @@ void api_nodes_list(hc_req_t *r)
 
     json_t *a = l.oom ? NULL : json_array();
     if (a != NULL) {
-        qsort(l.items, l.n, sizeof(*l.items), by_name_then_id);
+        if (l.n > 1)
+            qsort(l.items, l.n, sizeof(*l.items), by_name_then_id);
         for (size_t i = 0; i < l.n; i++) {
             if (json_array_append_new(a, l.items[i]) != 0) {
                 for (size_t j = i + 1; j < l.n; j++)

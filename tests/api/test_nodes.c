@@ -499,6 +499,42 @@ static void test_audit(void **state)
     hc_resp_free(&r);
 }
 
+static int sql_count(const char *query)
+{
+    char cmd[800];
+    snprintf(cmd, sizeof(cmd), "sqlite3 '%s/data/hydracluster.db' \"%s\"", srv->dir, query);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    int n = -1;
+    if (fscanf(p, "%d", &n) != 1)
+        n = -1;
+    assert_int_equal(pclose(p), 0);
+    return n;
+}
+
+static void test_delete_removes_head_record(void **state)
+{
+    (void)state;
+    char id[64], tok[65], q[300], path[200];
+    hc_enroll_node(srv, "kiosk-doomed", "darwin", 1, id, tok);
+    assert_int_equal(hc_server_stop(srv), 0);
+    snprintf(q, sizeof(q), "INSERT INTO heads (node_id) VALUES ('%s'); SELECT count(*) FROM heads WHERE node_id = '%s'",
+             id, id);
+    assert_int_equal(sql_count(q), 1);
+    hc_server_restart(srv);
+    json_t *n = hc_node_get(srv, id);
+    assert_true(json_is_true(json_object_get(n, "is_head")));
+    json_decref(n);
+    node_path(path, sizeof(path), id, "");
+    ok("DELETE", path, NULL);
+    assert_int_equal(hc_server_stop(srv), 0);
+    snprintf(q, sizeof(q), "SELECT count(*) FROM heads WHERE node_id = '%s'", id);
+    assert_int_equal(sql_count(q), 0);
+    snprintf(q, sizeof(q), "SELECT count(*) FROM nodes WHERE id = '%s'", id);
+    assert_int_equal(sql_count(q), 0);
+    hc_server_restart(srv);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -509,6 +545,7 @@ int main(void)
         cmocka_unit_test(test_flags_endpoints),
         cmocka_unit_test(test_online_then_offline),
         cmocka_unit_test(test_delete),
+        cmocka_unit_test(test_delete_removes_head_record),
         cmocka_unit_test(test_audit),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
