@@ -5,6 +5,7 @@
 #include "config.h"
 
 int cli_migrate_main(int argc, char **argv);
+int cli_import_main(int argc, char **argv);
 
 /* serve.c: config for any subcommand (--config, env, home, embedded default); prints errors */
 int serve_load_config(const char *explicit_path, hc_config_t *cfg);
