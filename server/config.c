@@ -114,6 +114,8 @@ int config_defaults(hc_config_t *cfg)
     cfg->heads.screenshot_path = xstrdup("/tmp/hydra-live-screenshot.jpg");
     cfg->heads.screenshot_max_age_ms = 30000;
     cfg->heads.sunshine_port = 47990;
+    cfg->heads.fleet_token_overlap_ms = 24ULL * 3600 * 1000;
+    cfg->heads.experience_timeout_ms = 5000;
     cfg->streams.stop_command = xstrdup("hydrabody stream-stop");
     cfg->streams.stop_timeout_ms = 20000;
     cfg->releases.base_url = xstrdup("https://releases.example.com");
@@ -405,6 +407,12 @@ static int load_section(ctx_t *c, hc_config_t *cfg, const char *section, yaml_no
             else if (KEY("sunshine_port")) {
                 rc = get_uint(c, v, full, 65535, &u);
                 cfg->heads.sunshine_port = (unsigned)u;
+            } else if (KEY("fleet_token_overlap"))
+                rc = get_duration(c, v, full, &cfg->heads.fleet_token_overlap_ms);
+            else if (KEY("experience_timeout")) {
+                rc = get_duration(c, v, full, &cfg->heads.experience_timeout_ms);
+                if (rc == 0 && (cfg->heads.experience_timeout_ms < 100 || cfg->heads.experience_timeout_ms > 60000))
+                    return fail(c, v, "\"%s\" must be between 100ms and 60s", full);
             } else
                 return fail(c, kn, "unknown key \"%s\"", full);
         } else if (strcmp(section, "streams") == 0) {
