@@ -31,6 +31,7 @@ static const struct {
 } commands[] = {
     {"serve", serve_main, "run the server"},
     {"migrate", cli_migrate_main, "apply pending schema migrations and exit"},
+    {"token", cli_token_main, "mint/revoke admin tokens, rotate the fleet token, print the iPad QR"},
     {"routes", routes_main, "print the API route table"},
     {"version", version_main, "print the version"},
 };
