@@ -60,11 +60,16 @@ int fleet_token_load(const hc_config_t *cfg, sqlite3 *db, char *err, size_t errl
     char tok[SECRET_TOKEN_HEX + 1];
     const char *token = cfg->server.fleet_enrollment_token;
     if (token != NULL) {
-        if (strlen(token) > REGISTRY_FLEET_TOKEN_MAX || strlen(token) < 16) {
-            snprintf(err, errlen, "server.fleet_enrollment_token must be 16 to %d characters long",
+        /* longer ones could never authenticate (bearer tokens are cut at 256) */
+        if (token[0] == '\0' || strlen(token) > REGISTRY_FLEET_TOKEN_MAX) {
+            snprintf(err, errlen, "server.fleet_enrollment_token must be 1 to %d characters long",
                      REGISTRY_FLEET_TOKEN_MAX);
             return -1;
         }
+        /* a short one may be what the iPads in the field were given: warn, do not refuse */
+        if (strlen(token) < 16)
+            log_warn("msg=\"server.fleet_enrollment_token is shorter than 16 characters: anyone who guesses it can "
+                     "create heads; rotate it\"");
     } else {
         int created;
         if (secret_file_token(cfg->server.data_dir, FLEET_FILE, tok, &created, err, errlen) != 0)

@@ -261,8 +261,8 @@ int registry_auth_fleet(const uint8_t hash[SECRET_HASH_LEN])
     int64_t now = clock_now();
     lock_take_shared(&registry_nodes_lock);
     /* both compared every time: no timing hint of which one matched */
-    int cur = have_fleet && secret_hash_equal(fleet_hash, hash);
-    int prev = fleet_prev_until > now && secret_hash_equal(fleet_prev_hash, hash);
+    int cur = secret_hash_equal(fleet_hash, hash) & have_fleet;
+    int prev = secret_hash_equal(fleet_prev_hash, hash) & (fleet_prev_until > now);
     lock_give(&registry_nodes_lock);
     return cur || prev;
 }
