@@ -63,6 +63,7 @@ typedef struct node {
     json_t *diagnostics; /* object of strings */
     json_t *extra;       /* imported fields without a column */
     head_rec_t *head;    /* non-NULL for heads */
+    int64_t last_assigned_at; /* as a body: when an admin last assigned it to a head (eligibility order); 0 = never */
     int soft_dirty;      /* heartbeat state not yet flushed to the store */
     struct node *next_by_id, *next_by_token; /* hash chains */
 } node_t;
@@ -82,6 +83,9 @@ void registry_free(void);
  * takes it out and frees it. */
 node_t *registry_node_new(void);
 void registry_node_free(node_t *n);
+/* A new head record to hang on node->head (status "idle", no diagnostics,
+ * no assignment, empty allowed list), or NULL; registry_node_free frees it. */
+head_rec_t *registry_head_new(void);
 void registry_node_insert(node_t *n);
 void registry_node_remove(node_t *n);
 /* caller holds nodes lock */
@@ -104,7 +108,17 @@ int registry_auth_fleet(const uint8_t hash[SECRET_HASH_LEN]);
 
 /* Credentials from config/data dir at start (main thread). */
 void registry_set_config_admin(const uint8_t hash[SECRET_HASH_LEN]);
-void registry_set_fleet(const uint8_t hash[SECRET_HASH_LEN]);
+
+/* The fleet enrollment token. The registry is its one owner in memory: the
+ * clear current token (GET /api/v1/enroll-qr must show it: it is what the
+ * iPad QR encodes), its hash, and the hash of the previous token with the end
+ * of its overlap window (0: none). Set at start (main thread) and after a
+ * rotation committed (writer thread, publish); takes the nodes lock itself. */
+#define REGISTRY_FLEET_TOKEN_MAX 256
+void registry_fleet_set(const char *token, const uint8_t *prev_hash /* NULL: none */, int64_t prev_until);
+/* Copies the clear current token into out (> REGISTRY_FLEET_TOKEN_MAX bytes);
+ * 0, or -1 when none is set. Takes the nodes lock itself. */
+int registry_fleet_token(char *out, size_t outlen);
 
 /* Minted admin tokens (caller holds nodes lock exclusively for add/revoke). */
 int registry_admin_token_add(const char *id, const uint8_t hash[SECRET_HASH_LEN], const char *label,

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "fleet.h"
 #include "housekeeping.h"
 #include "import.h"
 #include "lock.h"
@@ -96,16 +97,10 @@ static int load_credentials(void)
         secret_token_hash(tok, strlen(tok), h);
     }
     registry_set_config_admin(h);
-    if (config.server.fleet_enrollment_token != NULL) {
-        secret_token_hash(config.server.fleet_enrollment_token, strlen(config.server.fleet_enrollment_token), h);
-    } else {
-        if (secret_file_token(config.server.data_dir, "fleet_enrollment_token", tok, &created, err, sizeof(err)) != 0) {
-            log_error("msg=\"%s\"", err);
-            return -1;
-        }
-        secret_token_hash(tok, strlen(tok), h);
+    if (fleet_token_load(&config, store_db(), err, sizeof(err)) != 0) {
+        log_error("msg=\"%s\"", err);
+        return -1;
     }
-    registry_set_fleet(h);
     return 0;
 }
 
