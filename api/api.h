@@ -63,5 +63,23 @@ void api_body_shell_check(hc_req_t *r);
 
 /* api/audit.c */
 void api_audit_list(hc_req_t *r);
+/* api/heads.c */
+void api_heads_list(hc_req_t *r);
+void api_heads_get(hc_req_t *r);
+void api_heads_put(hc_req_t *r);
+void api_heads_register(hc_req_t *r);
+void api_nodes_head_assign(hc_req_t *r);
+void api_nodes_head_unassign(hc_req_t *r);
+void api_nodes_allowed_experiences(hc_req_t *r);
+
+/* api/experiences.c */
+void api_heads_experiences(hc_req_t *r);
+
+/* api/bodies.c */
+void api_bodies_eligible(hc_req_t *r);
+
+/* api/fleet.c */
+void api_enroll_qr_get(hc_req_t *r);
+void api_fleet_token_rotate(hc_req_t *r);
 
 #endif

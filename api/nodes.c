@@ -169,23 +169,27 @@ void api_nodes_list(hc_req_t *r)
         json_error(r, 400, "bad_request", "\"stream_status\" must be idle, streaming or error");
         return;
     }
+    int role_known = 1;
     if (l.role != NULL) {
-        int known = 0;
-        if (registry_role_name_ok(l.role)) {
+        role_known = 0;
+        if (strlen(l.role) <= ROLE_NAME_MAX) {
             lock_take_shared(&registry_catalog_lock);
-            known = registry_role_find(l.role) != NULL;
+            role_known = registry_role_find(l.role) != NULL;
             lock_give(&registry_catalog_lock);
-        }
-        if (!known) {
-            json_error(r, 400, "bad_request", "unknown role \"%.64s\": not in the role catalog (GET /api/v1/roles)",
-                       l.role);
-            return;
         }
     }
 
     lock_take_shared(&registry_nodes_lock);
     registry_node_foreach(list_visit, &l);
     lock_give(&registry_nodes_lock);
+    /* a role that no node holds and the catalog lacks is a typo, not an
+     * empty answer (a node may hold a role the catalog lost: imported) */
+    if (!role_known && l.n == 0 && !l.oom) {
+        free(l.items);
+        json_error(r, 400, "bad_request", "unknown role \"%.64s\": not in the role catalog (GET /api/v1/roles)",
+                   l.role);
+        return;
+    }
 
     json_t *a = l.oom ? NULL : json_array();
     if (a != NULL) {
@@ -406,23 +410,36 @@ fail:
 typedef struct {
     char id[NODE_ID_MAX];
     char actor[80];
+    json_t *unpinned; /* set by apply: heads that had this node as their body */
 } delete_t;
 
 static int delete_apply(sqlite3 *db, void *arg)
 {
     delete_t *d = arg;
-    /* heads(node_id) cascades (foreign keys are on) */
-    sqlite3_stmt *st = store_prepare(db, "DELETE FROM nodes WHERE id = ?1 RETURNING name, hostname");
+    /* a head pinned to this body loses the pin: it cannot stream from it any more */
+    sqlite3_stmt *st = store_prepare(db, "UPDATE heads SET assigned_body_id = NULL WHERE assigned_body_id = ?1 "
+                                         "AND node_id != ?1 RETURNING node_id");
     if (st == NULL)
         return -1;
     sqlite3_bind_text(st, 1, d->id, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        json_array_append_new(d->unpinned, json_string((const char *)sqlite3_column_text(st, 0)));
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return -1;
+    /* heads(node_id) cascades (foreign keys are on) */
+    st = store_prepare(db, "DELETE FROM nodes WHERE id = ?1 RETURNING name, hostname");
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_text(st, 1, d->id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
     if (rc != SQLITE_ROW) {
         sqlite3_finalize(st);
-        return rc == SQLITE_DONE ? NODES_ENOENT : -1;
+        return rc == SQLITE_DONE ? NODES_ENOENT : -1; /* the UPDATE above matched nothing either */
     }
-    json_t *detail = json_pack("{s:s, s:s}", "name", (const char *)sqlite3_column_text(st, 0), "hostname",
-                               (const char *)sqlite3_column_text(st, 1));
+    json_t *detail = json_pack("{s:s, s:s, s:O}", "name", (const char *)sqlite3_column_text(st, 0), "hostname",
+                               (const char *)sqlite3_column_text(st, 1), "unpinned_heads", d->unpinned);
     rc = sqlite3_step(st);
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE || detail == NULL) {
@@ -438,6 +455,13 @@ static int delete_apply(sqlite3 *db, void *arg)
     return rc;
 }
 
+static int unpin(node_t *n, void *arg)
+{
+    if (n->head != NULL && strcmp(n->head->assigned_body_id, (const char *)arg) == 0)
+        n->head->assigned_body_id[0] = '\0';
+    return 0;
+}
+
 static void delete_publish(void *arg)
 {
     delete_t *d = arg;
@@ -445,6 +469,8 @@ static void delete_publish(void *arg)
     node_t *n = registry_node_find(d->id);
     if (n != NULL)
         registry_node_remove(n); /* unlinks its token hash: it stops authenticating now */
+    if (json_array_size(d->unpinned) > 0)
+        registry_node_foreach(unpin, d->id);
     lock_give(&registry_nodes_lock);
 }
 
@@ -461,10 +487,17 @@ static void delete_respond(hc_req_t *r, int status, void *arg)
         json_error(r, 500, "store_error", "the node could not be deleted");
         return;
     }
-    json_respond(r, 200, json_pack("{s:s, s:s}", "id", d->id, "status", "deleted"));
+    json_respond(r, 200, json_pack("{s:s, s:s, s:O}", "id", d->id, "status", "deleted", "unpinned_heads", d->unpinned));
 }
 
-static const commit_spec_t delete_spec = {delete_apply, delete_publish, delete_respond, free};
+static void delete_free(void *arg)
+{
+    delete_t *d = arg;
+    json_decref(d->unpinned);
+    free(d);
+}
+
+static const commit_spec_t delete_spec = {delete_apply, delete_publish, delete_respond, delete_free};
 
 void api_nodes_delete(hc_req_t *r)
 {
@@ -472,7 +505,8 @@ void api_nodes_delete(hc_req_t *r)
     if (id == NULL)
         return;
     delete_t *d = calloc(1, sizeof(*d));
-    if (d == NULL) {
+    if (d == NULL || (d->unpinned = json_array()) == NULL) {
+        free(d);
         json_error(r, 500, "internal", "out of memory");
         return;
     }
@@ -763,7 +797,7 @@ void api_nodes_set_roles(hc_req_t *r)
         const char *name = json_string_value(v);
         if (array_has(s->roles, name) || array_has(unknown, name))
             continue; /* a repeated name counts once */
-        if (registry_role_name_ok(name) && registry_role_find(name) != NULL)
+        if (strlen(name) <= ROLE_NAME_MAX && registry_role_find(name) != NULL)
             json_array_append(s->roles, v);
         else
             json_array_append(unknown, v);

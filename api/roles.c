@@ -119,16 +119,18 @@ static void put_free(void *arg)
 
 static const commit_spec_t put_spec = {put_apply, put_publish, put_respond, put_free};
 
-/* the {name} capture when it is a valid role name, else NULL after answering */
-static const char *role_param(hc_req_t *r, int status_if_bad)
+/* the {name} capture, else NULL after answering: for a new name (PUT) it
+ * must be valid (400), for an existing one (DELETE) it must fit (404) */
+static const char *role_param(hc_req_t *r, int for_new)
 {
     const char *name = route_param(r, "name");
-    if (name == NULL || !registry_role_name_ok(name)) {
-        if (status_if_bad == 404)
-            json_error(r, 404, "not_found", "no such role");
-        else
-            json_error(r, 400, "bad_request",
-                       "a role name is 1 to %d characters of a-z, 0-9, '.', '_' and '-'", ROLE_NAME_MAX);
+    if (for_new && (name == NULL || !registry_role_name_ok(name))) {
+        json_error(r, 400, "bad_request", "a role name is 1 to %d characters of a-z, 0-9, '.', '_' and '-'",
+                   ROLE_NAME_MAX);
+        return NULL;
+    }
+    if (name == NULL || strlen(name) > ROLE_NAME_MAX) {
+        json_error(r, 404, "not_found", "no such role");
         return NULL;
     }
     return name;
@@ -139,7 +141,7 @@ void api_roles_put(hc_req_t *r)
     static const char *const allowed[] = {"description", "recipe", NULL};
     char err[256];
     const char *description = "";
-    const char *name = role_param(r, 400);
+    const char *name = role_param(r, 1);
     if (name == NULL)
         return;
     if (json_check_keys(r->body, allowed, err, sizeof(err)) != 0 ||
@@ -311,7 +313,7 @@ void api_roles_delete(hc_req_t *r)
         json_error(r, 400, "bad_request", "\"force\" must be true or false");
         return;
     }
-    const char *name = role_param(r, 404);
+    const char *name = role_param(r, 0);
     if (name == NULL)
         return;
     lock_take_shared(&registry_catalog_lock);

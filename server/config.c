@@ -99,6 +99,12 @@ static const key_def_t key_defs[] = {
     {.key = "heads.screenshot_path", .kind = K_PATH, AT(heads.screenshot_path)},
     {.key = "heads.screenshot_max_age", .kind = K_DURATION, AT(heads.screenshot_max_age_ms), .max = FOREVER},
     {.key = "heads.sunshine_port", .kind = K_UINT, AT(heads.sunshine_port), .min = 1, .max = 65535},
+    {.key = "heads.fleet_token_overlap", .kind = K_DURATION, AT(heads.fleet_token_overlap_ms), .max = FOREVER},
+    {.key = "heads.experience_timeout",
+     .kind = K_DURATION,
+     AT(heads.experience_timeout_ms),
+     .min = 100,
+     .max = 60 * MS_PER_S},
     {.key = "streams", .kind = K_SECTION},
     {.key = "streams.stop_command", .kind = K_TEXT, AT(streams.stop_command)},
     {.key = "streams.stop_timeout", .kind = K_DURATION, AT(streams.stop_timeout_ms), .min = MS_PER_S, .max = FOREVER},
@@ -1076,6 +1082,8 @@ int config_defaults(hc_config_t *cfg)
     cfg->heads.screenshot_path = strdup("/tmp/hydra-live-screenshot.jpg");
     cfg->heads.screenshot_max_age_ms = 30 * MS_PER_S;
     cfg->heads.sunshine_port = 47990;
+    cfg->heads.fleet_token_overlap_ms = 24 * MS_PER_H;
+    cfg->heads.experience_timeout_ms = 5 * MS_PER_S;
     cfg->streams.stop_command = strdup("hydrabody stream-stop");
     cfg->streams.stop_timeout_ms = 20 * MS_PER_S;
     cfg->releases.base_url = strdup("https://releases.example.com");

@@ -70,6 +70,7 @@ typedef struct node {
     json_t *diagnostics; /* object of strings */
     json_t *extra;       /* imported fields without a column */
     head_rec_t *head;    /* non-NULL for heads */
+    int64_t last_assigned_at; /* as a body: when an admin last assigned it to a head (eligibility order); 0 = never */
     unsigned soft_dirty; /* SOFT_DIRTY_*: heartbeat state not yet flushed to the store (server/softstate.h) */
     struct node *next_by_id, *next_by_token; /* hash chains */
 } node_t;
@@ -97,6 +98,9 @@ void registry_free(void);
  * takes it out and frees it. */
 node_t *registry_node_new(void);
 void registry_node_free(node_t *n);
+/* A new head record to hang on node->head (status "idle", no diagnostics,
+ * no assignment, empty allowed list), or NULL; registry_node_free frees it. */
+head_rec_t *registry_head_new(void);
 void registry_node_insert(node_t *n);
 void registry_node_remove(node_t *n);
 /* caller holds nodes lock */
@@ -119,7 +123,17 @@ int registry_auth_fleet(const uint8_t hash[SECRET_HASH_LEN]);
 
 /* Credentials from config/data dir at start (main thread). */
 void registry_set_config_admin(const uint8_t hash[SECRET_HASH_LEN]);
-void registry_set_fleet(const uint8_t hash[SECRET_HASH_LEN]);
+
+/* The fleet enrollment token. The registry is its one owner in memory: the
+ * clear current token (GET /api/v1/enroll-qr must show it: it is what the
+ * iPad QR encodes), its hash, and the hash of the previous token with the end
+ * of its overlap window (0: none). Set at start (main thread) and after a
+ * rotation committed (writer thread, publish); takes the nodes lock itself. */
+#define REGISTRY_FLEET_TOKEN_MAX 256
+void registry_fleet_set(const char *token, const uint8_t *prev_hash /* NULL: none */, int64_t prev_until);
+/* Copies the clear current token into out (> REGISTRY_FLEET_TOKEN_MAX bytes);
+ * 0, or -1 when none is set. Takes the nodes lock itself. */
+int registry_fleet_token(char *out, size_t outlen);
 
 /* Minted admin tokens (caller holds nodes lock exclusively for add/revoke). */
 int registry_admin_token_add(const char *id, const uint8_t hash[SECRET_HASH_LEN], const char *label,
@@ -130,7 +144,10 @@ int registry_admin_token_revoke(const char *id); /* 1 revoked, 0 unknown */
 
 /* The role catalog. Loaded by registry_load; changed only in commit publish
  * callbacks (and at start), so memory follows the roles table. */
-/* 1 when name is a valid role name: 1..ROLE_NAME_MAX bytes of [a-z0-9._-] */
+/* 1 when name is valid for a new role: 1..ROLE_NAME_MAX bytes of [a-z0-9._-]
+ * (PUT, config seed). Roles already in the table (e.g. imported from a
+ * nodes.yaml, which allows capitals) are found by registry_role_find as
+ * they are. */
 int registry_role_name_ok(const char *name);
 /* caller holds the catalog lock */
 const role_t *registry_role_find(const char *name);
@@ -154,6 +171,11 @@ int registry_node_has_role(const node_t *n, const char *name);
 typedef int (*registry_exec_pending_fn)(const char *node_id);
 void registry_set_exec_pending_fn(registry_exec_pending_fn fn);
 int registry_exec_pending(const char *node_id);
+
+/* 1 when the node counts as online at now: its last heartbeat is at most
+ * offline_after_ms old (a last_seen ahead of the clock counts as just seen).
+ * The one rule behind node_status, filters and body eligibility. */
+int registry_node_online(const node_t *n, int64_t now, uint64_t offline_after_ms);
 
 /* Serialises a node as the API's node object (caller holds nodes lock). now
  * is the wall clock for node_status; offline_after_ms from config. The result

@@ -63,6 +63,29 @@ const route_t route_table[] = {
 
     /* audit */
     {"GET", "/api/v1/audit", api_audit_list, AUTH_ADMIN, 0, 0, "the audit trail, newest first; ?target=&limit=&before="},
+
+    /* heads and iPads */
+    {"GET", "/api/v1/heads", api_heads_list, AUTH_ADMIN, 0, 0, "every head with its status and assigned body"},
+    {"POST", "/api/v1/heads", api_heads_register, AUTH_FLEET, 16 * KiB, ROUTE_JSON_BODY,
+     "iPad self-registration {name, district, venue}: an approved head and its token"},
+    {"GET", "/api/v1/heads/{id}", api_heads_get, AUTH_ADMIN_OR_NODE, 0, 0,
+     "a head's stream config (stream_url from the assigned body)"},
+    {"PUT", "/api/v1/heads/{id}", api_heads_put, AUTH_ADMIN_OR_NODE, 128 * KiB, ROUTE_JSON_BODY,
+     "the kiosk reports {status, diagnostics}"},
+    {"GET", "/api/v1/heads/{id}/experiences", api_heads_experiences, AUTH_ADMIN_OR_NODE, 0, 0,
+     "the kiosk's experience catalog from the experience library, filtered by its allowed list"},
+    {"POST", "/api/v1/nodes/{id}/head-assignment", api_nodes_head_assign, AUTH_ADMIN, 16 * KiB, ROUTE_JSON_BODY,
+     "pin a body to a head {body_id, app_id}"},
+    {"DELETE", "/api/v1/nodes/{id}/head-assignment", api_nodes_head_unassign, AUTH_ADMIN, 0, 0,
+     "unpin the head's body"},
+    {"POST", "/api/v1/nodes/{id}/allowed-experiences", api_nodes_allowed_experiences, AUTH_ADMIN, 64 * KiB,
+     ROUTE_JSON_BODY, "set a head's experience filter {allowed_experiences: [...]}; empty = no filter"},
+    {"GET", "/api/v1/bodies/eligible", api_bodies_eligible, AUTH_ADMIN_OR_ANY_NODE, 0, 0,
+     "bodies a head may stream from, best first (head token, or admin ?head_id=); ?explain=true says why not"},
+    {"GET", "/api/v1/enroll-qr", api_enroll_qr_get, AUTH_ADMIN, 0, 0,
+     "the iPad QR payload {server_url, enrollment_token}; ?format=svg for the QR image"},
+    {"POST", "/api/v1/fleet-token/rotate", api_fleet_token_rotate, AUTH_ADMIN, 0, 0,
+     "mint a new fleet enrollment token; the previous one works for heads.fleet_token_overlap"},
 };
 
 const size_t route_table_count = sizeof(route_table) / sizeof(route_table[0]);

@@ -22,6 +22,8 @@
 
 #include <cmocka.h>
 
+int hc_fleet_token_in_config = 1;
+
 int hc_free_port(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -94,13 +96,14 @@ hc_server_t *hc_server_start(const char *extra_server_yaml, const char *extra_ya
             "  listen: \"127.0.0.1:%d\"\n"
             "  data_dir: \"%s/data\"\n"
             "  admin_token: \"%s\"\n"
-            "  fleet_enrollment_token: \"%s\"\n"
+            "%s%s%s"
             "  workers: 2\n"
             "  shutdown_grace: 5s\n"
             "%s"
             "%s",
-            s->port, s->dir, TEST_ADMIN_TOKEN, TEST_FLEET_TOKEN, extra_server_yaml ? extra_server_yaml : "",
-            extra_yaml ? extra_yaml : "");
+            s->port, s->dir, TEST_ADMIN_TOKEN, hc_fleet_token_in_config ? "  fleet_enrollment_token: \"" : "",
+            hc_fleet_token_in_config ? TEST_FLEET_TOKEN : "", hc_fleet_token_in_config ? "\"\n" : "",
+            extra_server_yaml ? extra_server_yaml : "", extra_yaml ? extra_yaml : "");
     fclose(f);
     spawn(s);
     return s;

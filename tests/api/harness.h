@@ -30,6 +30,12 @@ typedef struct hc_resp {
     json_t *json;  /* parsed body when it is JSON, else NULL */
 } hc_resp_t;
 
+/* 1 (the default): config.yaml sets server.fleet_enrollment_token to
+ * TEST_FLEET_TOKEN; 0: it is left out, so the server generates one into
+ * data/fleet_enrollment_token (and the API may rotate it). Read by
+ * hc_server_start. */
+extern int hc_fleet_token_in_config;
+
 /* Writes config.yaml (listen, data_dir, tokens, then extra_yaml verbatim
  * under the top level; extra_server_yaml is appended inside `server:`) and
  * starts the server; waits for /api/v1/health. Aborts the test on failure. */

@@ -535,6 +535,51 @@ static void test_delete_removes_head_record(void **state)
     hc_server_restart(srv);
 }
 
+/* the assigned_body_id of head id in GET /api/v1/heads: the string, "" for null */
+static void head_pin(const char *id, char *out, size_t len)
+{
+    hc_resp_t r = hc_get(srv, "/api/v1/heads", TEST_ADMIN_TOKEN);
+    assert_int_equal(r.status, 200);
+    size_t i;
+    json_t *v;
+    int found = 0;
+    json_array_foreach(r.json, i, v)
+    {
+        if (strcmp(str(v, "id"), id) == 0) {
+            const char *b = json_string_value(json_object_get(v, "assigned_body_id"));
+            snprintf(out, len, "%s", b ? b : "");
+            found = 1;
+        }
+    }
+    hc_resp_free(&r);
+    assert_true(found);
+}
+
+static void test_delete_body_unpins_heads(void **state)
+{
+    (void)state;
+    char body[64], btok[65], head[64], htok[65], path[200], req[200], pin[64];
+    hc_enroll_node(srv, "body-doomed", "windows", 1, body, btok);
+    hc_enroll_node(srv, "kiosk-pinned", "darwin", 1, head, htok);
+    node_path(path, sizeof(path), head, "/head-assignment");
+    snprintf(req, sizeof(req), "{\"body_id\":\"%s\",\"app_id\":\"Desktop\"}", body);
+    ok("POST", path, req);
+    head_pin(head, pin, sizeof(pin));
+    assert_string_equal(pin, body);
+    node_path(path, sizeof(path), body, "");
+    hc_resp_t r = admin("DELETE", path, NULL);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(json_array_size(json_object_get(r.json, "unpinned_heads")), 1);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(r.json, "unpinned_heads"), 0)), head);
+    hc_resp_free(&r);
+    head_pin(head, pin, sizeof(pin));
+    assert_string_equal(pin, "");
+    hc_server_kill9(srv);
+    hc_server_restart(srv);
+    head_pin(head, pin, sizeof(pin));
+    assert_string_equal(pin, "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -546,6 +591,7 @@ int main(void)
         cmocka_unit_test(test_online_then_offline),
         cmocka_unit_test(test_delete),
         cmocka_unit_test(test_delete_removes_head_record),
+        cmocka_unit_test(test_delete_body_unpins_heads),
         cmocka_unit_test(test_audit),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
