@@ -26,6 +26,7 @@
 #include "eligibility.h"
 #include "jsonio.h"
 #include "log.h"
+#include "nodes.h"
 #include "registry.h"
 #include "secret.h"
 #include "serve.h"
@@ -419,29 +420,7 @@ static int register_apply(sqlite3 *db, void *arg)
     json_array_clear(n->roles);
     if (rc == SQLITE_ROW && json_array_append_new(n->roles, json_string(IPAD_ROLE)) != 0)
         return -1;
-    char *roles = json_dumps(n->roles, JSON_COMPACT);
-    if (roles == NULL)
-        return -1;
-    st = store_prepare(db, "INSERT INTO nodes (id, token_hash, name, hostname, os, district, venue, roles, approval, "
-                           "enrolled_at, ip) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'approved', ?9, ?10)");
-    if (st == NULL) {
-        free(roles);
-        return -1;
-    }
-    sqlite3_bind_text(st, 1, n->id, -1, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 2, n->token_hash, SECRET_HASH_LEN, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, n->name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, n->hostname, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, n->os, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 6, n->district, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 7, n->venue, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 8, roles, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 9, g->now, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 10, n->ip, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    free(roles);
-    if (rc != SQLITE_DONE)
+    if (store_node_insert(db, n) != 0)
         return -1;
     st = store_prepare(db, "INSERT INTO heads (node_id, status) VALUES (?1, 'idle')");
     if (st == NULL)
