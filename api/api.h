@@ -28,4 +28,16 @@ void api_nodes_reject(hc_req_t *r);
 /* the install commands (PowerShell and sh) for a one-time token; a new JSON object */
 json_t *enroll_install_commands(const char *token);
 
+/* api/exec.c */
+void api_exec_submit(hc_req_t *r);
+void api_exec_list(hc_req_t *r);
+void api_exec_purge(hc_req_t *r);
+void api_exec_result(hc_req_t *r);
+void api_exec_cancel(hc_req_t *r);
+void api_body_exec_fetch(hc_req_t *r);
+void api_body_exec_result(hc_req_t *r);
+
+/* api/stream.c */
+void api_nodes_stream_stop(hc_req_t *r);
+
 #endif

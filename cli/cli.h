@@ -5,6 +5,8 @@
 #include "config.h"
 
 int cli_migrate_main(int argc, char **argv);
+/* cli/exec.c: `hydracluster exec` (an HTTP client of a running server) */
+int cli_exec_main(int argc, char **argv);
 
 /* serve.c: config for any subcommand (--config, env, home, embedded default); prints errors */
 int serve_load_config(const char *explicit_path, hc_config_t *cfg);

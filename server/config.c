@@ -111,6 +111,7 @@ int config_defaults(hc_config_t *cfg)
     cfg->exec.default_timeout_ms = 60000;
     cfg->exec.max_output_bytes = 1048576;
     cfg->exec.result_retention_ms = 168ULL * 3600 * 1000;
+    cfg->exec.timeout_grace_ms = 30000;
     cfg->heads.screenshot_path = xstrdup("/tmp/hydra-live-screenshot.jpg");
     cfg->heads.screenshot_max_age_ms = 30000;
     cfg->heads.sunshine_port = 47990;
@@ -387,13 +388,20 @@ static int load_section(ctx_t *c, hc_config_t *cfg, const char *section, yaml_no
             } else
                 return fail(c, kn, "unknown key \"%s\"", full);
         } else if (strcmp(section, "exec") == 0) {
-            if (KEY("default_timeout"))
+            if (KEY("default_timeout")) {
                 rc = get_duration(c, v, full, &cfg->exec.default_timeout_ms);
+                if (rc == 0 && (cfg->exec.default_timeout_ms < 1000 || cfg->exec.default_timeout_ms > 24 * 3600 * 1000))
+                    return fail(c, v, "\"%s\" must be between 1s and 24h", full);
+            }
             else if (KEY("max_output_bytes"))
                 rc = get_uint(c, v, full, 64ULL * 1024 * 1024, &cfg->exec.max_output_bytes);
             else if (KEY("result_retention"))
                 rc = get_duration(c, v, full, &cfg->exec.result_retention_ms);
-            else
+            else if (KEY("timeout_grace")) {
+                rc = get_duration(c, v, full, &cfg->exec.timeout_grace_ms);
+                if (rc == 0 && cfg->exec.timeout_grace_ms > 3600 * 1000)
+                    return fail(c, v, "\"%s\" must be at most 1h", full);
+            } else
                 return fail(c, kn, "unknown key \"%s\"", full);
         } else if (strcmp(section, "heads") == 0) {
             if (KEY("experience_library_url"))

@@ -31,6 +31,7 @@ static const struct {
 } commands[] = {
     {"serve", serve_main, "run the server"},
     {"migrate", cli_migrate_main, "apply pending schema migrations and exit"},
+    {"exec", cli_exec_main, "run a command on a node through the exec queue"},
     {"routes", routes_main, "print the API route table"},
     {"version", version_main, "print the version"},
 };

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "exec_queue.h"
 #include "housekeeping.h"
 #include "lock.h"
 #include "log.h"
@@ -166,18 +167,30 @@ int serve_main(int argc, char **argv)
     }
     if (applied > 0)
         log_info("msg=\"applied schema migrations\" count=%d version=%d", applied, store_schema_version());
-    if (registry_init() != 0 || metrics_init() != 0) {
+    if (registry_init() != 0 || metrics_init() != 0 || exec_queue_init() != 0) {
         log_error("msg=\"out of memory at start\"");
         return 1;
     }
     if (load_credentials() != 0)
         return 1;
-    if (registry_load(store_db(), err, sizeof(err)) != 0) {
+    if (registry_load(store_db(), err, sizeof(err)) != 0 || exec_queue_load(store_db(), err, sizeof(err)) != 0) {
         log_error("msg=\"%s\"", err);
         return 1;
     }
     if (store_writer_start() != 0) {
         log_error("msg=\"cannot start the store writer thread\"");
+        return 1;
+    }
+#ifdef HC_TESTING
+    /* the benchmark's baseline: one commit per write (test builds only) */
+    if (getenv("HC_TEST_NO_GROUP_COMMIT") != NULL) {
+        store_writer_set_batching(0);
+        log_warn("msg=\"group commit disabled (HC_TEST_NO_GROUP_COMMIT): every write commits alone\"");
+    }
+#endif
+    if (exec_queue_register_tasks() != 0) {
+        log_error("msg=\"cannot register the exec housekeeping task\"");
+        store_writer_stop();
         return 1;
     }
 
