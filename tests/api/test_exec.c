@@ -555,6 +555,29 @@ static void test_long_poll_woken_from_another_worker(void **state)
     assert_true(worst < 1000);
 }
 
+static void test_dead_long_poll_does_not_swallow_a_command(void **state)
+{
+    (void)state;
+    char id[64], tok[65], ex[64], req[512];
+    node("exec-dead-poll", 1, id, tok);
+    /* an agent starts a long poll and goes away (connection closed) */
+    snprintf(req, sizeof(req),
+             "GET /api/v1/body/exec?wait=30 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n", tok);
+    char *got = hc_raw(srv, req, strlen(req), 300);
+    assert_string_equal(got, "");
+    free(got);
+    usleep(100 * 1000);
+    submit(id, "must not be lost", 30, ex);
+    usleep(200 * 1000);
+    /* the command was not handed to the dead poll: the agent's next poll gets it */
+    hc_resp_t r = fetch(tok, 0);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(str(&r, "id"), ex);
+    hc_resp_free(&r);
+    r = report(tok, ex, 0, "", "");
+    hc_resp_free(&r);
+}
+
 static void test_concurrent_fetches_get_it_once(void **state)
 {
     (void)state;
@@ -854,6 +877,7 @@ int main(void)
         cmocka_unit_test(test_timeout_expiry),
         cmocka_unit_test(test_truncation),
         cmocka_unit_test(test_long_poll_woken_from_another_worker),
+        cmocka_unit_test(test_dead_long_poll_does_not_swallow_a_command),
         cmocka_unit_test(test_concurrent_fetches_get_it_once),
         cmocka_unit_test(test_result_wait),
         cmocka_unit_test(test_queue_survives_kill9),
