@@ -469,6 +469,12 @@ static void on_fetch_wake(park_t *p, hc_req_t *r, int reason, intptr_t value)
 void api_body_exec_fetch(hc_req_t *r)
 {
     const char *node_id = r->auth.node_id;
+    if (r->req->method.len == 4 && memcmp(r->req->method.base, "HEAD", 4) == 0) {
+        /* HEAD would take a command and drop its body: a command is only handed out to GET */
+        h2o_add_header(&r->req->pool, &r->req->res.headers, H2O_TOKEN_ALLOW, NULL, H2O_STRLIT("GET"));
+        json_error(r, 405, "method_not_allowed", "fetch commands with GET");
+        return;
+    }
     int wait = parse_wait(r);
     if (wait < 0)
         return;

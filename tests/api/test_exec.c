@@ -337,6 +337,16 @@ static void test_bad_inputs(void **state)
     r = fetch(NULL, 0);
     hc_assert_error(&r, 401, "unauthorized");
     hc_resp_free(&r);
+    /* HEAD never takes a command */
+    char ex[64];
+    submit(id, "not for HEAD", 10, ex);
+    r = hc_request(srv, "HEAD", "/api/v1/body/exec", tok, NULL, NULL, 0, NULL);
+    assert_int_equal(r.status, 405);
+    hc_resp_free(&r);
+    r = fetch(tok, 0);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(str(&r, "id"), ex);
+    hc_resp_free(&r);
     /* wait bounds */
     static const char *const waits[] = {"/api/v1/body/exec?wait=56", "/api/v1/body/exec?wait=abc",
                                         "/api/v1/body/exec?wait=-1", "/api/v1/body/exec?wait="};
