@@ -393,8 +393,11 @@ static int load_section(ctx_t *c, hc_config_t *cfg, const char *section, yaml_no
                 if (rc == 0 && (cfg->exec.default_timeout_ms < 1000 || cfg->exec.default_timeout_ms > 24 * 3600 * 1000))
                     return fail(c, v, "\"%s\" must be between 1s and 24h", full);
             }
-            else if (KEY("max_output_bytes"))
-                rc = get_uint(c, v, full, 64ULL * 1024 * 1024, &cfg->exec.max_output_bytes);
+            else if (KEY("max_output_bytes")) {
+                /* the agent's result (stdout + stderr, JSON-escaped) must fit the 8 MiB body limit of
+                   POST /api/v1/body/exec/result */
+                rc = get_uint(c, v, full, 4ULL * 1024 * 1024, &cfg->exec.max_output_bytes);
+            }
             else if (KEY("result_retention"))
                 rc = get_duration(c, v, full, &cfg->exec.result_retention_ms);
             else if (KEY("timeout_grace")) {
