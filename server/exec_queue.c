@@ -689,7 +689,7 @@ void exec_publish_submit(exec_rec_t *rec, park_t *result_waiter)
 int exec_queue_report_check(const char *node_id, const char *id, exec_status_t *status)
 {
     int rc;
-    lock_take(&exec_lock);
+    lock_take_shared(&exec_lock);
     exec_entry_t *e = entry_find(id);
     if (e == NULL)
         rc = EXEC_ENOENT;
@@ -1042,7 +1042,11 @@ static json_t *result_json_locked(const exec_entry_t *e)
 json_t *exec_queue_result_json_wait(const char *node_id, const char *exec_id, int *finished, park_t *p)
 {
     json_t *o = NULL;
-    lock_take(&exec_lock);
+    /* a plain read shares the lock; registering a waiter changes the entry */
+    if (p != NULL)
+        lock_take(&exec_lock);
+    else
+        lock_take_shared(&exec_lock);
     exec_entry_t *e = entry_find(exec_id);
     if (e != NULL && strcmp(e->rec.node_id, node_id) == 0) {
         *finished = is_finished(e->rec.status);
@@ -1085,7 +1089,7 @@ json_t *exec_queue_list_json(const char *node_id, size_t limit)
     if (cmds == NULL)
         return NULL;
     size_t pending = 0, running = 0;
-    lock_take(&exec_lock);
+    lock_take_shared(&exec_lock);
     exec_node_t *n = node_find(node_id);
     if (n != NULL) {
         pending = n->nqueued + n->nreserved;
@@ -1108,7 +1112,7 @@ json_t *exec_queue_list_json(const char *node_id, size_t limit)
 
 int exec_queue_pending_count(const char *node_id)
 {
-    lock_take(&exec_lock);
+    lock_take_shared(&exec_lock);
     exec_node_t *n = node_find(node_id);
     size_t c = n ? n->nqueued + n->nreserved : 0;
     lock_give(&exec_lock);
@@ -1119,7 +1123,7 @@ void exec_queue_metrics_render(FILE *f)
 {
     size_t queued = 0, running = 0, finished = 0;
     int64_t oldest = 0;
-    lock_take(&exec_lock);
+    lock_take_shared(&exec_lock);
     for (size_t b = 0; b < node_buckets; b++)
         for (exec_node_t *n = node_tab[b]; n != NULL; n = n->next) {
             queued += n->nqueued + n->nreserved;
