@@ -823,6 +823,79 @@ static void test_stream_stop(void **state)
     hc_resp_free(&r);
 }
 
+static void test_heartbeat_pending_and_node_delete(void **state)
+{
+    (void)state;
+    char id[64], tok[65], a[64], b[64], path[160];
+    node("exec-hb", 1, id, tok);
+    hc_resp_t r = hc_heartbeat(srv, tok, "{\"stream_status\":\"streaming\"}");
+    assert_int_equal(r.status, 200);
+    assert_int_equal(num(&r, "exec_pending"), 0);
+    hc_resp_free(&r);
+    submit(id, "one", 10, a);
+    submit(id, "two", 10, b);
+    r = hc_heartbeat(srv, tok, NULL);
+    assert_int_equal(num(&r, "exec_pending"), 2);
+    hc_resp_free(&r);
+    r = fetch(tok, 0);
+    hc_resp_free(&r);
+    r = hc_heartbeat(srv, tok, NULL);
+    assert_int_equal(num(&r, "exec_pending"), 1); /* handed out: no longer pending */
+    hc_resp_free(&r);
+
+    /* a stop clears the state; the next heartbeat that reports streaming sets it again */
+    json_t *n = hc_node_get(srv, id);
+    assert_string_equal(json_string_value(json_object_get(n, "stream_status")), "streaming");
+    json_decref(n);
+    snprintf(path, sizeof(path), "/api/v1/nodes/%s/stream", id);
+    r = hc_json(srv, "DELETE", path, TEST_ADMIN_TOKEN, NULL);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(str(&r, "exec"), "exec timed out"); /* nobody polls */
+    hc_resp_free(&r);
+    n = hc_node_get(srv, id);
+    assert_string_equal(json_string_value(json_object_get(n, "stream_status")), "idle");
+    json_decref(n);
+    r = hc_heartbeat(srv, tok, "{\"stream_status\":\"streaming\"}");
+    hc_resp_free(&r);
+    n = hc_node_get(srv, id);
+    assert_string_equal(json_string_value(json_object_get(n, "stream_status")), "streaming");
+    json_decref(n);
+
+    /* deleting the node drops its commands, answers its parked poll and result waiters */
+    snprintf(path, sizeof(path), "/api/v1/nodes/%s/exec/%s", id, b);
+    r = hc_json(srv, "DELETE", path, TEST_ADMIN_TOKEN, NULL); /* nothing pending: the poll parks */
+    assert_int_equal(r.status, 200);
+    hc_resp_free(&r);
+    fetcher_t f = {.wait = 20};
+    snprintf(f.tok, sizeof(f.tok), "%s", tok);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, fetch_thread, &f), 0);
+    result_waiter_t w = {.wait = 20};
+    snprintf(w.node, sizeof(w.node), "%s", id);
+    snprintf(w.ex, sizeof(w.ex), "%s", a); /* running: its waiter parks */
+    pthread_t t2;
+    assert_int_equal(pthread_create(&t2, NULL, result_thread, &w), 0);
+    usleep(300 * 1000);
+    double t0 = hc_now_ms();
+    snprintf(path, sizeof(path), "/api/v1/nodes/%s", id);
+    r = hc_json(srv, "DELETE", path, TEST_ADMIN_TOKEN, NULL);
+    assert_int_equal(r.status, 200);
+    hc_resp_free(&r);
+    pthread_join(t2, NULL);
+    assert_int_equal(w.status, 404);
+    assert_true(w.done_ms - t0 < 2000);
+    pthread_join(t, NULL);
+    /* the poll: deleted under it (204), or its token now refused (401) */
+    assert_true(f.status == 204 || f.status == 401);
+    assert_true(f.done_ms - t0 < 2000);
+    char where[200];
+    snprintf(where, sizeof(where), "exec WHERE node_id = '%s'", id);
+    assert_int_equal(sql_count(where), 0);
+    r = result(id, b, 0);
+    hc_assert_error(&r, 404, "not_found");
+    hc_resp_free(&r);
+}
+
 static void test_metrics(void **state)
 {
     (void)state;
@@ -893,6 +966,7 @@ int main(void)
         cmocka_unit_test(test_queue_survives_kill9),
         cmocka_unit_test(test_running_at_start_expires),
         cmocka_unit_test(test_stream_stop),
+        cmocka_unit_test(test_heartbeat_pending_and_node_delete),
         cmocka_unit_test(test_metrics),
         cmocka_unit_test(test_results_pruned_after_retention),
     };
