@@ -81,5 +81,16 @@ void api_bodies_eligible(hc_req_t *r);
 /* api/fleet.c */
 void api_enroll_qr_get(hc_req_t *r);
 void api_fleet_token_rotate(hc_req_t *r);
+/* api/exec.c */
+void api_exec_submit(hc_req_t *r);
+void api_exec_list(hc_req_t *r);
+void api_exec_purge(hc_req_t *r);
+void api_exec_result(hc_req_t *r);
+void api_exec_cancel(hc_req_t *r);
+void api_body_exec_fetch(hc_req_t *r);
+void api_body_exec_result(hc_req_t *r);
+
+/* api/stream.c */
+void api_nodes_stream_stop(hc_req_t *r);
 
 #endif

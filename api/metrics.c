@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "api.h"
+#include "exec_queue.h"
 #include "jsonio.h"
 #include "metrics.h"
 
@@ -16,6 +17,7 @@ void api_metrics_get(hc_req_t *r)
         return;
     }
     metrics_render(f);
+    exec_queue_metrics_render(f);
     fclose(f);
     h2o_req_t *req = r->req;
     h2o_iovec_t body = h2o_strdup(&req->pool, buf, len);

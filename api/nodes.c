@@ -21,6 +21,7 @@
 #include "api.h"
 #include "audit.h"
 #include "commit.h"
+#include "exec_queue.h"
 #include "clock.h"
 #include "jsonio.h"
 #include "log.h"
@@ -446,10 +447,11 @@ static int delete_apply(sqlite3 *db, void *arg)
         json_decref(detail);
         return -1;
     }
-    /* NOTE for the merge with the exec queue (its branch): its rows go here,
-     * in this transaction, with exec_store_delete_node(db, d->id), and
-     * delete_publish calls exec_queue_node_deleted(d->id) after releasing the
-     * nodes lock. Without the exec module there are no such rows. */
+    /* its exec commands and results go in the same transaction; memory follows in delete_publish */
+    if (exec_store_delete_node(db, d->id) != 0) {
+        json_decref(detail);
+        return -1;
+    }
     rc = store_audit_append(db, d->actor, "node.delete", d->id, detail);
     json_decref(detail);
     return rc;
@@ -472,6 +474,8 @@ static void delete_publish(void *arg)
     if (json_array_size(d->unpinned) > 0)
         registry_node_foreach(unpin, d->id);
     lock_give(&registry_nodes_lock);
+    /* with no lock held: it answers the node's parked polls and result waiters */
+    exec_queue_node_deleted(d->id);
 }
 
 static void delete_respond(hc_req_t *r, int status, void *arg)

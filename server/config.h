@@ -52,6 +52,8 @@ typedef struct hc_config {
         uint64_t default_timeout_ms;  /* default 60s */
         uint64_t max_output_bytes;    /* default 1048576 */
         uint64_t result_retention_ms; /* default 168h */
+        uint64_t timeout_grace_ms;    /* exec.timeout_grace, default 30s: a running command without a result
+                                         is finished as timeout after its timeout plus this */
     } exec;
 
     struct {

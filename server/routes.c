@@ -86,6 +86,24 @@ const route_t route_table[] = {
      "the iPad QR payload {server_url, enrollment_token}; ?format=svg for the QR image"},
     {"POST", "/api/v1/fleet-token/rotate", api_fleet_token_rotate, AUTH_ADMIN, 0, 0,
      "mint a new fleet enrollment token; the previous one works for heads.fleet_token_overlap"},
+
+    /* exec queue (admin) */
+    {"POST", "/api/v1/nodes/{id}/exec", api_exec_submit, AUTH_ADMIN, 512 * KiB, ROUTE_JSON_BODY,
+     "queue a command {command, timeout|timeout_s}; 202 after commit"},
+    {"GET", "/api/v1/nodes/{id}/exec", api_exec_list, AUTH_ADMIN, 0, 0,
+     "the node's queue: pending, running, recent results (?limit=)"},
+    {"DELETE", "/api/v1/nodes/{id}/exec", api_exec_purge, AUTH_ADMIN, 0, 0, "cancel every pending command of the node"},
+    {"GET", "/api/v1/nodes/{id}/exec/{execId}/result", api_exec_result, AUTH_ADMIN, 0, 0,
+     "a command's result: 200 finished, 202 pending/running (?wait=N long poll)"},
+    {"DELETE", "/api/v1/nodes/{id}/exec/{execId}", api_exec_cancel, AUTH_ADMIN, 0, 0, "cancel a pending command"},
+    {"DELETE", "/api/v1/nodes/{id}/stream", api_nodes_stream_stop, AUTH_ADMIN, 0, 0,
+     "clear the stream state and run streams.stop_command on the body (waits, bounded)"},
+
+    /* exec queue (agent) */
+    {"GET", "/api/v1/body/exec", api_body_exec_fetch, AUTH_NODE, 0, 0,
+     "agent: next command (200) or none (204); ?wait=N long poll"},
+    {"POST", "/api/v1/body/exec/result", api_body_exec_result, AUTH_NODE, 8 * MiB, ROUTE_JSON_BODY,
+     "agent: report {id, exit_code, stdout, stderr, duration_ms}; idempotent"},
 };
 
 const size_t route_table_count = sizeof(route_table) / sizeof(route_table[0]);

@@ -17,6 +17,7 @@
 
 #include "api.h"
 #include "clock.h"
+#include "exec_queue.h"
 #include "fleet.h"
 #include "housekeeping.h"
 #include "import.h"
@@ -217,18 +218,32 @@ int serve_main(int argc, char **argv)
         store_close();
         return 1;
     }
-    if (registry_init() != 0 || metrics_init() != 0) {
+    if (registry_init() != 0 || metrics_init() != 0 || exec_queue_init() != 0) {
         log_error("msg=\"out of memory at start\"");
         return 1;
     }
     if (load_credentials() != 0)
         return 1;
-    if (registry_load(store_db(), err, sizeof(err)) != 0 || roles_seed(&config, err, sizeof(err)) != 0) {
+    if (registry_load(store_db(), err, sizeof(err)) != 0 || roles_seed(&config, err, sizeof(err)) != 0 ||
+        exec_queue_load(store_db(), err, sizeof(err)) != 0) {
         log_error("msg=\"%s\"", err);
         return 1;
     }
+    registry_set_exec_pending_fn(exec_queue_pending_count); /* the heartbeat's exec_pending */
     if (store_writer_start() != 0) {
         log_error("msg=\"cannot start the store writer thread\"");
+        return 1;
+    }
+#ifdef HC_TESTING
+    /* the benchmark's baseline: one commit per write (test builds only) */
+    if (getenv("HC_TEST_NO_GROUP_COMMIT") != NULL) {
+        store_writer_set_batching(0);
+        log_warn("msg=\"group commit disabled (HC_TEST_NO_GROUP_COMMIT): every write commits alone\"");
+    }
+#endif
+    if (exec_queue_register_tasks() != 0) {
+        log_error("msg=\"cannot register the exec housekeeping task\"");
+        store_writer_stop();
         return 1;
     }
 

@@ -79,6 +79,22 @@ hc_resp_t hc_heartbeat(hc_server_t *s, const char *token, const char *json);
 /* GET /api/v1/nodes/{id} as admin: the node object (caller json_decref), or
  * NULL when it answers 404; fails the test on anything else. */
 json_t *hc_node_get(hc_server_t *s, const char *id);
+/* A fake node agent on its own thread, speaking the exec protocol like
+ * hydranode: long-polls GET /api/v1/body/exec?wait=wait_s and answers each
+ * command with POST /api/v1/body/exec/result, filled by fn (exit_code
+ * defaults to 0, out/err to ""; fn may malloc *out / *err, the agent frees
+ * them; fn may set *skip to take the command and never report it). fn runs on the agent thread: no cmocka
+ * asserts there; record what you need and check it afterwards. */
+typedef struct hc_agent hc_agent_t;
+typedef void (*hc_agent_fn)(const char *id, const char *command, long timeout_s, int *exit_code, char **out,
+                            char **err, int *skip, void *arg);
+hc_agent_t *hc_agent_start(hc_server_t *s, const char *token, int wait_s, hc_agent_fn fn, void *arg);
+/* Stops the agent (aborting its current long poll) and joins it; returns how
+ * many commands it handled. */
+int hc_agent_stop(hc_agent_t *a);
+
+/* milliseconds on the monotonic clock */
+double hc_now_ms(void);
 
 /* a free loopback TCP port */
 int hc_free_port(void);

@@ -89,6 +89,7 @@ static void test_defaults(void **state)
     assert_int_equal(c.nodes.heartbeat_interval_s, 30);
     assert_int_equal(c.exec.default_timeout_ms, 60000);
     assert_int_equal(c.exec.max_output_bytes, 1048576);
+    assert_int_equal(c.exec.timeout_grace_ms, 30000);
     assert_int_equal(c.exec.result_retention_ms, 168ULL * 3600 * 1000);
     assert_null(c.heads.experience_library_url);
     assert_string_equal(c.heads.screenshot_path, "/tmp/hydra-live-screenshot.jpg");
@@ -349,7 +350,15 @@ static void test_duration_bounds(void **state)
     assert_int_equal(c.nodes.heartbeat_interval_s, 3600);
     config_free(&c);
     expect_error("nodes:\n  offline_after: 0\n", ":2:18:", "\"nodes.offline_after\" must be at least 1s", NULL);
-    expect_error("exec:\n  default_timeout: 500ms\n", ":2:", "at least 1s", NULL);
+    expect_error("exec:\n  default_timeout: 500ms\n", ":2:", "between 1s and 24h", NULL);
+    expect_error("exec:\n  default_timeout: 25h\n", ":2:", "between 1s and 24h", NULL);
+    /* the exec grace: 0 allowed, at most 1h; the output cap fits the result endpoint's body limit */
+    load_ok("exec:\n  timeout_grace: 0\n  max_output_bytes: 4194304\n", &c);
+    assert_int_equal(c.exec.timeout_grace_ms, 0);
+    assert_int_equal(c.exec.max_output_bytes, 4194304);
+    config_free(&c);
+    expect_error("exec:\n  timeout_grace: 2h\n", ":2:", "exec.timeout_grace", NULL);
+    expect_error("exec:\n  max_output_bytes: 4194305\n", ":2:", "exec.max_output_bytes", NULL);
     expect_error("nodes:\n  heartbeat_interval: 2h\n", ":2:", "between 1s and 1h", NULL);
     expect_error("nodes:\n  heartbeat_interval: 1500ms\n", ":2:", "whole seconds", NULL);
     expect_error("nodes:\n  heartbeat_interval: 30\n", ":2:", "duration", NULL);
