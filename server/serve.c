@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api.h"
 #include "clock.h"
 #include "housekeeping.h"
 #include "lock.h"
@@ -22,6 +23,7 @@
 #include "registry.h"
 #include "router.h"
 #include "secret.h"
+#include "session.h"
 #include "store.h"
 #include "workers.h"
 
@@ -172,6 +174,11 @@ int serve_main(int argc, char **argv)
     }
     if (load_credentials() != 0)
         return 1;
+    err[0] = '\0';
+    if (session_init() != 0 || web_init(err, sizeof(err)) != 0) {
+        log_error("msg=\"%s\"", err[0] ? err : "cannot set up web sessions");
+        return 1;
+    }
     if (registry_load(store_db(), err, sizeof(err)) != 0) {
         log_error("msg=\"%s\"", err);
         return 1;
@@ -192,7 +199,7 @@ int serve_main(int argc, char **argv)
         store_writer_stop();
         return 1;
     }
-    if (housekeeping_start() != 0) {
+    if (housekeeping_every("sessions", 60 * 1000, session_prune, NULL) != 0 || housekeeping_start() != 0) {
         workers_stop(0);
         store_writer_stop();
         return 1;
@@ -216,6 +223,8 @@ int serve_main(int argc, char **argv)
     housekeeping_stop();
     store_writer_stop();
     store_close();
+    session_free();
+    web_free();
     log_info("msg=\"stopped\"");
     return 0;
 }
