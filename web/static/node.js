@@ -279,8 +279,8 @@
   function showResult(v, r) {
     hc.clear(v.status).append(hc.statusBadge(r.status));
     const bits = [];
-    if (r.exit_code !== undefined && r.exit_code !== null) bits.push('exit code ' + r.exit_code);
-    if (r.duration_ms !== undefined) bits.push(`${r.duration_ms} ms`);
+    if (r.duration_ms !== undefined) bits.push(`took ${r.duration_ms} ms`);
+    if (r.truncated) bits.push('output truncated by the server');
     v.meta.textContent = bits.join(' · ');
     hc.clear(v.body).append(
       hc.el('p', { class: 'small' }, 'Exit code: ', hc.el('strong', { 'data-field': 'exit_code' }, r.exit_code === undefined || r.exit_code === null ? '—' : String(r.exit_code))),
