@@ -212,10 +212,12 @@ test('exec console: a command runs on the node and its output and exit code are 
   await page.fill('#x-command', 'exit 3');
   await page.click('#exec-run');
   await agentRunsOne(n, () => ({ stderr: 'boom', exit_code: 3 }));
-  const second = page.locator('#exec-runs .exec-run').first();
+  await page.waitForFunction(() => document.querySelectorAll('#exec-runs .exec-run').length === 2);
+  const second = page.locator('#exec-runs .exec-run').first(); // newest on top
   await second.locator('[data-field=stderr]').waitFor();
   assert.equal(await second.locator('[data-field=stderr]').textContent(), 'boom');
   assert.equal(await second.locator('[data-field=exit_code]').textContent(), '3');
+  assert.equal(await second.locator('pre.command').textContent(), '$ exit 3');
   await shots(page, 'node-exec');
   assertClean(page);
   await page.context().close();
@@ -270,9 +272,10 @@ test('heads: the list shows status, node state, body and diagnostics; a head pag
 
   // the head's page: its agent answers the screenshot/log reads with a failure,
   // which the page must show (not a blank box)
-  const stop = Date.now() + 25000;
+  const stop = Date.now() + 40000;
+  let done = false;
   const agent = (async () => {
-    while (Date.now() < stop) {
+    while (!done && Date.now() < stop) {
       const r = await api(server, 'GET', '/api/v1/body/exec?wait=2', { token: head.token });
       if (r.status === 200) {
         await api(server, 'POST', '/api/v1/body/exec/result', {
@@ -287,8 +290,9 @@ test('heads: the list shows status, node state, body and diagnostics; a head pag
     || document.querySelector('#screenshot-errors .error'), null, { timeout: 30000 });
   await page.waitForFunction(() => document.getElementById('log').textContent !== ''
     || document.querySelector('#log-errors .error'), null, { timeout: 30000 });
-  await shots(page, 'head');
+  done = true;
   await agent;
+  await shots(page, 'head');
   assertClean(page, [/status of 50[24]/]);
   await page.context().close();
 });
