@@ -57,6 +57,20 @@ test('admin pages send an anonymous browser to the login page, and back after lo
   assertClean(page, [/status of 401/, /status of 404/]);
 });
 
+test('the login page only sends the browser on to pages of this server', async () => {
+  for (const next of ['//evil.example/x', '/\\evil.example', '/\t/evil.example', 'https://evil.example/']) {
+    const page = await newPage(browser, server);
+    await page.goto('/login?next=' + encodeURIComponent(next));
+    await page.fill('#token', ADMIN);
+    await page.click('#login-submit');
+    await page.waitForURL((u) => u.pathname !== '/login');
+    const u = new URL(page.url());
+    assert.equal(u.origin, server.url, 'stayed on this server for next=' + JSON.stringify(next));
+    assert.equal(u.pathname, '/');
+    await page.context().close();
+  }
+});
+
 test('enroll tab: a logged-in admin gets an install command that works, with copy and expiry', async () => {
   const page = await newPage(browser, server, { permissions: ['clipboard-read', 'clipboard-write'] });
   await loginApi(page, server);

@@ -165,6 +165,11 @@
 
   async function load() {
     if (loading) return;
+    if (document.hidden) {
+      // nobody looks: check again later (becoming visible reloads at once)
+      schedule(SLOW_S, 'paused while the page is hidden');
+      return;
+    }
     loading = true;
     try {
       const data = await hc.api('GET', '/api/v1/nodes');

@@ -3,11 +3,19 @@
 'use strict';
 
 (() => {
+  // where to go after logging in: a page of this server only (a ?next= such
+  // as "//evil.example" or "/\evil.example", or one with a tab that the URL
+  // parser drops, resolves to another origin and is ignored)
   function nextPath() {
     const next = new URLSearchParams(location.search).get('next') || '/';
-    // only a path on this server: "/x", never "//host" or "/\host"
-    if (!next.startsWith('/') || next.startsWith('//') || next.startsWith('/\\')) return '/';
-    return next;
+    if (!next.startsWith('/')) return '/';
+    try {
+      const u = new URL(next, location.origin);
+      if (u.origin !== location.origin || u.pathname === '/login') return '/';
+      return u.pathname + u.search + u.hash;
+    } catch (e) {
+      return '/';
+    }
   }
 
   document.addEventListener('DOMContentLoaded', async () => {
