@@ -59,6 +59,8 @@ typedef struct hc_config {
         char *screenshot_path;        /* default /tmp/hydra-live-screenshot.jpg */
         uint64_t screenshot_max_age_ms; /* default 30s */
         unsigned sunshine_port;       /* heads.sunshine_port, default 47990 */
+        uint64_t fleet_token_overlap_ms;  /* heads.fleet_token_overlap, default 24h: a rotated-out fleet token still registers iPads this long */
+        uint64_t experience_timeout_ms;   /* heads.experience_timeout, default 5s: bound on the experience library's answer */
     } heads;
 
     struct {

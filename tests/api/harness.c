@@ -22,6 +22,8 @@
 
 #include <cmocka.h>
 
+int hc_fleet_token_in_config = 1;
+
 int hc_free_port(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -94,13 +96,14 @@ hc_server_t *hc_server_start(const char *extra_server_yaml, const char *extra_ya
             "  listen: \"127.0.0.1:%d\"\n"
             "  data_dir: \"%s/data\"\n"
             "  admin_token: \"%s\"\n"
-            "  fleet_enrollment_token: \"%s\"\n"
+            "%s%s%s"
             "  workers: 2\n"
             "  shutdown_grace: 5s\n"
             "%s"
             "%s",
-            s->port, s->dir, TEST_ADMIN_TOKEN, TEST_FLEET_TOKEN, extra_server_yaml ? extra_server_yaml : "",
-            extra_yaml ? extra_yaml : "");
+            s->port, s->dir, TEST_ADMIN_TOKEN, hc_fleet_token_in_config ? "  fleet_enrollment_token: \"" : "",
+            hc_fleet_token_in_config ? TEST_FLEET_TOKEN : "", hc_fleet_token_in_config ? "\"\n" : "",
+            extra_server_yaml ? extra_server_yaml : "", extra_yaml ? extra_yaml : "");
     fclose(f);
     spawn(s);
     return s;
@@ -368,4 +371,25 @@ void hc_enroll_node(hc_server_t *s, const char *name, const char *os, int approv
             fail_msg("approving failed: %ld %s", r.status, r.body);
         hc_resp_free(&r);
     }
+}
+
+hc_resp_t hc_heartbeat(hc_server_t *s, const char *token, const char *json)
+{
+    return hc_post_json(s, "/api/v1/body/heartbeat", token, json);
+}
+
+json_t *hc_node_get(hc_server_t *s, const char *id)
+{
+    char path[160];
+    snprintf(path, sizeof(path), "/api/v1/nodes/%s", id);
+    hc_resp_t r = hc_get(s, path, TEST_ADMIN_TOKEN);
+    if (r.status == 404) {
+        hc_resp_free(&r);
+        return NULL;
+    }
+    if (r.status != 200 || !json_is_object(r.json))
+        fail_msg("GET %s: %ld %s", path, r.status, r.body);
+    json_t *o = json_incref(r.json);
+    hc_resp_free(&r);
+    return o;
 }

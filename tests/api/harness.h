@@ -30,6 +30,12 @@ typedef struct hc_resp {
     json_t *json;  /* parsed body when it is JSON, else NULL */
 } hc_resp_t;
 
+/* 1 (the default): config.yaml sets server.fleet_enrollment_token to
+ * TEST_FLEET_TOKEN; 0: it is left out, so the server generates one into
+ * data/fleet_enrollment_token (and the API may rotate it). Read by
+ * hc_server_start. */
+extern int hc_fleet_token_in_config;
+
 /* Writes config.yaml (listen, data_dir, tokens, then extra_yaml verbatim
  * under the top level; extra_server_yaml is appended inside `server:`) and
  * starts the server; waits for /api/v1/health. Aborts the test on failure. */
@@ -67,6 +73,12 @@ char *hc_raw(hc_server_t *s, const char *data, size_t len, int timeout_ms);
  * /api/v1/enrollments, POST /api/v1/enroll) and approves it when approve is
  * set. Fills node_id (>= 64 bytes) and token (>= 65 bytes). */
 void hc_enroll_node(hc_server_t *s, const char *name, const char *os, int approve, char *node_id, char *token);
+
+/* POST /api/v1/body/heartbeat with a node token (json NULL = empty body). */
+hc_resp_t hc_heartbeat(hc_server_t *s, const char *token, const char *json);
+/* GET /api/v1/nodes/{id} as admin: the node object (caller json_decref), or
+ * NULL when it answers 404; fails the test on anything else. */
+json_t *hc_node_get(hc_server_t *s, const char *id);
 
 /* a free loopback TCP port */
 int hc_free_port(void);
