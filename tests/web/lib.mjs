@@ -180,7 +180,8 @@ export async function shots(page, name) {
 // Decodes a QR code in an image file with zbarimg; the text, or null.
 export function decodeQr(file) {
   try {
-    return execFileSync('zbarimg', ['--raw', '-q', file], { encoding: 'utf8' }).replace(/\n$/, '');
+    return execFileSync('zbarimg', ['--raw', '-q', file], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
+      .replace(/\n$/, '');
   } catch (e) {
     return null;
   }

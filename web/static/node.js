@@ -106,6 +106,7 @@
         const r = await hc.api('POST', `${base}/${action}`);
         hc.showOk(box, `The node is now ${r && r.approval ? r.approval : action + 'd'}.`);
         await loadNode();
+        loadAudit();
         if (node) $('approval').hidden = false; // keep the confirmation visible
       } catch (e) {
         hc.showError(e, box);
@@ -135,6 +136,7 @@
         hc.showOk(box, 'Saved: ' + Object.keys(patch).join(', ') + '.');
         formsFilled = false;
         await loadNode();
+        loadAudit();
       } catch (e) {
         hc.showError(e, box);
       }
@@ -186,6 +188,7 @@
         hc.showOk(box, roles.length ? 'Roles saved: ' + roles.join(', ') + '. The agent picks them up at its next provision poll.' : 'All roles removed.');
         await loadNode();
         renderRoles();
+        loadAudit();
       } catch (e) {
         hc.showError(e, box);
       }
@@ -205,6 +208,7 @@
         await hc.api('POST', `${base}/${what}`);
         hc.showOk(box, `${button.textContent}: flagged; the agent acts on it at its next heartbeat.`);
         await loadNode();
+        loadAudit();
       } catch (e) {
         hc.showError(e, box);
       }
@@ -220,6 +224,7 @@
         hc.showOk(box, want ? 'Draining: the node takes no new streams.' : 'No longer draining.');
         formsFilled = false;
         await loadNode();
+        loadAudit();
       } catch (e) {
         hc.showError(e, box);
       }
@@ -239,6 +244,7 @@
           `Stream state cleared (${r && r.status ? r.status : 'ok'}). Stop signal: ${r && r.exec ? r.exec : 'unknown'}.`));
         if (r && r.output) box.append(hc.el('h3', {}, 'Output'), hc.el('pre', { class: 'output', 'data-field': 'stop-output' }, r.output));
         await loadNode();
+        loadAudit();
       } catch (e) {
         hc.clear(box);
         hc.showError(e, box);
