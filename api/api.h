@@ -92,5 +92,16 @@ void api_body_exec_result(hc_req_t *r);
 
 /* api/stream.c */
 void api_nodes_stream_stop(hc_req_t *r);
+/* api/session.c: web UI login (server/session.h) */
+void api_session_create(hc_req_t *r);
+void api_session_get(hc_req_t *r);
+void api_session_delete(hc_req_t *r);
+
+/* api/web.c: the web UI's pages and static files (web/) */
+void api_web_page(hc_req_t *r);
+void api_web_static(hc_req_t *r);
+/* renders the pages (hashed static URLs); main thread, at start. 0 or -1 with err */
+int web_init(char *err, size_t errlen);
+void web_free(void);
 
 #endif

@@ -55,8 +55,13 @@ def main():
         entries = []
         for p in a.inputs:
             rel = p
-            if a.strip and rel.startswith(a.strip):
-                rel = rel[len(a.strip):]
+            if a.strip:
+                # meson passes inputs relative to the build dir: compare real paths
+                full, base = os.path.abspath(p), os.path.abspath(a.strip)
+                if full.startswith(base + os.sep):
+                    rel = full[len(base):]
+                elif rel.startswith(a.strip):
+                    rel = rel[len(a.strip):]
             rel = '/' + rel.lstrip('/')
             data = open(p, 'rb').read()
             ext = os.path.splitext(p)[1]

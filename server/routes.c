@@ -104,6 +104,19 @@ const route_t route_table[] = {
      "agent: next command (200) or none (204); ?wait=N long poll"},
     {"POST", "/api/v1/body/exec/result", api_body_exec_result, AUTH_NODE, 8 * MiB, ROUTE_JSON_BODY,
      "agent: report {id, exit_code, stdout, stderr, duration_ms}; idempotent"},
+    /* web UI: login sessions, pages (admin pages redirect to /login without a session), static files */
+    {"POST", "/api/v1/session", api_session_create, AUTH_NONE, 4 * KiB, ROUTE_JSON_BODY,
+     "web login {token}: sets the session cookie; 429 after repeated failures"},
+    {"GET", "/api/v1/session", api_session_get, AUTH_NONE, 0, 0, "whether this browser has a session {authenticated, actor, expires_at}"},
+    {"DELETE", "/api/v1/session", api_session_delete, AUTH_NONE, 0, 0, "web logout: ends the session, clears the cookie"},
+    {"GET", "/", api_web_page, AUTH_NONE, 0, 0, "page: dashboard (nodes, pending approvals)"},
+    {"GET", "/login", api_web_page, AUTH_NONE, 0, 0, "page: admin login"},
+    {"GET", "/enroll", api_web_page, AUTH_NONE, 0, 0, "page: enroll a machine, iPad QR, recovery (open)"},
+    {"GET", "/nodes/{id}", api_web_page, AUTH_NONE, 0, 0, "page: one node (metadata, roles, actions, exec, audit)"},
+    {"GET", "/heads", api_web_page, AUTH_NONE, 0, 0, "page: kiosk heads"},
+    {"GET", "/heads/{id}", api_web_page, AUTH_NONE, 0, 0, "page: one head (screenshot, log tail)"},
+    {"GET", "/roles", api_web_page, AUTH_NONE, 0, 0, "page: role catalog"},
+    {"GET", "/static/{*path}", api_web_static, AUTH_NONE, 0, 0, "web UI files (content-hashed URLs are immutable)"},
 };
 
 const size_t route_table_count = sizeof(route_table) / sizeof(route_table[0]);

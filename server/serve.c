@@ -27,6 +27,7 @@
 #include "registry.h"
 #include "router.h"
 #include "secret.h"
+#include "session.h"
 #include "softstate.h"
 #include "store.h"
 #include "workers.h"
@@ -224,6 +225,11 @@ int serve_main(int argc, char **argv)
     }
     if (load_credentials() != 0)
         return 1;
+    err[0] = '\0';
+    if (session_init() != 0 || web_init(err, sizeof(err)) != 0) {
+        log_error("msg=\"%s\"", err[0] ? err : "cannot set up web sessions");
+        return 1;
+    }
     if (registry_load(store_db(), err, sizeof(err)) != 0 || roles_seed(&config, err, sizeof(err)) != 0 ||
         exec_queue_load(store_db(), err, sizeof(err)) != 0) {
         log_error("msg=\"%s\"", err);
@@ -258,7 +264,8 @@ int serve_main(int argc, char **argv)
         store_writer_stop();
         return 1;
     }
-    if (softstate_register() != 0 || housekeeping_start() != 0) {
+    if (softstate_register() != 0 || housekeeping_every("sessions", 60 * 1000, session_prune, NULL) != 0 ||
+        housekeeping_start() != 0) {
         workers_stop(0);
         store_writer_stop();
         return 1;
@@ -282,6 +289,8 @@ int serve_main(int argc, char **argv)
     housekeeping_stop();
     store_writer_stop();
     store_close();
+    session_free();
+    web_free();
     close(lock_fd);
     log_info("msg=\"stopped\"");
     return 0;
