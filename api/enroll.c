@@ -18,6 +18,7 @@
 #include "commit.h"
 #include "jsonio.h"
 #include "log.h"
+#include "nodes.h"
 #include "registry.h"
 #include "secret.h"
 #include "serve.h"
@@ -188,24 +189,7 @@ static int enroll_apply(sqlite3 *db, void *arg)
     if (rc != SQLITE_DONE)
         return -1;
 
-    st = store_prepare(db, "INSERT INTO nodes (id, token_hash, name, hostname, os, arch, version, owner, approval, "
-                           "enrolled_at, ip) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
-    if (st == NULL)
-        return -1;
-    sqlite3_bind_text(st, 1, n->id, -1, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 2, n->token_hash, SECRET_HASH_LEN, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, n->name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, n->hostname, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, n->os, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 6, n->arch, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 7, n->version, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 8, n->owner, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 9, n->approval, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 10, e->now, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 11, n->ip, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE)
+    if (store_node_insert(db, n) != 0)
         return -1;
     json_t *d = json_pack("{s:s, s:s, s:s}", "hostname", n->hostname, "os", n->os, "approval", n->approval);
     char actor[NODE_ID_MAX + 8];

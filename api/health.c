@@ -70,7 +70,7 @@ void api_health_get(hc_req_t *r)
 {
     void *data = NULL;
 #ifdef HC_TESTING
-    if (getenv("HC_TEST_ALLOW_STALL") != NULL) {
+    if (router_testing_stalls_allowed()) {
         ssize_t i = h2o_find_header_by_str(&r->req->headers, H2O_STRLIT("x-hc-test-stall-writer"), -1);
         if (i >= 0)
             data = (void *)(intptr_t)atoi(h2o_strdup(&r->req->pool, r->req->headers.entries[i].value.base,

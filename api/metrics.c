@@ -15,7 +15,7 @@ void api_metrics_get(hc_req_t *r)
         json_error(r, 500, "internal", "out of memory");
         return;
     }
-    metrics_render(f);
+    metrics_render(f); /* built-in families, then the registered collectors (exec) */
     fclose(f);
     h2o_req_t *req = r->req;
     h2o_iovec_t body = h2o_strdup(&req->pool, buf, len);

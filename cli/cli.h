@@ -5,6 +5,11 @@
 #include "config.h"
 
 int cli_migrate_main(int argc, char **argv);
+int cli_import_main(int argc, char **argv);
+/* cli/token.c: `hydracluster token rotate-fleet|print-qr|mint-admin|revoke-admin` against a running server */
+int cli_token_main(int argc, char **argv);
+/* cli/exec.c: `hydracluster exec` (an HTTP client of a running server) */
+int cli_exec_main(int argc, char **argv);
 int cli_backup_main(int argc, char **argv);
 
 /* serve.c: config for any subcommand (--config, env, home, embedded default); prints errors */

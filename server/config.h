@@ -53,6 +53,8 @@ typedef struct hc_config {
         uint64_t default_timeout_ms;  /* default 60s */
         uint64_t max_output_bytes;    /* default 1048576 */
         uint64_t result_retention_ms; /* default 168h */
+        uint64_t timeout_grace_ms;    /* exec.timeout_grace, default 30s: a running command without a result
+                                         is finished as timeout after its timeout plus this */
     } exec;
 
     struct {
@@ -60,6 +62,8 @@ typedef struct hc_config {
         char *screenshot_path;        /* default /tmp/hydra-live-screenshot.jpg */
         uint64_t screenshot_max_age_ms; /* default 30s */
         unsigned sunshine_port;       /* heads.sunshine_port, default 47990 */
+        uint64_t fleet_token_overlap_ms;  /* heads.fleet_token_overlap, default 24h: a rotated-out fleet token still registers iPads this long */
+        uint64_t experience_timeout_ms;   /* heads.experience_timeout, default 5s: bound on the experience library's answer */
     } heads;
 
     struct {

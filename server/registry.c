@@ -1,5 +1,6 @@
 #include "registry.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,8 +25,18 @@ typedef struct admin_token {
 static admin_token_t *admin_tokens;
 static uint8_t config_admin_hash[SECRET_HASH_LEN];
 static int have_config_admin;
+/* the fleet enrollment token: see registry_fleet_set */
+static char fleet_token[REGISTRY_FLEET_TOKEN_MAX + 1];
 static uint8_t fleet_hash[SECRET_HASH_LEN];
 static int have_fleet;
+static uint8_t fleet_prev_hash[SECRET_HASH_LEN];
+static int64_t fleet_prev_until;
+
+/* guarded by registry_catalog_lock */
+static role_t *roles;
+static size_t nroles;
+
+static _Atomic(registry_exec_pending_fn) exec_pending_fn;
 
 static uint64_t hash_str(const char *s)
 {
@@ -66,6 +77,23 @@ node_t *registry_node_new(void)
         return NULL;
     }
     return n;
+}
+
+head_rec_t *registry_head_new(void)
+{
+    head_rec_t *h = calloc(1, sizeof(*h));
+    if (h == NULL)
+        return NULL;
+    strcpy(h->status, "idle");
+    h->diagnostics = json_object();
+    h->allowed_experiences = json_array();
+    if (h->diagnostics == NULL || h->allowed_experiences == NULL) {
+        json_decref(h->diagnostics);
+        json_decref(h->allowed_experiences);
+        free(h);
+        return NULL;
+    }
+    return h;
 }
 
 void registry_node_free(node_t *n)
@@ -237,10 +265,13 @@ int registry_auth_admin(const uint8_t hash[SECRET_HASH_LEN], char *actor, size_t
 
 int registry_auth_fleet(const uint8_t hash[SECRET_HASH_LEN])
 {
+    int64_t now = clock_now();
     lock_take_shared(&registry_nodes_lock);
-    int ok = have_fleet && secret_hash_equal(fleet_hash, hash);
+    /* both compared every time: no timing hint of which one matched */
+    int cur = secret_hash_equal(fleet_hash, hash) & have_fleet;
+    int prev = secret_hash_equal(fleet_prev_hash, hash) & (fleet_prev_until > now);
     lock_give(&registry_nodes_lock);
-    return ok;
+    return cur || prev;
 }
 
 void registry_set_config_admin(const uint8_t hash[SECRET_HASH_LEN])
@@ -249,10 +280,32 @@ void registry_set_config_admin(const uint8_t hash[SECRET_HASH_LEN])
     have_config_admin = 1;
 }
 
-void registry_set_fleet(const uint8_t hash[SECRET_HASH_LEN])
+void registry_fleet_set(const char *token, const uint8_t *prev_hash, int64_t prev_until)
 {
-    memcpy(fleet_hash, hash, SECRET_HASH_LEN);
+    uint8_t h[SECRET_HASH_LEN];
+    secret_token_hash(token, strlen(token), h);
+    lock_take(&registry_nodes_lock);
+    snprintf(fleet_token, sizeof(fleet_token), "%s", token);
+    memcpy(fleet_hash, h, SECRET_HASH_LEN);
     have_fleet = 1;
+    if (prev_hash != NULL && prev_until > 0) {
+        memcpy(fleet_prev_hash, prev_hash, SECRET_HASH_LEN);
+        fleet_prev_until = prev_until;
+    } else {
+        memset(fleet_prev_hash, 0, SECRET_HASH_LEN);
+        fleet_prev_until = 0;
+    }
+    lock_give(&registry_nodes_lock);
+}
+
+int registry_fleet_token(char *out, size_t outlen)
+{
+    lock_take_shared(&registry_nodes_lock);
+    int ok = have_fleet;
+    if (ok)
+        snprintf(out, outlen, "%s", fleet_token);
+    lock_give(&registry_nodes_lock);
+    return ok ? 0 : -1;
 }
 
 int registry_admin_token_add(const char *id, const uint8_t hash[SECRET_HASH_LEN], const char *label,
@@ -288,6 +341,122 @@ int registry_admin_token_revoke(const char *id)
         }
     }
     return 0;
+}
+
+int registry_role_name_ok(const char *name)
+{
+    size_t n = 0;
+    for (const char *p = name; *p; p++, n++) {
+        char c = *p;
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+            return 0;
+    }
+    return n > 0 && n <= ROLE_NAME_MAX;
+}
+
+const role_t *registry_role_find(const char *name)
+{
+    for (role_t *r = roles; r != NULL; r = r->next) {
+        int c = strcmp(r->name, name);
+        if (c == 0)
+            return r;
+        if (c > 0)
+            break; /* sorted */
+    }
+    return NULL;
+}
+
+size_t registry_role_count(void)
+{
+    return nroles;
+}
+
+int registry_roles_to_json(json_t *array)
+{
+    for (role_t *r = roles; r != NULL; r = r->next) {
+        json_t *o = json_pack("{s:s, s:s, s:O}", "name", r->name, "description", r->description, "recipe", r->recipe);
+        if (o == NULL || json_array_append_new(array, o) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static void role_free(role_t *r)
+{
+    if (r == NULL)
+        return;
+    free(r->description);
+    json_decref(r->recipe);
+    free(r);
+}
+
+int registry_role_put(const char *name, const char *description, json_t *recipe)
+{
+    if (strlen(name) > ROLE_NAME_MAX)
+        return -1;
+    char *d = strdup(description ? description : "");
+    json_t *rc = recipe ? json_deep_copy(recipe) : json_object();
+    if (d == NULL || rc == NULL) {
+        free(d);
+        json_decref(rc);
+        return -1;
+    }
+    role_t **pp = &roles;
+    while (*pp != NULL && strcmp((*pp)->name, name) < 0)
+        pp = &(*pp)->next;
+    if (*pp != NULL && strcmp((*pp)->name, name) == 0) {
+        free((*pp)->description);
+        json_decref((*pp)->recipe);
+        (*pp)->description = d;
+        (*pp)->recipe = rc;
+        return 0;
+    }
+    role_t *r = calloc(1, sizeof(*r));
+    if (r == NULL) {
+        free(d);
+        json_decref(rc);
+        return -1;
+    }
+    snprintf(r->name, sizeof(r->name), "%s", name);
+    r->description = d;
+    r->recipe = rc;
+    r->next = *pp;
+    *pp = r;
+    nroles++;
+    return 0;
+}
+
+int registry_role_remove(const char *name)
+{
+    for (role_t **pp = &roles; *pp != NULL; pp = &(*pp)->next) {
+        if (strcmp((*pp)->name, name) == 0) {
+            role_t *r = *pp;
+            *pp = r->next;
+            role_free(r);
+            nroles--;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int registry_node_has_role(const node_t *n, const char *name)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(n->roles, i, v) if (json_is_string(v) && strcmp(json_string_value(v), name) == 0) return 1;
+    return 0;
+}
+
+void registry_set_exec_pending_fn(registry_exec_pending_fn fn)
+{
+    atomic_store(&exec_pending_fn, fn);
+}
+
+int registry_exec_pending(const char *node_id)
+{
+    registry_exec_pending_fn fn = atomic_load(&exec_pending_fn);
+    return fn != NULL ? fn(node_id) : 0;
 }
 
 static void copy_col(sqlite3_stmt *st, int col, char *dst, size_t dstlen)
@@ -414,6 +583,58 @@ int registry_load(sqlite3 *db, char *err, size_t errlen)
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE)
         goto fail;
+
+    st = NULL;
+    if (sqlite3_prepare_v2(db, "SELECT name, description, recipe FROM roles", -1, &st, NULL) != SQLITE_OK)
+        goto fail;
+    lock_take(&registry_catalog_lock);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(st, 0);
+        /* names already stored are taken as they are (nodes.yaml imports
+         * allow capitals); registry_role_name_ok is the rule for new ones */
+        if (name == NULL || name[0] == '\0' || strlen(name) > ROLE_NAME_MAX) {
+            log_warn("msg=\"skipping a role with an empty or over-long name in the roles table\"");
+            continue;
+        }
+        json_t *recipe = json_col(st, 2, 0);
+        int failed = recipe == NULL || registry_role_put(name, (const char *)sqlite3_column_text(st, 1), recipe) != 0;
+        json_decref(recipe);
+        if (failed) {
+            lock_give(&registry_catalog_lock);
+            snprintf(err, errlen, "out of memory loading the role catalog");
+            sqlite3_finalize(st);
+            return -1;
+        }
+    }
+    lock_give(&registry_catalog_lock);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        goto fail;
+
+    /* When each head and each body was last assigned (eligibility order: least
+     * recently assigned body first). The audit log already records every
+     * assignment durably with its time, so it is the source; the times are
+     * RFC 3339 UTC text, which sorts like time. */
+    st = NULL;
+    if (sqlite3_prepare_v2(db, "SELECT target, json_extract(detail, '$.body_id'), at FROM audit "
+                               "WHERE action = 'head.assign' ORDER BY id", -1, &st, NULL) != SQLITE_OK)
+        goto fail;
+    lock_take(&registry_nodes_lock);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *head_id = (const char *)sqlite3_column_text(st, 0);
+        const char *body_id = (const char *)sqlite3_column_text(st, 1);
+        int64_t at = time_col(st, 2);
+        node_t *h = head_id ? registry_node_find(head_id) : NULL;
+        node_t *b = body_id ? registry_node_find(body_id) : NULL;
+        if (h != NULL && h->head != NULL && at > h->head->last_assigned_at)
+            h->head->last_assigned_at = at;
+        if (b != NULL && at > b->last_assigned_at)
+            b->last_assigned_at = at;
+    }
+    lock_give(&registry_nodes_lock);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        goto fail;
     return 0;
 fail:
     snprintf(err, errlen, "cannot load the registry from the database: %s", sqlite3_errmsg(db));
@@ -438,7 +659,18 @@ void registry_free(void)
         admin_tokens = t->next;
         free(t);
     }
+    memset(fleet_token, 0, sizeof(fleet_token));
+    have_fleet = 0;
+    fleet_prev_until = 0;
     lock_give(&registry_nodes_lock);
+    lock_take(&registry_catalog_lock);
+    while (roles != NULL) {
+        role_t *r = roles;
+        roles = r->next;
+        role_free(r);
+    }
+    nroles = 0;
+    lock_give(&registry_catalog_lock);
 }
 
 static json_t *time_json(int64_t t)
@@ -447,9 +679,15 @@ static json_t *time_json(int64_t t)
     return t ? json_string(clock_rfc3339(t, buf, sizeof(buf))) : json_null();
 }
 
+int registry_node_online(const node_t *n, int64_t now, uint64_t offline_after_ms)
+{
+    /* a last_seen ahead of our clock (the clock stepped back) counts as just seen */
+    return n->last_seen != 0 && (n->last_seen >= now || (uint64_t)(now - n->last_seen) * 1000 <= offline_after_ms);
+}
+
 json_t *node_to_json(const node_t *n, int64_t now, uint64_t offline_after_ms)
 {
-    int online = n->last_seen != 0 && (uint64_t)(now - n->last_seen) * 1000 <= offline_after_ms;
+    int online = registry_node_online(n, now, offline_after_ms);
     json_t *flags = json_array();
     if (n->flag_update_node)
         json_array_append_new(flags, json_string("update_node"));

@@ -25,6 +25,8 @@
 #define NODE_ID_MAX 64
 #define NODE_SHORT_MAX 64   /* os, arch, version, statuses, ips */
 #define NODE_TEXT_MAX 256   /* name, hostname, owner, district, venue */
+#define ROLE_NAME_MAX 64    /* bytes, [a-z0-9._-] */
+#define ROLE_DESC_MAX 1024  /* bytes of a role's description */
 
 typedef struct head_rec {
     char status[16]; /* idle / streaming / error */
@@ -35,6 +37,11 @@ typedef struct head_rec {
     int64_t updated_at;
     int64_t last_assigned_at; /* eligibility ordering */
 } head_rec_t;
+
+/* node_t.soft_dirty bits: which heartbeat-written columns wait for the flush */
+#define SOFT_DIRTY_STATE 0x1        /* last_seen, ip, version, stream/provider status, diagnostics */
+#define SOFT_DIRTY_WIREGUARD_IP 0x2 /* wireguard_ip (also set by admins: kept apart) */
+#define SOFT_DIRTY_LAN_IP 0x4       /* lan_ip (likewise) */
 
 typedef struct node {
     char id[NODE_ID_MAX];
@@ -63,9 +70,18 @@ typedef struct node {
     json_t *diagnostics; /* object of strings */
     json_t *extra;       /* imported fields without a column */
     head_rec_t *head;    /* non-NULL for heads */
-    int soft_dirty;      /* heartbeat state not yet flushed to the store */
+    int64_t last_assigned_at; /* as a body: when an admin last assigned it to a head (eligibility order); 0 = never */
+    unsigned soft_dirty; /* SOFT_DIRTY_*: heartbeat state not yet flushed to the store (server/softstate.h) */
     struct node *next_by_id, *next_by_token; /* hash chains */
 } node_t;
+
+/* One entry of the role catalog (guarded by registry_catalog_lock). */
+typedef struct role {
+    char name[ROLE_NAME_MAX + 1];
+    char *description;
+    json_t *recipe; /* object: what the agent installs/runs for the role */
+    struct role *next; /* the catalog is a list sorted by name */
+} role_t;
 
 extern hc_lock_t registry_catalog_lock;
 extern hc_lock_t registry_nodes_lock;
@@ -82,6 +98,9 @@ void registry_free(void);
  * takes it out and frees it. */
 node_t *registry_node_new(void);
 void registry_node_free(node_t *n);
+/* A new head record to hang on node->head (status "idle", no diagnostics,
+ * no assignment, empty allowed list), or NULL; registry_node_free frees it. */
+head_rec_t *registry_head_new(void);
 void registry_node_insert(node_t *n);
 void registry_node_remove(node_t *n);
 /* caller holds nodes lock */
@@ -104,7 +123,17 @@ int registry_auth_fleet(const uint8_t hash[SECRET_HASH_LEN]);
 
 /* Credentials from config/data dir at start (main thread). */
 void registry_set_config_admin(const uint8_t hash[SECRET_HASH_LEN]);
-void registry_set_fleet(const uint8_t hash[SECRET_HASH_LEN]);
+
+/* The fleet enrollment token. The registry is its one owner in memory: the
+ * clear current token (GET /api/v1/enroll-qr must show it: it is what the
+ * iPad QR encodes), its hash, and the hash of the previous token with the end
+ * of its overlap window (0: none). Set at start (main thread) and after a
+ * rotation committed (writer thread, publish); takes the nodes lock itself. */
+#define REGISTRY_FLEET_TOKEN_MAX 256
+void registry_fleet_set(const char *token, const uint8_t *prev_hash /* NULL: none */, int64_t prev_until);
+/* Copies the clear current token into out (> REGISTRY_FLEET_TOKEN_MAX bytes);
+ * 0, or -1 when none is set. Takes the nodes lock itself. */
+int registry_fleet_token(char *out, size_t outlen);
 
 /* Minted admin tokens (caller holds nodes lock exclusively for add/revoke). */
 int registry_admin_token_add(const char *id, const uint8_t hash[SECRET_HASH_LEN], const char *label,
@@ -112,6 +141,41 @@ int registry_admin_token_add(const char *id, const uint8_t hash[SECRET_HASH_LEN]
 /* appends {id, label, created_at} of each active minted token (caller holds nodes lock) */
 void registry_admin_token_list(json_t *array);
 int registry_admin_token_revoke(const char *id); /* 1 revoked, 0 unknown */
+
+/* The role catalog. Loaded by registry_load; changed only in commit publish
+ * callbacks (and at start), so memory follows the roles table. */
+/* 1 when name is valid for a new role: 1..ROLE_NAME_MAX bytes of [a-z0-9._-]
+ * (PUT, config seed). Roles already in the table (e.g. imported from a
+ * nodes.yaml, which allows capitals) are found by registry_role_find as
+ * they are. */
+int registry_role_name_ok(const char *name);
+/* caller holds the catalog lock */
+const role_t *registry_role_find(const char *name);
+size_t registry_role_count(void);
+/* appends {name, description, recipe} of every role, sorted by name (caller
+ * holds the catalog lock); 0 or -1 out of memory */
+int registry_roles_to_json(json_t *array);
+/* creates or replaces (caller holds the catalog lock exclusively); recipe is
+ * copied. 0, or -1 out of memory (the catalog is then unchanged) */
+int registry_role_put(const char *name, const char *description, json_t *recipe);
+/* 1 removed, 0 unknown (caller holds the catalog lock exclusively) */
+int registry_role_remove(const char *name);
+/* 1 when the node's roles contain name (caller holds the nodes lock) */
+int registry_node_has_role(const node_t *n, const char *name);
+
+/* Pending exec commands of a node, for the heartbeat answer. The exec module
+ * owns the queues: it registers its counter once at start (main thread,
+ * before the workers start); until then (no exec module) the count is 0,
+ * which is the truth then: nothing can be queued. The counter is called with
+ * no lock held and may take the exec lock itself. Any thread. */
+typedef int (*registry_exec_pending_fn)(const char *node_id);
+void registry_set_exec_pending_fn(registry_exec_pending_fn fn);
+int registry_exec_pending(const char *node_id);
+
+/* 1 when the node counts as online at now: its last heartbeat is at most
+ * offline_after_ms old (a last_seen ahead of the clock counts as just seen).
+ * The one rule behind node_status, filters and body eligibility. */
+int registry_node_online(const node_t *n, int64_t now, uint64_t offline_after_ms);
 
 /* Serialises a node as the API's node object (caller holds nodes lock). now
  * is the wall clock for node_status; offline_after_ms from config. The result

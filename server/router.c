@@ -183,6 +183,39 @@ const char *route_query(hc_req_t *r, const char *name)
     return NULL;
 }
 
+int route_query_check(hc_req_t *r, const char *const *allowed, char *err, size_t errlen)
+{
+    h2o_req_t *req = r->req;
+    if (req->query_at == SIZE_MAX)
+        return 0;
+    const char *q = req->path.base + req->query_at + 1, *end = req->path.base + req->path.len;
+    unsigned seen = 0; /* bit i: allowed[i] was given */
+    while (q < end) {
+        const char *amp = memchr(q, '&', (size_t)(end - q));
+        const char *pend = amp ? amp : end;
+        const char *eq = memchr(q, '=', (size_t)(pend - q));
+        size_t klen = (size_t)((eq ? eq : pend) - q);
+        if (klen > 0) {
+            size_t i;
+            for (i = 0; allowed[i] != NULL; i++)
+                if (strlen(allowed[i]) == klen && memcmp(allowed[i], q, klen) == 0)
+                    break;
+            if (allowed[i] == NULL) {
+                snprintf(err, errlen, "unknown query parameter \"%.*s\"", (int)(klen > 64 ? 64 : klen), q);
+                return -1;
+            }
+            if (i < 32 && (seen & (1u << i))) {
+                snprintf(err, errlen, "query parameter \"%s\" given twice", allowed[i]);
+                return -1;
+            }
+            if (i < 32)
+                seen |= 1u << i;
+        }
+        q = pend + 1;
+    }
+    return 0;
+}
+
 void router_next(hc_req_t *r)
 {
     size_t i = r->stage++;
@@ -240,9 +273,22 @@ void router_idle(void)
  * in the server's environment, a request carrying "X-HC-Test-Stall: N"
  * blocks its worker for N seconds inside the handler stage (as a wedged
  * handler would). Compiled only with -Dtesting=true. */
+int router_testing_stalls_allowed(void)
+{
+    /* read once: the environment does not change, and a getenv per request
+     * would show in the benchmark (which runs a testing build) */
+    static atomic_int allowed = -1;
+    int a = atomic_load_explicit(&allowed, memory_order_relaxed);
+    if (a < 0) {
+        a = getenv("HC_TEST_ALLOW_STALL") != NULL;
+        atomic_store_explicit(&allowed, a, memory_order_relaxed);
+    }
+    return a;
+}
+
 static void testing_maybe_stall(hc_req_t *r)
 {
-    if (getenv("HC_TEST_ALLOW_STALL") == NULL)
+    if (!router_testing_stalls_allowed())
         return;
     ssize_t i = h2o_find_header_by_str(&r->req->headers, H2O_STRLIT("x-hc-test-stall"), -1);
     if (i < 0)

@@ -90,6 +90,9 @@ const route_t *router_match(const char *method, size_t mlen, const char *path, s
 const char *route_param(hc_req_t *r, const char *name);
 /* A query parameter by name (percent-decoded, in the pool); NULL when absent. */
 const char *route_query(hc_req_t *r, const char *name);
+/* Rejects query parameters whose name is not in the NULL-terminated list, or
+ * that appear twice: 0 ok, -1 with err naming the parameter. */
+int route_query_check(hc_req_t *r, const char *const *allowed, char *err, size_t errlen);
 
 /* Middleware: each stage calls router_next(r) to run the next one (and,
  * after the last, the handler), or answers itself and returns. */
@@ -103,6 +106,10 @@ void router_next(hc_req_t *r);
  * is reported with that route. Worker thread; no-ops elsewhere. */
 void router_busy(hc_req_t *r);
 void router_idle(void);
+#ifdef HC_TESTING
+/* 1 when HC_TEST_ALLOW_STALL is set: the watchdog test's stall switches */
+int router_testing_stalls_allowed(void);
+#endif
 
 /* Prints the table (`hydracluster routes`). */
 void router_print_table(FILE *out);

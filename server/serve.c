@@ -13,9 +13,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "api.h"
 #include "clock.h"
+#include "exec_queue.h"
+#include "fleet.h"
 #include "housekeeping.h"
+#include "import.h"
 #include "lock.h"
 #include "log.h"
 #include "metrics.h"
@@ -23,6 +28,8 @@
 #include "registry.h"
 #include "router.h"
 #include "secret.h"
+#include "session.h"
+#include "softstate.h"
 #include "store.h"
 #include "tls.h"
 #include "watchdog.h"
@@ -106,16 +113,10 @@ static int load_credentials(void)
         secret_token_hash(tok, strlen(tok), h);
     }
     registry_set_config_admin(h);
-    if (config.server.fleet_enrollment_token != NULL) {
-        secret_token_hash(config.server.fleet_enrollment_token, strlen(config.server.fleet_enrollment_token), h);
-    } else {
-        if (secret_file_token(config.server.data_dir, "fleet_enrollment_token", tok, &created, err, sizeof(err)) != 0) {
-            log_error("msg=\"%s\"", err);
-            return -1;
-        }
-        secret_token_hash(tok, strlen(tok), h);
+    if (fleet_token_load(&config, store_db(), err, sizeof(err)) != 0) {
+        log_error("msg=\"%s\"", err);
+        return -1;
     }
-    registry_set_fleet(h);
     return 0;
 }
 
@@ -151,6 +152,38 @@ static void warn_about_setup(void)
     if (config.server.public_url == NULL && config.server.trusted_proxies_count > 0)
         log_warn("msg=\"behind a proxy but server.public_url is not set: install commands will point at %s\"",
                  public_url);
+}
+
+/* The import at first start (docs/operations.md): an empty database, no
+ * import recorded, and a nodes.yaml in the data dir. A refused file stops the
+ * start: the operator must fix it, and serving without those nodes would
+ * lock every agent out. */
+static int first_start_import(void)
+{
+    import_report_t rep;
+    char err[1024], q[1100];
+    int done = 0;
+    if (import_first_start(store_db(), config.server.data_dir, &rep, &done, err, sizeof(err)) != 0) {
+        log_error("msg=\"the nodes.yaml in the data dir was refused; fix it (or move it away) and start again\" "
+                  "reason=%s",
+                  log_quote(q, sizeof(q), err));
+        import_report_free(&rep);
+        return -1;
+    }
+    if (done == 1) {
+        log_info("msg=\"imported nodes.yaml from the data dir (first start)\" nodes_imported=%u nodes_updated=%u "
+                 "nodes_unchanged=%u nodes_skipped=%u heads_imported=%u heads_skipped=%u roles_imported=%u "
+                 "roles_updated=%u",
+                 rep.nodes.imported, rep.nodes.updated, rep.nodes.unchanged, rep.nodes.skipped, rep.heads.imported,
+                 rep.heads.skipped, rep.roles.imported, rep.roles.updated);
+        for (size_t i = 0; i < rep.nnotes; i++)
+            log_warn("msg=\"nodes.yaml import\" note=%s", log_quote(q, sizeof(q), rep.notes[i]));
+    } else if (done == 2) {
+        log_info("msg=\"nodes.yaml in the data dir not imported: the database already has nodes or imported one "
+                 "before (use hydracluster import to import again)\"");
+    }
+    import_report_free(&rep);
+    return 0;
 }
 
 int serve_main(int argc, char **argv)
@@ -197,25 +230,65 @@ int serve_main(int argc, char **argv)
         log_error("msg=\"libsodium failed to initialise\"");
         return 1;
     }
-    if (store_open(config.server.data_dir, err, sizeof(err)) != 0 || store_migrate(&applied, err, sizeof(err)) != 0 ||
-        secret_load_key(store_db(), err, sizeof(err)) != 0) {
+    if (store_open(config.server.data_dir, err, sizeof(err)) != 0) {
+        log_error("msg=\"%s\"", err);
+        return 1;
+    }
+    /* held for the process lifetime (closed by exit): `import` refuses while
+     * it is held, so the database never changes under the registry */
+    int lock_fd = import_lock_data_dir(config.server.data_dir, err, sizeof(err));
+    if (lock_fd < 0) {
+        char q[1100];
+        log_error("msg=\"%s\" reason=%s",
+                  lock_fd == IMPORT_LOCK_BUSY ? "the data dir is in use: a server or an import is running on it; stop "
+                                                "it or use another server.data_dir"
+                                              : "cannot lock the data dir",
+                  log_quote(q, sizeof(q), err));
+        store_close();
+        return 1;
+    }
+    if (store_migrate(&applied, err, sizeof(err)) != 0 || secret_load_key(store_db(), err, sizeof(err)) != 0) {
         log_error("msg=\"%s\"", err);
         return 1;
     }
     if (applied > 0)
         log_info("msg=\"applied schema migrations\" count=%d version=%d", applied, store_schema_version());
-    if (registry_init() != 0 || metrics_init() != 0) {
+    if (first_start_import() != 0) {
+        store_close();
+        return 1;
+    }
+    if (registry_init() != 0 || metrics_init() != 0 || exec_queue_init() != 0 ||
+        metrics_register_collector(exec_queue_metrics_render) != 0) {
         log_error("msg=\"out of memory at start\"");
         return 1;
     }
     if (load_credentials() != 0)
         return 1;
-    if (registry_load(store_db(), err, sizeof(err)) != 0) {
+    err[0] = '\0';
+    if (session_init() != 0 || web_init(err, sizeof(err)) != 0) {
+        log_error("msg=\"%s\"", err[0] ? err : "cannot set up web sessions");
+        return 1;
+    }
+    if (registry_load(store_db(), err, sizeof(err)) != 0 || roles_seed(&config, err, sizeof(err)) != 0 ||
+        exec_queue_load(store_db(), err, sizeof(err)) != 0) {
         log_error("msg=\"%s\"", err);
         return 1;
     }
+    registry_set_exec_pending_fn(exec_queue_pending_count); /* the heartbeat's exec_pending */
     if (store_writer_start() != 0) {
         log_error("msg=\"cannot start the store writer thread\"");
+        return 1;
+    }
+#ifdef HC_TESTING
+    /* the benchmark's baseline: one commit per write (test builds only) */
+    if (getenv("HC_TEST_NO_GROUP_COMMIT") != NULL) {
+        store_writer_set_batching(0);
+        log_warn("msg=\"group commit disabled (HC_TEST_NO_GROUP_COMMIT): every write commits alone\"");
+    }
+#endif
+    if (exec_queue_register_tasks() != 0) {
+        log_error("msg=\"cannot register the exec housekeeping task\"");
+        store_writer_stop();
         return 1;
     }
 
@@ -243,7 +316,8 @@ int serve_main(int argc, char **argv)
         tls_free();
         return 1;
     }
-    if (housekeeping_start() != 0) {
+    if (softstate_register() != 0 || housekeeping_every("sessions", 60 * 1000, session_prune, NULL) != 0 ||
+        housekeeping_start() != 0) {
         workers_stop(0);
         store_writer_stop();
         tls_free();
@@ -283,6 +357,9 @@ int serve_main(int argc, char **argv)
     housekeeping_stop();
     store_writer_stop();
     store_close();
+    session_free();
+    web_free();
+    close(lock_fd);
     tls_free();
     log_info("msg=\"stopped\"");
     notify_close();

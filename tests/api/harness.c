@@ -7,6 +7,8 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -21,6 +23,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+int hc_fleet_token_in_config = 1;
 
 int hc_free_port(void)
 {
@@ -133,13 +137,14 @@ hc_server_t *hc_server_start(const char *extra_server_yaml, const char *extra_ya
             "  listen: \"127.0.0.1:@PORT@\"\n"
             "  data_dir: \"@DIR@/data\"\n"
             "  admin_token: \"%s\"\n"
-            "  fleet_enrollment_token: \"%s\"\n"
+            "%s%s%s"
             "  workers: 2\n"
             "  shutdown_grace: 5s\n"
             "%s"
             "%s",
-            TEST_ADMIN_TOKEN, TEST_FLEET_TOKEN, extra_server_yaml ? extra_server_yaml : "",
-            extra_yaml ? extra_yaml : "");
+            TEST_ADMIN_TOKEN, hc_fleet_token_in_config ? "  fleet_enrollment_token: \"" : "",
+            hc_fleet_token_in_config ? TEST_FLEET_TOKEN : "", hc_fleet_token_in_config ? "\"\n" : "",
+            extra_server_yaml ? extra_server_yaml : "", extra_yaml ? extra_yaml : "");
     fclose(f);
     /* the config has TLS when its server section has a tls block */
     int https = extra_server_yaml != NULL && strstr(extra_server_yaml, "tls:") != NULL;
@@ -415,4 +420,144 @@ void hc_enroll_node(hc_server_t *s, const char *name, const char *os, int approv
             fail_msg("approving failed: %ld %s", r.status, r.body);
         hc_resp_free(&r);
     }
+}
+
+hc_resp_t hc_heartbeat(hc_server_t *s, const char *token, const char *json)
+{
+    return hc_post_json(s, "/api/v1/body/heartbeat", token, json);
+}
+
+json_t *hc_node_get(hc_server_t *s, const char *id)
+{
+    char path[160];
+    snprintf(path, sizeof(path), "/api/v1/nodes/%s", id);
+    hc_resp_t r = hc_get(s, path, TEST_ADMIN_TOKEN);
+    if (r.status == 404) {
+        hc_resp_free(&r);
+        return NULL;
+    }
+    if (r.status != 200 || !json_is_object(r.json))
+        fail_msg("GET %s: %ld %s", path, r.status, r.body);
+    json_t *o = json_incref(r.json);
+    hc_resp_free(&r);
+    return o;
+}
+
+double hc_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000.0 + ts.tv_nsec / 1e6;
+}
+
+struct hc_agent {
+    hc_server_t *srv;
+    char token[128];
+    int wait_s;
+    hc_agent_fn fn;
+    void *arg;
+    pthread_t tid;
+    atomic_int stop;
+    int handled;
+};
+
+static int agent_progress(void *p, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+    (void)dt, (void)dn, (void)ut, (void)un;
+    return atomic_load(&((hc_agent_t *)p)->stop) ? 1 : 0;
+}
+
+/* one request of the agent; status 0 on transport failure or abort */
+static long agent_request(hc_agent_t *a, const char *method, const char *path, const char *body, buf_t *out)
+{
+    CURL *c = curl_easy_init();
+    char url[512], auth[256];
+    snprintf(url, sizeof(url), "%s%s", a->srv->url, path);
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", a->token);
+    struct curl_slist *h = curl_slist_append(NULL, auth);
+    h = curl_slist_append(h, "Expect:");
+    if (body != NULL)
+        h = curl_slist_append(h, "Content-Type: application/json");
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    if (body != NULL)
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, agent_progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, a);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, (long)a->wait_s + 30);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    long status = 0;
+    if (curl_easy_perform(c) == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(c);
+    curl_slist_free_all(h);
+    return status;
+}
+
+static void *agent_main(void *p)
+{
+    hc_agent_t *a = p;
+    char path[64];
+    snprintf(path, sizeof(path), "/api/v1/body/exec?wait=%d", a->wait_s);
+    while (!atomic_load(&a->stop)) {
+        buf_t b = {0};
+        long status = agent_request(a, "GET", path, NULL, &b);
+        json_t *cmd = status == 200 && b.data ? json_loads(b.data, 0, NULL) : NULL;
+        free(b.data);
+        if (status != 200 && status != 204) {
+            if (!atomic_load(&a->stop))
+                usleep(100 * 1000); /* server restarting: do not spin */
+            continue;
+        }
+        if (cmd == NULL)
+            continue;
+        const char *id = json_string_value(json_object_get(cmd, "id"));
+        const char *command = json_string_value(json_object_get(cmd, "command"));
+        int exit_code = 0, skip = 0;
+        char *out = NULL, *err = NULL;
+        a->fn(id ? id : "", command ? command : "", (long)json_integer_value(json_object_get(cmd, "timeout_s")),
+              &exit_code, &out, &err, &skip, a->arg);
+        a->handled++;
+        if (!skip) {
+            json_t *res = json_pack("{s:s, s:i, s:s, s:s, s:i}", "id", id ? id : "", "exit_code", exit_code, "stdout",
+                                    out ? out : "", "stderr", err ? err : "", "duration_ms", 1);
+            char *body = json_dumps(res, JSON_COMPACT);
+            buf_t rb = {0};
+            agent_request(a, "POST", "/api/v1/body/exec/result", body, &rb);
+            free(rb.data);
+            free(body);
+            json_decref(res);
+        }
+        free(out);
+        free(err);
+        json_decref(cmd);
+    }
+    return NULL;
+}
+
+hc_agent_t *hc_agent_start(hc_server_t *s, const char *token, int wait_s, hc_agent_fn fn, void *arg)
+{
+    hc_agent_t *a = calloc(1, sizeof(*a));
+    a->srv = s;
+    snprintf(a->token, sizeof(a->token), "%s", token);
+    a->wait_s = wait_s;
+    a->fn = fn;
+    a->arg = arg;
+    atomic_init(&a->stop, 0);
+    if (pthread_create(&a->tid, NULL, agent_main, a) != 0)
+        fail_msg("cannot start the fake agent thread");
+    return a;
+}
+
+int hc_agent_stop(hc_agent_t *a)
+{
+    atomic_store(&a->stop, 1);
+    pthread_join(a->tid, NULL);
+    int n = a->handled;
+    free(a);
+    return n;
 }

@@ -30,6 +30,12 @@ typedef struct hc_resp {
     json_t *json;  /* parsed body when it is JSON, else NULL */
 } hc_resp_t;
 
+/* 1 (the default): config.yaml sets server.fleet_enrollment_token to
+ * TEST_FLEET_TOKEN; 0: it is left out, so the server generates one into
+ * data/fleet_enrollment_token (and the API may rotate it). Read by
+ * hc_server_start. */
+extern int hc_fleet_token_in_config;
+
 /* Writes config.yaml (listen, data_dir, tokens, then extra_yaml verbatim
  * under the top level; extra_server_yaml is appended inside `server:`) and
  * starts the server; waits for /api/v1/health. Aborts the test on failure. */
@@ -75,6 +81,28 @@ char *hc_raw(hc_server_t *s, const char *data, size_t len, int timeout_ms);
  * /api/v1/enrollments, POST /api/v1/enroll) and approves it when approve is
  * set. Fills node_id (>= 64 bytes) and token (>= 65 bytes). */
 void hc_enroll_node(hc_server_t *s, const char *name, const char *os, int approve, char *node_id, char *token);
+
+/* POST /api/v1/body/heartbeat with a node token (json NULL = empty body). */
+hc_resp_t hc_heartbeat(hc_server_t *s, const char *token, const char *json);
+/* GET /api/v1/nodes/{id} as admin: the node object (caller json_decref), or
+ * NULL when it answers 404; fails the test on anything else. */
+json_t *hc_node_get(hc_server_t *s, const char *id);
+/* A fake node agent on its own thread, speaking the exec protocol like
+ * hydranode: long-polls GET /api/v1/body/exec?wait=wait_s and answers each
+ * command with POST /api/v1/body/exec/result, filled by fn (exit_code
+ * defaults to 0, out/err to ""; fn may malloc *out / *err, the agent frees
+ * them; fn may set *skip to take the command and never report it). fn runs on the agent thread: no cmocka
+ * asserts there; record what you need and check it afterwards. */
+typedef struct hc_agent hc_agent_t;
+typedef void (*hc_agent_fn)(const char *id, const char *command, long timeout_s, int *exit_code, char **out,
+                            char **err, int *skip, void *arg);
+hc_agent_t *hc_agent_start(hc_server_t *s, const char *token, int wait_s, hc_agent_fn fn, void *arg);
+/* Stops the agent (aborting its current long poll) and joins it; returns how
+ * many commands it handled. */
+int hc_agent_stop(hc_agent_t *a);
+
+/* milliseconds on the monotonic clock */
+double hc_now_ms(void);
 
 /* a free loopback TCP port */
 int hc_free_port(void);

@@ -51,7 +51,7 @@ static void test_unknown_path_404(void **state)
     hc_resp_t r = hc_get(srv, "/api/v1/no-such-thing", TEST_ADMIN_TOKEN);
     hc_assert_error(&r, 404, "not_found");
     hc_resp_free(&r);
-    r = hc_get(srv, "/", NULL);
+    r = hc_get(srv, "/no-such-page", NULL);
     hc_assert_error(&r, 404, "not_found");
     hc_resp_free(&r);
 }

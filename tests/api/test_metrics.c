@@ -111,6 +111,21 @@ static void test_metrics_strict_and_complete(void **state)
     m = scrape(srv, TEST_ADMIN_TOKEN);
     assert_true(prom_value_of(m, "hydracluster_nodes{status=\"pending\"}") == 0);
     assert_true(prom_value_of(m, "hydracluster_nodes{status=\"offline\"}") == 1);
+    assert_true(prom_value_of(m, "hydracluster_heartbeats_total ") == 0);
+    free(m);
+
+    /* heartbeats: counted, and the node is online */
+    for (int i = 0; i < 3; i++) {
+        r = hc_heartbeat(srv, tok, "{\"version\":\"v1\"}");
+        assert_int_equal(r.status, 200);
+        hc_resp_free(&r);
+    }
+    m = scrape(srv, TEST_ADMIN_TOKEN);
+    assert_true(prom_value_of(m, "hydracluster_heartbeats_total ") == 3);
+    assert_true(prom_value_of(m, "hydracluster_nodes{status=\"online\"}") == 1);
+    assert_true(prom_value_of(m, "hydracluster_nodes{status=\"offline\"}") == 0);
+    /* the exec queue's families arrive through its collector */
+    assert_non_null(strstr(m, "# TYPE hydracluster_exec_queued gauge\n"));
     free(m);
 }
 

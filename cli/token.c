@@ -1,0 +1,364 @@
+/*
+ * `hydracluster token …`: credentials of a running server, through its API
+ * (libcurl, the admin token), so every change goes through the same checks,
+ * commit and audit log as the web UI's:
+ *   rotate-fleet             POST /api/v1/fleet-token/rotate
+ *   print-qr                 GET  /api/v1/enroll-qr (drawn in the terminal, or --svg FILE)
+ *   mint-admin [--label L]   POST /api/v1/admin-tokens
+ *   revoke-admin ID          DELETE /api/v1/admin-tokens/ID
+ * --server defaults to $HYDRACLUSTER_SERVER, else the config's first listen
+ * address; --admin-token to $HYDRACLUSTER_TOKEN, else the config's admin
+ * token, else data_dir/admin_token.
+ */
+#include <curl/curl.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "fleet.h"
+#include "qr.h"
+
+typedef struct {
+    char *data;
+    size_t len;
+} body_t;
+
+static size_t on_data(char *p, size_t size, size_t n, void *ud)
+{
+    body_t *b = ud;
+    size_t add = size * n;
+    char *q = realloc(b->data, b->len + add + 1);
+    if (q == NULL)
+        return 0;
+    b->data = q;
+    memcpy(b->data + b->len, p, add);
+    b->len += add;
+    b->data[b->len] = '\0';
+    return add;
+}
+
+typedef struct {
+    const char *server;
+    const char *token;
+} target_t;
+
+/* One request; returns the HTTP status (0 when no answer, with the reason on
+ * stderr) and the body in *out (malloc'ed, NUL-terminated). */
+static long request(const target_t *t, const char *method, const char *path, const char *json, body_t *out)
+{
+    char url[2048], auth[400];
+    snprintf(url, sizeof(url), "%s%s", t->server, path);
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", t->token);
+    CURL *c = curl_easy_init();
+    if (c == NULL) {
+        fprintf(stderr, "hydracluster token: cannot initialise libcurl\n");
+        return 0;
+    }
+    struct curl_slist *h = curl_slist_append(NULL, auth);
+    if (json != NULL)
+        h = curl_slist_append(h, "Content-Type: application/json");
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    if (json != NULL)
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, json);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    long status = 0;
+    CURLcode rc = curl_easy_perform(c);
+    if (rc == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    else
+        fprintf(stderr, "hydracluster token: %s: %s\n", url, curl_easy_strerror(rc));
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    return status;
+}
+
+/* the answer as JSON when it is the expected status; else prints the
+ * server's error and returns NULL */
+static json_t *expect(long status, long want, const body_t *b)
+{
+    if (status == 0)
+        return NULL;
+    json_t *j = b->data ? json_loadb(b->data, b->len, 0, NULL) : NULL;
+    if (status == want && j != NULL)
+        return j;
+    const char *msg = json_string_value(json_object_get(j, "error"));
+    fprintf(stderr, "hydracluster token: the server answered %ld: %s\n", status,
+            msg ? msg : (b->data ? b->data : ""));
+    json_decref(j);
+    return NULL;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: hydracluster token <command> [--server URL] [--admin-token T] [--config PATH] [--json]\n"
+               "  rotate-fleet           mint a new fleet enrollment token (the previous one keeps working for\n"
+               "                         heads.fleet_token_overlap); prints it\n"
+               "  print-qr [--svg FILE]  the iPad enrollment QR: drawn in the terminal with its payload, or written\n"
+               "                         as SVG to FILE; --json prints the payload only\n"
+               "  mint-admin [--label L] mint an admin token; prints it (shown once)\n"
+               "  revoke-admin ID        revoke a minted admin token\n"
+               "  --server defaults to $HYDRACLUSTER_SERVER, else the config's first listen address;\n"
+               "  --admin-token to $HYDRACLUSTER_TOKEN, else the config's admin token, else data_dir/admin_token.\n");
+}
+
+/* http://<first listen>, with a wildcard address replaced by loopback */
+static void server_from_config(const hc_config_t *cfg, char *out, size_t outlen)
+{
+    const char *l = cfg->server.listen[0];
+    const char *scheme = cfg->server.tls.cert_file ? "https" : "http";
+    if (strncmp(l, "0.0.0.0:", 8) == 0)
+        snprintf(out, outlen, "%s://127.0.0.1:%s", scheme, l + 8);
+    else if (strncmp(l, "[::]:", 5) == 0)
+        snprintf(out, outlen, "%s://[::1]:%s", scheme, l + 5);
+    else if (l[0] == ':')
+        snprintf(out, outlen, "%s://127.0.0.1%s", scheme, l);
+    else
+        snprintf(out, outlen, "%s://%s", scheme, l);
+}
+
+/* data_dir/admin_token, trimmed; 0 or -1 */
+static int token_from_file(const hc_config_t *cfg, char *out, size_t outlen)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/admin_token", cfg->server.data_dir);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    size_t n = fread(out, 1, outlen - 1, f);
+    fclose(f);
+    out[n] = '\0';
+    while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r' || out[n - 1] == ' '))
+        out[--n] = '\0';
+    return n > 0 ? 0 : -1;
+}
+
+static int rotate_fleet(const target_t *t, int as_json)
+{
+    body_t b = {0};
+    json_t *j = expect(request(t, "POST", "/api/v1/fleet-token/rotate", NULL, &b), 200, &b);
+    free(b.data);
+    if (j == NULL)
+        return 1;
+    if (as_json) {
+        char *s = json_dumps(j, JSON_COMPACT);
+        printf("%s\n", s ? s : "");
+        free(s);
+    } else {
+        printf("%s\n", json_string_value(json_object_get(j, "enrollment_token")));
+        fprintf(stderr, "the previous fleet token keeps registering iPads until %s\n",
+                json_string_value(json_object_get(j, "previous_valid_until")));
+    }
+    json_decref(j);
+    return 0;
+}
+
+static int print_qr(const target_t *t, const char *svg_path, int as_json)
+{
+    body_t b = {0};
+    if (svg_path != NULL) {
+        long status = request(t, "GET", "/api/v1/enroll-qr?format=svg", NULL, &b);
+        if (status != 200) {
+            json_decref(expect(status, 200, &b));
+            free(b.data);
+            return 1;
+        }
+        FILE *f = fopen(svg_path, "w");
+        int ok = f != NULL && fwrite(b.data, 1, b.len, f) == b.len;
+        if (f != NULL && fclose(f) != 0)
+            ok = 0;
+        free(b.data);
+        if (!ok) {
+            fprintf(stderr, "hydracluster token: cannot write %s\n", svg_path);
+            return 1;
+        }
+        return 0;
+    }
+    json_t *j = expect(request(t, "GET", "/api/v1/enroll-qr", NULL, &b), 200, &b);
+    free(b.data);
+    if (j == NULL)
+        return 1;
+    char *payload = fleet_qr_payload(json_string_value(json_object_get(j, "server_url")),
+                                     json_string_value(json_object_get(j, "enrollment_token")));
+    json_decref(j);
+    if (payload == NULL) {
+        fprintf(stderr, "hydracluster token: the server's answer has no QR payload\n");
+        return 1;
+    }
+    if (!as_json) {
+        char *art = qr_text(payload);
+        if (art == NULL) {
+            fprintf(stderr, "hydracluster token: the QR code could not be drawn\n");
+            free(payload);
+            return 1;
+        }
+        fputs(art, stdout);
+        free(art);
+    }
+    printf("%s\n", payload);
+    free(payload);
+    return 0;
+}
+
+static int mint_admin(const target_t *t, const char *label, int as_json)
+{
+    json_t *req = json_pack("{s:s}", "label", label ? label : "");
+    char *body = req ? json_dumps(req, JSON_COMPACT) : NULL;
+    json_decref(req);
+    if (body == NULL)
+        return 1;
+    body_t b = {0};
+    json_t *j = expect(request(t, "POST", "/api/v1/admin-tokens", body, &b), 201, &b);
+    free(body);
+    free(b.data);
+    if (j == NULL)
+        return 1;
+    if (as_json) {
+        char *s = json_dumps(j, JSON_COMPACT);
+        printf("%s\n", s ? s : "");
+        free(s);
+    } else {
+        const char *id = json_string_value(json_object_get(j, "id"));
+        printf("%s\n", json_string_value(json_object_get(j, "token")));
+        fprintf(stderr, "minted admin token %s (shown once); revoke with: hydracluster token revoke-admin %s\n", id,
+                id);
+    }
+    json_decref(j);
+    return 0;
+}
+
+static int revoke_admin(const target_t *t, const char *id)
+{
+    char path[256];
+    CURL *c = curl_easy_init();
+    char *esc = c ? curl_easy_escape(c, id, 0) : NULL;
+    if (esc == NULL) {
+        if (c != NULL)
+            curl_easy_cleanup(c);
+        return 1;
+    }
+    snprintf(path, sizeof(path), "/api/v1/admin-tokens/%s", esc);
+    curl_free(esc);
+    curl_easy_cleanup(c);
+    body_t b = {0};
+    json_t *j = expect(request(t, "DELETE", path, NULL, &b), 200, &b);
+    free(b.data);
+    if (j == NULL)
+        return 1;
+    printf("revoked %s\n", id);
+    json_decref(j);
+    return 0;
+}
+
+int cli_token_main(int argc, char **argv)
+{
+    static const struct option opts[] = {{"server", required_argument, NULL, 's'},
+                                         {"admin-token", required_argument, NULL, 't'},
+                                         {"config", required_argument, NULL, 'c'},
+                                         {"label", required_argument, NULL, 'l'},
+                                         {"svg", required_argument, NULL, 'v'},
+                                         {"json", no_argument, NULL, 'j'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {0}};
+    const char *server = getenv("HYDRACLUSTER_SERVER"), *token = getenv("HYDRACLUSTER_TOKEN");
+    const char *config_path = NULL, *label = NULL, *svg = NULL;
+    int as_json = 0, c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 's':
+            server = optarg;
+            break;
+        case 't':
+            token = optarg;
+            break;
+        case 'c':
+            config_path = optarg;
+            break;
+        case 'l':
+            label = optarg;
+            break;
+        case 'v':
+            svg = optarg;
+            break;
+        case 'j':
+            as_json = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind >= argc) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[optind];
+    const char *arg = optind + 1 < argc ? argv[optind + 1] : NULL;
+    int nargs = argc - optind - 1;
+    int want_arg = strcmp(cmd, "revoke-admin") == 0;
+    if (strcmp(cmd, "rotate-fleet") != 0 && strcmp(cmd, "print-qr") != 0 && strcmp(cmd, "mint-admin") != 0 &&
+        !want_arg) {
+        fprintf(stderr, "hydracluster token: unknown command \"%s\" (see hydracluster token --help)\n", cmd);
+        return 2;
+    }
+    if (nargs != (want_arg ? 1 : 0)) {
+        fprintf(stderr, "hydracluster token %s: %s\n", cmd,
+                want_arg ? "takes the admin token id (adm-…)" : "takes no argument");
+        return 2;
+    }
+    if ((label != NULL && strcmp(cmd, "mint-admin") != 0) || (svg != NULL && strcmp(cmd, "print-qr") != 0)) {
+        fprintf(stderr, "hydracluster token %s: --label goes with mint-admin, --svg with print-qr\n", cmd);
+        return 2;
+    }
+
+    hc_config_t cfg;
+    if (serve_load_config(config_path, &cfg) != 0)
+        return 1;
+    char server_buf[600], token_buf[512];
+    if (server == NULL || server[0] == '\0') {
+        server_from_config(&cfg, server_buf, sizeof(server_buf));
+        server = server_buf;
+    }
+    if (token == NULL || token[0] == '\0') {
+        if (cfg.server.admin_token != NULL) {
+            snprintf(token_buf, sizeof(token_buf), "%s", cfg.server.admin_token);
+        } else if (token_from_file(&cfg, token_buf, sizeof(token_buf)) != 0) {
+            fprintf(stderr, "hydracluster token: no admin token: pass --admin-token or set HYDRACLUSTER_TOKEN\n");
+            config_free(&cfg);
+            return 1;
+        }
+        token = token_buf;
+    }
+    char server_trim[600];
+    snprintf(server_trim, sizeof(server_trim), "%s", server);
+    size_t n = strlen(server_trim);
+    while (n > 0 && server_trim[n - 1] == '/')
+        server_trim[--n] = '\0';
+    target_t t = {server_trim, token};
+
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    int rc;
+    if (strcmp(cmd, "rotate-fleet") == 0)
+        rc = rotate_fleet(&t, as_json);
+    else if (strcmp(cmd, "print-qr") == 0)
+        rc = print_qr(&t, svg, as_json);
+    else if (strcmp(cmd, "mint-admin") == 0)
+        rc = mint_admin(&t, label, as_json);
+    else
+        rc = revoke_admin(&t, arg);
+    curl_global_cleanup();
+    memset(token_buf, 0, sizeof(token_buf));
+    config_free(&cfg);
+    return rc;
+}

@@ -1,0 +1,198 @@
+// The dashboard (/): pending approvals on top, then every node with search
+// and filters. Refreshes every 5 s while any node streams, else every 30 s.
+'use strict';
+
+(() => {
+  const FAST_S = 5;
+  const SLOW_S = 30;
+  const FILTERS = ['q', 'status', 'role', 'district', 'venue', 'stream'];
+  let nodes = [];
+  let timer = null;
+  let loading = false;
+
+  const $ = (id) => document.getElementById(id);
+
+  function filterState() {
+    return {
+      q: $('q').value.trim().toLowerCase(),
+      status: $('f-status').value,
+      role: $('f-role').value,
+      district: $('f-district').value,
+      venue: $('f-venue').value,
+      stream: $('f-stream').value,
+    };
+  }
+
+  // keep the filters in the address so a reload or a shared link keeps them
+  function saveFilters() {
+    const f = filterState();
+    const p = new URLSearchParams();
+    for (const k of FILTERS) if (f[k]) p.set(k, k === 'q' ? $('q').value.trim() : f[k]);
+    const qs = p.toString();
+    history.replaceState(null, '', qs ? '?' + qs : location.pathname);
+  }
+
+  function loadFilters() {
+    const p = new URLSearchParams(location.search);
+    if (p.get('q')) $('q').value = p.get('q');
+    for (const k of FILTERS.slice(1)) {
+      const v = p.get(k);
+      if (v) {
+        const sel = $('f-' + k);
+        if (![...sel.options].some((o) => o.value === v)) sel.append(hc.el('option', { value: v }, v));
+        sel.value = v;
+      }
+    }
+  }
+
+  function matches(n, f) {
+    if (f.status) {
+      if (f.status === 'pending' || f.status === 'rejected') {
+        if (n.approval !== f.status) return false;
+      } else if (f.status === 'draining') {
+        if (!n.drain) return false;
+      } else if (n.node_status !== f.status) {
+        return false;
+      }
+    }
+    const roles = Array.isArray(n.roles) ? n.roles : [];
+    if (f.role && !roles.includes(f.role)) return false;
+    if (f.district && n.district !== f.district) return false;
+    if (f.venue && n.venue !== f.venue) return false;
+    if (f.stream && n.stream_status !== f.stream) return false;
+    if (f.q) {
+      const hay = [n.id, n.name, n.hostname, n.owner, n.district, n.venue, n.ip, n.wireguard_ip, n.lan_ip, n.os,
+        n.version, ...roles].filter(Boolean).join(' ').toLowerCase();
+      if (!f.q.split(/\s+/).every((w) => hay.includes(w))) return false;
+    }
+    return true;
+  }
+
+  // fills a <select> with the values seen in the data, keeping the choice
+  function fillSelect(sel, values) {
+    const keep = sel.value;
+    const want = [...new Set(values.filter(Boolean))].sort();
+    if (keep && !want.includes(keep)) want.push(keep);
+    const have = [...sel.options].slice(1).map((o) => o.value);
+    if (have.join('\n') === want.join('\n')) return;
+    while (sel.options.length > 1) sel.remove(1);
+    for (const v of want) sel.append(hc.el('option', { value: v }, v));
+    sel.value = keep;
+  }
+
+  function nodeRow(n) {
+    const roles = Array.isArray(n.roles) ? n.roles : [];
+    const place = [n.district, n.venue].filter(Boolean).join(' / ');
+    const name = hc.el('td', { class: 'name', 'data-label': 'Name' },
+      hc.el('a', { href: '/nodes/' + encodeURIComponent(n.id) }, n.name || n.hostname || n.id),
+      hc.el('span', { class: 'sub mono' }, n.id + (n.hostname && n.hostname !== n.name ? ' · ' + n.hostname : '')));
+    if (n.approval && n.approval !== 'approved') name.append(' ', hc.badge(n.approval, n.approval === 'pending' ? 'warn' : 'bad'));
+    if (n.drain) name.append(' ', hc.badge('draining', 'warn'));
+    return hc.el('tr', { dataset: { id: n.id } },
+      hc.el('td', { 'data-label': 'Online' }, hc.dot(n.node_status), hc.el('span', { class: 'visually-hidden' }, n.node_status || 'unknown')),
+      name,
+      hc.el('td', { 'data-label': 'Roles' }, roles.length
+        ? hc.el('span', { class: 'chips' }, roles.map((r) => hc.el('span', { class: 'chip' }, r)))
+        : hc.el('span', { class: 'muted' }, '—')),
+      hc.el('td', { 'data-label': 'District / venue' }, place || hc.el('span', { class: 'muted' }, '—')),
+      hc.el('td', { 'data-label': 'Stream' }, hc.statusBadge(n.stream_status)),
+      hc.el('td', { 'data-label': 'Provider' }, hc.statusBadge(n.provider_status)),
+      hc.el('td', { 'data-label': 'Version', class: 'mono' }, n.version || '—'),
+      hc.el('td', { 'data-label': 'Last seen' }, hc.timeEl(n.last_seen)));
+  }
+
+  async function decide(n, action, card) {
+    const box = card.querySelector('[role=alert]');
+    hc.clear(box);
+    if (action === 'reject' && !confirm(`Reject ${n.name || n.id}? Its token stops working.`)) return;
+    const buttons = [...card.querySelectorAll('button')];
+    buttons.forEach((b) => { b.disabled = true; });
+    try {
+      await hc.api('POST', `/api/v1/nodes/${encodeURIComponent(n.id)}/${action}`);
+      await load();
+    } catch (e) {
+      hc.showError(e, box);
+      buttons.forEach((b) => { b.disabled = false; });
+    }
+  }
+
+  function pendingCard(n) {
+    const card = hc.el('li', { class: 'card', dataset: { id: n.id } });
+    card.append(
+      hc.el('h3', {}, hc.el('a', { href: '/nodes/' + encodeURIComponent(n.id) }, n.name || n.hostname || n.id)),
+      hc.el('p', { class: 'small muted' },
+        [n.hostname, [n.os, n.arch].filter(Boolean).join('/'), n.version, n.ip].filter(Boolean).join(' · ') || n.id),
+      hc.el('p', { class: 'small' }, 'Enrolled ', hc.timeEl(n.enrolled_at), n.owner ? ` · owner ${n.owner}` : ''),
+      hc.el('div', { class: 'actions' },
+        hc.el('button', { type: 'button', class: 'primary', onclick: () => decide(n, 'approve', card) }, 'Approve'),
+        hc.el('button', { type: 'button', class: 'danger', onclick: () => decide(n, 'reject', card) }, 'Reject')),
+      hc.el('div', { role: 'alert' }));
+    return card;
+  }
+
+  function render() {
+    const f = filterState();
+    const pending = nodes.filter((n) => n.approval === 'pending');
+    const list = $('pending');
+    // keep a card whose action failed (its error stays visible)
+    const keep = new Map([...list.children].filter((c) => c.querySelector('[role=alert] p')).map((c) => [c.dataset.id, c]));
+    hc.clear(list);
+    for (const n of pending) list.append(keep.get(n.id) || pendingCard(n));
+    $('pending-count').textContent = String(pending.length);
+    $('pending-section').hidden = pending.length === 0;
+
+    fillSelect($('f-role'), nodes.flatMap((n) => (Array.isArray(n.roles) ? n.roles : [])));
+    fillSelect($('f-district'), nodes.map((n) => n.district));
+    fillSelect($('f-venue'), nodes.map((n) => n.venue));
+
+    const shown = nodes.filter((n) => matches(n, f))
+      .sort((a, b) => (a.name || a.id).localeCompare(b.name || b.id));
+    const tbody = $('nodes').tBodies[0];
+    hc.clear(tbody);
+    for (const n of shown) tbody.append(nodeRow(n));
+    $('empty').hidden = shown.length > 0;
+    $('empty').textContent = nodes.length === 0 ? 'No nodes yet: enroll one on the Enroll page.' : 'No nodes match the filters.';
+    const online = nodes.filter((n) => n.node_status === 'online').length;
+    const streaming = nodes.filter((n) => n.stream_status === 'streaming').length;
+    $('summary').textContent = `${shown.length} of ${nodes.length} nodes shown · ${online} online · ${streaming} streaming`;
+  }
+
+  function schedule(seconds, why) {
+    clearTimeout(timer);
+    timer = setTimeout(load, seconds * 1000);
+    $('refresh-rate').textContent = `Auto-refresh every ${seconds} s${why ? ' (' + why + ')' : ''} · updated ${new Date().toLocaleTimeString()}`;
+  }
+
+  async function load() {
+    if (loading) return;
+    if (document.hidden) {
+      // nobody looks: check again later (becoming visible reloads at once)
+      schedule(SLOW_S, 'paused while the page is hidden');
+      return;
+    }
+    loading = true;
+    try {
+      const data = await hc.api('GET', '/api/v1/nodes');
+      nodes = hc.arrayOf(data, 'nodes');
+      hc.clearErrors();
+      render();
+      const streaming = nodes.some((n) => n.stream_status === 'streaming');
+      schedule(streaming ? FAST_S : SLOW_S, streaming ? 'a node is streaming' : 'nothing streams');
+    } catch (e) {
+      hc.clearErrors();
+      hc.showError(e);
+      schedule(SLOW_S, 'after an error');
+    } finally {
+      loading = false;
+    }
+  }
+
+  document.addEventListener('DOMContentLoaded', () => {
+    loadFilters();
+    $('filters').addEventListener('input', () => { saveFilters(); render(); });
+    $('filters').addEventListener('submit', (e) => e.preventDefault());
+    $('refresh').addEventListener('click', () => load());
+    document.addEventListener('visibilitychange', () => { if (!document.hidden) load(); });
+    load();
+  });
+})();
