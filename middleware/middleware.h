@@ -21,7 +21,5 @@ void mw_auth(hc_req_t *r);
 
 /* Called once at start (main thread) with the trusted proxy list. */
 void mw_client_ip_resolve(hc_req_t *r);
-/* 1 when the TCP peer is one of server.trusted_proxies (its X-Forwarded-* headers are believed) */
-int mw_peer_is_trusted_proxy(hc_req_t *r);
 
 #endif

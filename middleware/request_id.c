@@ -85,13 +85,6 @@ static void forwarded_proto(hc_req_t *r)
         r->scheme = "http";
 }
 
-int mw_peer_is_trusted_proxy(hc_req_t *r)
-{
-    char ip[64];
-    peer_ip(r->req, ip, sizeof(ip));
-    return ip[0] != '\0' && is_trusted(ip);
-}
-
 void mw_client_ip_resolve(hc_req_t *r)
 {
     h2o_req_t *req = r->req;

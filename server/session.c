@@ -323,13 +323,8 @@ void session_login_succeeded(const char *client_ip)
 
 int session_request_is_https(hc_req_t *r)
 {
-    h2o_req_t *req = r->req;
-    if (req->scheme == &H2O_URL_SCHEME_HTTPS)
-        return 1;
-    if (!mw_peer_is_trusted_proxy(r))
-        return 0;
-    ssize_t i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-forwarded-proto"), -1);
-    return i >= 0 && h2o_lcstris(req->headers.entries[i].value.base, req->headers.entries[i].value.len, H2O_STRLIT("https"));
+    /* the request id stage resolved it: TLS, or X-Forwarded-Proto from a trusted proxy */
+    return r->scheme != NULL && strcmp(r->scheme, "https") == 0;
 }
 
 /* Normalises "scheme://host[:port][/path]" to "scheme://host[:port]" in
