@@ -19,7 +19,7 @@ void mw_limits(hc_req_t *r);
 /* the route's credential kind (401/403) */
 void mw_auth(hc_req_t *r);
 
-/* Called once at start (main thread) with the trusted proxy list. */
+/* Sets r->client_ip and r->scheme from the connection, believing X-Forwarded-For/-Proto only from server.trusted_proxies (run by mw_request_id). */
 void mw_client_ip_resolve(hc_req_t *r);
 
 #endif
