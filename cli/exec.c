@@ -30,6 +30,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "http.h"
 #include "config.h"
 
 #define EXIT_USAGE 2
@@ -46,14 +47,7 @@
 #define WAIT_MAX_S 55
 
 typedef struct {
-    char *data;
-    size_t len;
-} buf_t;
-
-typedef struct {
-    CURL *curl;
-    const char *server;
-    const char *token;
+    cli_client_t http;
     int json;
 } client_t;
 
@@ -74,20 +68,6 @@ static void usage(FILE *f)
                "  254 token refused; 255 server unreachable\n");
 }
 
-static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
-{
-    buf_t *b = ud;
-    size_t n = size * nmemb;
-    char *p = realloc(b->data, b->len + n + 1);
-    if (p == NULL)
-        return 0;
-    b->data = p;
-    memcpy(b->data + b->len, ptr, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-    return n;
-}
-
 static char *read_file(const char *path, size_t *len)
 {
     FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
@@ -105,48 +85,6 @@ static char *read_file(const char *path, size_t *len)
         fclose(f);
     *len = n;
     return buf;
-}
-
-/* One request; returns the HTTP status, or 0 when the server could not be
- * reached (reason in err). */
-static long request(client_t *c, const char *method, const char *path, const char *body, long timeout_s, buf_t *out,
-                    char *err, size_t errlen)
-{
-    char url[4096], auth[1024];
-    snprintf(url, sizeof(url), "%s%s", c->server, path);
-    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", c->token);
-    struct curl_slist *h = curl_slist_append(NULL, auth);
-    h = curl_slist_append(h, "Expect:");
-    if (body != NULL)
-        h = curl_slist_append(h, "Content-Type: application/json");
-    free(out->data);
-    out->data = NULL;
-    out->len = 0;
-    char ebuf[CURL_ERROR_SIZE] = "";
-    CURL *k = c->curl;
-    curl_easy_setopt(k, CURLOPT_URL, url);
-    curl_easy_setopt(k, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(k, CURLOPT_HTTPGET, body == NULL ? 1L : 0L);
-    if (body != NULL) {
-        curl_easy_setopt(k, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(k, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
-    }
-    curl_easy_setopt(k, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(k, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(k, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(k, CURLOPT_WRITEDATA, out);
-    curl_easy_setopt(k, CURLOPT_ERRORBUFFER, ebuf);
-    curl_easy_setopt(k, CURLOPT_CONNECTTIMEOUT, 10L);
-    curl_easy_setopt(k, CURLOPT_TIMEOUT, timeout_s);
-    curl_easy_setopt(k, CURLOPT_NOSIGNAL, 1L);
-    CURLcode rc = curl_easy_perform(k);
-    curl_slist_free_all(h);
-    long status = 0;
-    if (rc == CURLE_OK)
-        curl_easy_getinfo(k, CURLINFO_RESPONSE_CODE, &status);
-    else
-        snprintf(err, errlen, "%s", ebuf[0] ? ebuf : curl_easy_strerror(rc));
-    return status;
 }
 
 /* the server's {"error"} text, or a fallback */
@@ -234,10 +172,10 @@ static int print_result(client_t *c, json_t *o, const char *raw)
 static int run(client_t *c, const char *node_id, const char *command, uint64_t timeout_ms)
 {
     char err[CURL_ERROR_SIZE + 64], path[1024];
-    buf_t b = {0};
+    cli_buf_t b = {0};
     int rc = EXIT_SERVER;
     json_t *o = NULL;
-    char *esc_node = curl_easy_escape(c->curl, node_id, 0);
+    char *esc_node = curl_easy_escape(c->http.curl, node_id, 0);
     int64_t timeout_s = (int64_t)((timeout_ms + 999) / 1000);
     json_t *req = json_pack("{s:s, s:I}", "command", command, "timeout_s", (json_int_t)timeout_s);
     char *body = req ? json_dumps(req, JSON_COMPACT) : NULL;
@@ -248,9 +186,9 @@ static int run(client_t *c, const char *node_id, const char *command, uint64_t t
     }
     double deadline = mono_s() + (double)timeout_ms / 1000.0;
     snprintf(path, sizeof(path), "/api/v1/nodes/%s/exec", esc_node);
-    long status = request(c, "POST", path, body, 30, &b, err, sizeof(err));
+    long status = cli_http_request(&c->http, "POST", path, body, 30, &b, err, sizeof(err));
     if (status == 0) {
-        fprintf(stderr, "hydracluster exec: cannot reach the server at %s: %s\n", c->server, err);
+        fprintf(stderr, "hydracluster exec: cannot reach the server at %s: %s\n", c->http.server, err);
         rc = EXIT_UNREACHABLE;
         goto done;
     }
@@ -266,7 +204,7 @@ static int run(client_t *c, const char *node_id, const char *command, uint64_t t
     }
     char exec_id[128];
     snprintf(exec_id, sizeof(exec_id), "%s", id);
-    char *esc_id = curl_easy_escape(c->curl, exec_id, 0);
+    char *esc_id = curl_easy_escape(c->http.curl, exec_id, 0);
     if (esc_id == NULL)
         goto done;
     for (;;) {
@@ -275,9 +213,9 @@ static int run(client_t *c, const char *node_id, const char *command, uint64_t t
         if (wait > WAIT_MAX_S)
             wait = WAIT_MAX_S;
         snprintf(path, sizeof(path), "/api/v1/nodes/%s/exec/%s/result?wait=%ld", esc_node, esc_id, wait);
-        status = request(c, "GET", path, NULL, wait + 30, &b, err, sizeof(err));
+        status = cli_http_request(&c->http, "GET", path, NULL, wait + 30, &b, err, sizeof(err));
         if (status == 0) {
-            fprintf(stderr, "hydracluster exec: lost the server at %s while waiting for %s: %s\n", c->server, exec_id,
+            fprintf(stderr, "hydracluster exec: lost the server at %s while waiting for %s: %s\n", c->http.server, exec_id,
                     err);
             rc = EXIT_UNREACHABLE;
             break;
@@ -406,14 +344,13 @@ int cli_exec_main(int argc, char **argv)
         fprintf(stderr, "hydracluster exec: cannot initialise libcurl\n");
         return EXIT_SERVER;
     }
-    client_t c = {.curl = curl_easy_init(), .server = srv, .token = token, .json = json};
+    client_t c = {.json = json};
     int rc = EXIT_SERVER;
-    if (c.curl == NULL)
+    if (cli_client_init(&c.http, srv, token) != 0)
         fprintf(stderr, "hydracluster exec: cannot initialise libcurl\n");
     else
         rc = run(&c, node_id, command, timeout_ms);
-    if (c.curl != NULL)
-        curl_easy_cleanup(c.curl);
+    cli_client_free(&c.http);
     curl_global_cleanup();
     free(command);
     return rc;

@@ -18,27 +18,9 @@
 #include <string.h>
 
 #include "cli.h"
+#include "http.h"
 #include "fleet.h"
 #include "qr.h"
-
-typedef struct {
-    char *data;
-    size_t len;
-} body_t;
-
-static size_t on_data(char *p, size_t size, size_t n, void *ud)
-{
-    body_t *b = ud;
-    size_t add = size * n;
-    char *q = realloc(b->data, b->len + add + 1);
-    if (q == NULL)
-        return 0;
-    b->data = q;
-    memcpy(b->data + b->len, p, add);
-    b->len += add;
-    b->data[b->len] = '\0';
-    return add;
-}
 
 typedef struct {
     const char *server;
@@ -47,42 +29,24 @@ typedef struct {
 
 /* One request; returns the HTTP status (0 when no answer, with the reason on
  * stderr) and the body in *out (malloc'ed, NUL-terminated). */
-static long request(const target_t *t, const char *method, const char *path, const char *json, body_t *out)
+static long request(const target_t *t, const char *method, const char *path, const char *json, cli_buf_t *out)
 {
-    char url[2048], auth[400];
-    snprintf(url, sizeof(url), "%s%s", t->server, path);
-    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", t->token);
-    CURL *c = curl_easy_init();
-    if (c == NULL) {
+    cli_client_t k;
+    char err[CURL_ERROR_SIZE + 64] = "";
+    if (cli_client_init(&k, t->server, t->token) != 0) {
         fprintf(stderr, "hydracluster token: cannot initialise libcurl\n");
         return 0;
     }
-    struct curl_slist *h = curl_slist_append(NULL, auth);
-    if (json != NULL)
-        h = curl_slist_append(h, "Content-Type: application/json");
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    if (json != NULL)
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, json);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    long status = 0;
-    CURLcode rc = curl_easy_perform(c);
-    if (rc == CURLE_OK)
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    else
-        fprintf(stderr, "hydracluster token: %s: %s\n", url, curl_easy_strerror(rc));
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
+    long status = cli_http_request(&k, method, path, json, 60, out, err, sizeof(err));
+    if (status == 0)
+        fprintf(stderr, "hydracluster token: %s%s: %s\n", t->server, path, err);
+    cli_client_free(&k);
     return status;
 }
 
 /* the answer as JSON when it is the expected status; else prints the
  * server's error and returns NULL */
-static json_t *expect(long status, long want, const body_t *b)
+static json_t *expect(long status, long want, const cli_buf_t *b)
 {
     if (status == 0)
         return NULL;
@@ -142,7 +106,7 @@ static int token_from_file(const hc_config_t *cfg, char *out, size_t outlen)
 
 static int rotate_fleet(const target_t *t, int as_json)
 {
-    body_t b = {0};
+    cli_buf_t b = {0};
     json_t *j = expect(request(t, "POST", "/api/v1/fleet-token/rotate", NULL, &b), 200, &b);
     free(b.data);
     if (j == NULL)
@@ -162,7 +126,7 @@ static int rotate_fleet(const target_t *t, int as_json)
 
 static int print_qr(const target_t *t, const char *svg_path, int as_json)
 {
-    body_t b = {0};
+    cli_buf_t b = {0};
     if (svg_path != NULL) {
         long status = request(t, "GET", "/api/v1/enroll-qr?format=svg", NULL, &b);
         if (status != 200) {
@@ -214,7 +178,7 @@ static int mint_admin(const target_t *t, const char *label, int as_json)
     json_decref(req);
     if (body == NULL)
         return 1;
-    body_t b = {0};
+    cli_buf_t b = {0};
     json_t *j = expect(request(t, "POST", "/api/v1/admin-tokens", body, &b), 201, &b);
     free(body);
     free(b.data);
@@ -247,7 +211,7 @@ static int revoke_admin(const target_t *t, const char *id)
     snprintf(path, sizeof(path), "/api/v1/admin-tokens/%s", esc);
     curl_free(esc);
     curl_easy_cleanup(c);
-    body_t b = {0};
+    cli_buf_t b = {0};
     json_t *j = expect(request(t, "DELETE", path, NULL, &b), 200, &b);
     free(b.data);
     if (j == NULL)
