@@ -131,7 +131,9 @@ static int answer_exec_outcome(hc_req_t *r, const proxy_t *p, int outcome, const
         json_error(r, 504, "head_timeout",
                    "head %s did not answer within %llu s through the exec channel (command %s %s)", p->head_id,
                    (unsigned long long)(p->wait_ms / 1000), res->id,
-                   res->status == EXEC_RUNNING ? "still running" : "canceled: its agent never picked it up");
+                   res->status == EXEC_RUNNING    ? "picked up by its agent, not finished"
+                   : res->status == EXEC_CANCELED ? "canceled: its agent never picked it up"
+                                                  : "not picked up by its agent");
         return 1;
     }
     switch (res->status) {
@@ -292,6 +294,12 @@ static void on_result(hc_req_t *r, int outcome, const exec_result_t *res, void *
 static void proxy_start(hc_req_t *r, proxy_kind_t kind)
 {
     const hc_config_t *cfg = serve_config();
+    if (r->req->method.len == 4 && memcmp(r->req->method.base, "HEAD", 4) == 0) {
+        /* the router lets HEAD into GET routes; this one would run a command on the head for nothing */
+        h2o_add_header(&r->req->pool, &r->req->res.headers, H2O_TOKEN_ALLOW, NULL, H2O_STRLIT("GET"));
+        json_error(r, 405, "method_not_allowed", "use GET: each request runs a command on the head");
+        return;
+    }
     const char *id = route_param(r, "id");
     const char *key = kind == PROXY_SCREENSHOT ? "screenshot_path" : "log_path";
     head_info_t h;

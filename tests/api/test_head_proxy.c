@@ -534,6 +534,13 @@ static void test_ipad_body_unknown_credentials(void **state)
     r = get_proxy(head, "logs", "not-a-token");
     hc_assert_error(&r, 401, "unauthorized");
     hc_resp_free(&r);
+    /* HEAD would run a command for nothing */
+    char hp[160];
+    snprintf(hp, sizeof(hp), "/api/v1/heads/%s/screenshot", head);
+    r = hc_request(srv, "HEAD", hp, TEST_ADMIN_TOKEN, NULL, NULL, 0, NULL);
+    assert_int_equal(r.status, 405);
+    assert_string_equal(hc_resp_header(&r, "allow"), "GET");
+    hc_resp_free(&r);
     /* nothing was queued for any of them */
     char path[160];
     snprintf(path, sizeof(path), "/api/v1/nodes/%s/exec", head);
