@@ -75,6 +75,10 @@ void api_nodes_allowed_experiences(hc_req_t *r);
 /* api/experiences.c */
 void api_heads_experiences(hc_req_t *r);
 
+/* api/head_proxy.c */
+void api_heads_screenshot(hc_req_t *r);
+void api_heads_logs(hc_req_t *r);
+
 /* api/bodies.c */
 void api_bodies_eligible(hc_req_t *r);
 

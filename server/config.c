@@ -113,6 +113,13 @@ static const key_def_t key_defs[] = {
      AT(heads.experience_timeout_ms),
      .min = 100,
      .max = 60 * MS_PER_S},
+    /* how long the screenshot and log proxies wait for the head's exec result */
+    {.key = "heads.screenshot_timeout",
+     .kind = K_DURATION,
+     AT(heads.screenshot_timeout_ms),
+     .min = MS_PER_S,
+     .max = 5 * MS_PER_M},
+    {.key = "heads.logs_timeout", .kind = K_DURATION, AT(heads.logs_timeout_ms), .min = MS_PER_S, .max = 5 * MS_PER_M},
     {.key = "streams", .kind = K_SECTION},
     {.key = "streams.stop_command", .kind = K_TEXT, AT(streams.stop_command)},
     {.key = "streams.stop_timeout", .kind = K_DURATION, AT(streams.stop_timeout_ms), .min = MS_PER_S, .max = FOREVER},
@@ -1094,6 +1101,8 @@ int config_defaults(hc_config_t *cfg)
     cfg->heads.sunshine_port = 47990;
     cfg->heads.fleet_token_overlap_ms = 24 * MS_PER_H;
     cfg->heads.experience_timeout_ms = 5 * MS_PER_S;
+    cfg->heads.screenshot_timeout_ms = 20 * MS_PER_S; /* spec: 504 after 20 s */
+    cfg->heads.logs_timeout_ms = 15 * MS_PER_S;       /* spec: 504 after 15 s */
     cfg->streams.stop_command = strdup("hydrabody stream-stop");
     cfg->streams.stop_timeout_ms = 20 * MS_PER_S;
     cfg->releases.base_url = strdup("https://releases.example.com");

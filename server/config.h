@@ -64,6 +64,8 @@ typedef struct hc_config {
         unsigned sunshine_port;       /* heads.sunshine_port, default 47990 */
         uint64_t fleet_token_overlap_ms;  /* heads.fleet_token_overlap, default 24h: a rotated-out fleet token still registers iPads this long */
         uint64_t experience_timeout_ms;   /* heads.experience_timeout, default 5s: bound on the experience library's answer */
+        uint64_t screenshot_timeout_ms;   /* heads.screenshot_timeout, default 20s: GET …/screenshot answers 504 after it */
+        uint64_t logs_timeout_ms;         /* heads.logs_timeout, default 15s: GET …/logs answers 504 after it */
     } heads;
 
     struct {

@@ -1315,6 +1315,63 @@ int exec_queue_submit_internal(hc_req_t *r, const char *node_id, const char *com
     return 0;
 }
 
+/* ---- relayed output ---- */
+
+typedef struct {
+    char id[EXEC_ID_MAX];
+    char *text;
+} output_replace_t;
+
+static int output_replace_apply(sqlite3 *db, void *arg)
+{
+    output_replace_t *o = arg;
+    sqlite3_stmt *st = store_prepare(db, "UPDATE exec SET stdout = ?2 WHERE id = ?1 AND finished_at IS NOT NULL");
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_text(st, 1, o->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, o->text, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static void output_replace_done(void *arg, int status)
+{
+    output_replace_t *o = arg;
+    if (status != 0)
+        log_warn("msg=\"a relayed command output could not be dropped from the database\" id=%s", o->id);
+    free(o->text);
+    free(o);
+}
+
+void exec_queue_output_replace(const char *exec_id, const char *text)
+{
+    output_replace_t *o = calloc(1, sizeof(*o));
+    char *mem = strdup(text);
+    if (o == NULL || mem == NULL || (o->text = strdup(text)) == NULL || strlen(exec_id) >= sizeof(o->id)) {
+        free(o ? o->text : NULL);
+        free(o);
+        free(mem);
+        return;
+    }
+    snprintf(o->id, sizeof(o->id), "%s", exec_id);
+    int finished = 0;
+    lock_take(&exec_lock);
+    exec_entry_t *e = entry_find(exec_id);
+    if (e != NULL && is_finished(e->rec.status)) {
+        finished = 1;
+        free(e->rec.out);
+        e->rec.out = mem;
+        mem = NULL;
+    }
+    lock_give(&exec_lock);
+    free(mem);
+    if (!finished || store_submit(output_replace_apply, output_replace_done, o) != 0) {
+        free(o->text);
+        free(o);
+    }
+}
+
 /* ---- start-up ---- */
 
 int exec_queue_init(void)

@@ -177,6 +177,14 @@ typedef void (*exec_internal_cb)(hc_req_t *r, int outcome, const exec_result_t *
 int exec_queue_submit_internal(hc_req_t *r, const char *node_id, const char *command, int64_t timeout_s,
                                const char *actor, const char *via, uint64_t wait_ms, exec_internal_cb cb, void *data);
 
+/* Replaces a finished command's stdout, in memory at once and in its row
+ * soon after, with `text` (the caller's note of what it was), so bulk output
+ * that was only relayed (a head's screenshot in base64) does not stay in the
+ * database and in memory for exec.result_retention. Best effort: the row
+ * update is not waited for, and a command not finished (or unknown) is left
+ * as it is. Any thread, no lock held. */
+void exec_queue_output_replace(const char *exec_id, const char *text);
+
 /* ---- the HTTP handlers' building blocks (api/exec.c) ---- */
 
 /* Submission: rec filled by the handler (id, node_id, command, timeout_s,

@@ -95,6 +95,8 @@ static void test_defaults(void **state)
     assert_string_equal(c.heads.screenshot_path, "/tmp/hydra-live-screenshot.jpg");
     assert_int_equal(c.heads.screenshot_max_age_ms, 30000);
     assert_int_equal(c.heads.sunshine_port, 47990);
+    assert_int_equal(c.heads.screenshot_timeout_ms, 20000);
+    assert_int_equal(c.heads.logs_timeout_ms, 15000);
     assert_string_equal(c.streams.stop_command, "hydrabody stream-stop");
     assert_int_equal(c.streams.stop_timeout_ms, 20000);
     assert_string_equal(c.releases.base_url, "https://releases.example.com");
@@ -129,7 +131,7 @@ static void test_full_config(void **state)
              "nodes:\n  offline_after: 2m\n  auto_approve: true\n  enrollment_ttl: 1h30m\n  heartbeat_interval: 15s\n"
              "exec:\n  default_timeout: 30s\n  max_output_bytes: 4096\n  result_retention: 24h\n"
              "heads:\n  experience_library_url: \"https://exp.example.com\"\n  screenshot_path: /tmp/s.jpg\n"
-             "  screenshot_max_age: 10s\n  sunshine_port: 47989\n"
+             "  screenshot_max_age: 10s\n  sunshine_port: 47989\n  screenshot_timeout: 3s\n  logs_timeout: 2500ms\n"
              "streams:\n  stop_command: \"x stop\"\n  stop_timeout: 5s\n"
              "releases:\n  base_url: \"https://rel.example.com\"\n"
              "role_catalog:\n"
@@ -167,6 +169,8 @@ static void test_full_config(void **state)
     assert_string_equal(c.heads.screenshot_path, "/tmp/s.jpg");
     assert_int_equal(c.heads.screenshot_max_age_ms, 10000);
     assert_int_equal(c.heads.sunshine_port, 47989);
+    assert_int_equal(c.heads.screenshot_timeout_ms, 3000);
+    assert_int_equal(c.heads.logs_timeout_ms, 2500);
     assert_string_equal(c.streams.stop_command, "x stop");
     assert_int_equal(c.streams.stop_timeout_ms, 5000);
     assert_string_equal(c.releases.base_url, "https://rel.example.com");
@@ -359,6 +363,8 @@ static void test_duration_bounds(void **state)
     config_free(&c);
     expect_error("exec:\n  timeout_grace: 2h\n", ":2:", "exec.timeout_grace", NULL);
     expect_error("exec:\n  max_output_bytes: 4194305\n", ":2:", "exec.max_output_bytes", NULL);
+    expect_error("heads:\n  screenshot_timeout: 500ms\n", ":2:", "heads.screenshot_timeout", NULL);
+    expect_error("heads:\n  logs_timeout: 6m\n", ":2:", "heads.logs_timeout", NULL);
     expect_error("nodes:\n  heartbeat_interval: 2h\n", ":2:", "between 1s and 1h", NULL);
     expect_error("nodes:\n  heartbeat_interval: 1500ms\n", ":2:", "whole seconds", NULL);
     expect_error("nodes:\n  heartbeat_interval: 30\n", ":2:", "duration", NULL);
