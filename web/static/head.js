@@ -108,13 +108,36 @@
     });
   }
 
+  // iPads run an app, not an agent with a shell: the server answers 409
+  // no_shell for their screen and log, so the page says so without asking
+  const NO_SHELL_OS = ['ipados', 'ios'];
+
+  async function loadReadouts() {
+    let os = '';
+    try {
+      os = String((await hc.api('GET', '/api/v1/nodes/' + encodeURIComponent(id))).os || '').toLowerCase();
+    } catch (e) {
+      hc.showError(e, hc.clear($('screenshot-errors')));
+      return;
+    }
+    if (NO_SHELL_OS.includes(os)) {
+      const why = `This head is an ${os === 'ios' ? 'iOS' : 'iPadOS'} device: its app has no shell, so its screen and log cannot be read from here.`;
+      $('screenshot-state').textContent = why;
+      $('log').textContent = why;
+      $('screenshot-refresh').disabled = true;
+      $('log-refresh').disabled = true;
+      return;
+    }
+    loadScreenshot();
+    loadLog();
+  }
+
   document.addEventListener('DOMContentLoaded', () => {
     $('screenshot-refresh').addEventListener('click', loadScreenshot);
     $('log-refresh').addEventListener('click', loadLog);
     loadState();
     loadConfig();
-    loadScreenshot();
-    loadLog();
+    loadReadouts();
     setInterval(() => { if (!document.hidden) loadState(); }, 15000);
   });
 })();
