@@ -22,6 +22,7 @@
 #include "jsonio.h"
 #include "lock.h"
 #include "log.h"
+#include "metrics.h"
 #include "secret.h"
 #include "serve.h"
 #include "store.h"
@@ -45,6 +46,7 @@ typedef struct exec_node exec_node_t;
 typedef struct exec_entry {
     exec_rec_t rec;
     int64_t started_ms; /* wall clock, for the expiry */
+    uint64_t submit_mono_us; /* monotonic, when the submit was published; 0 = loaded at start (unknown) */
     int reserved;       /* out of the FIFO while a dispatch or cancel commits */
     int expiring;       /* a timeout transition is being committed */
     waiter_t *waiters;  /* parked on its result */
@@ -85,6 +87,8 @@ static size_t id_buckets, n_entries;
 static exec_node_t **node_tab;
 static size_t node_buckets, n_nodes;
 static h2o_linklist_t finished_all;
+/* lock-free: submit acknowledged -> dispatch committed, in µs */
+static metrics_histogram_t dispatch_latency;
 /* the store writer's (after exec_queue_load on main): the last seq handed out */
 static int64_t writer_seq;
 /* housekeeping thread only */
@@ -503,9 +507,11 @@ int exec_apply_dispatch(sqlite3 *db, void *arg)
 void exec_publish_dispatch(void *arg)
 {
     exec_dispatch_t *d = arg;
+    uint64_t submitted_us = 0;
     lock_take(&exec_lock);
     exec_entry_t *e = entry_find(d->id);
     if (e != NULL && e->rec.status == EXEC_QUEUED) {
+        submitted_us = e->submit_mono_us;
         unlink_from_node(e);
         e->reserved = 0;
         e->rec.status = EXEC_RUNNING;
@@ -516,6 +522,11 @@ void exec_publish_dispatch(void *arg)
     }
     d->published = 1;
     lock_give(&exec_lock);
+    /* the agent's 200 goes out right after this publish */
+    if (submitted_us != 0) {
+        uint64_t now = clock_mono_us();
+        metrics_histogram_observe(&dispatch_latency, now > submitted_us ? now - submitted_us : 0);
+    }
 }
 
 void exec_dispatch_free(void *arg)
@@ -659,6 +670,8 @@ void exec_publish_submit(exec_rec_t *rec, park_t *result_waiter)
     }
     e->rec = *rec;
     e->rec.status = EXEC_QUEUED;
+    /* publish runs right after the commit, just before the submitter's 2xx */
+    e->submit_mono_us = clock_mono_us();
     rec->command = rec->out = rec->err = NULL; /* moved */
     e->node = n;
     entry_index(e);
@@ -1148,6 +1161,10 @@ void exec_queue_metrics_render(FILE *f)
             "# TYPE hydracluster_exec_oldest_queued_age_seconds gauge\n"
             "hydracluster_exec_oldest_queued_age_seconds %lld\n",
             queued, running, finished, (long long)(age > 0 ? age : 0));
+    metrics_histogram_family(f, "hydracluster_exec_dispatch_latency_seconds",
+                             "Time from an acknowledged submit to its hand-over to the agent (commands submitted "
+                             "since this start).");
+    metrics_histogram_render(f, "hydracluster_exec_dispatch_latency_seconds", NULL, &dispatch_latency);
 }
 
 /* ---- node deletion ---- */
@@ -1325,6 +1342,7 @@ int exec_queue_init(void)
     by_id = calloc(id_buckets, sizeof(*by_id));
     node_tab = calloc(node_buckets, sizeof(*node_tab));
     h2o_linklist_init_anchor(&finished_all);
+    metrics_histogram_init(&dispatch_latency, metrics_latency_bounds_us, metrics_latency_bounds_count, 1e6);
     return by_id && node_tab ? 0 : -1;
 }
 
