@@ -22,6 +22,7 @@
 #include "jsonio.h"
 #include "lock.h"
 #include "log.h"
+#include "metrics.h"
 #include "secret.h"
 #include "serve.h"
 #include "store.h"
@@ -45,6 +46,7 @@ typedef struct exec_node exec_node_t;
 typedef struct exec_entry {
     exec_rec_t rec;
     int64_t started_ms; /* wall clock, for the expiry */
+    uint64_t submit_mono_us; /* monotonic, when the submit was published; 0 = loaded at start (unknown) */
     int reserved;       /* out of the FIFO while a dispatch or cancel commits */
     int expiring;       /* a timeout transition is being committed */
     waiter_t *waiters;  /* parked on its result */
@@ -66,7 +68,7 @@ struct exec_node {
 struct exec_transition {
     exec_status_t from, to;
     char actor[EXEC_ACTOR_MAX]; /* "" = not audited (expiry) */
-    const char *action;         /* audit action */
+    const char *action;         /* audit action; set before items are added (they copy the command then) */
     char target[NODE_ID_MAX];   /* audit target for a purge: the node */
     char via[32];
     int64_t at;
@@ -74,6 +76,7 @@ struct exec_transition {
     struct transition_item {
         char id[EXEC_ID_MAX];
         char node_id[NODE_ID_MAX];
+        char *command; /* audited transitions: the first EXEC_AUDIT_COMMAND_MAX bytes; NULL otherwise */
         int changed, published;
     } *items;
 };
@@ -85,6 +88,8 @@ static size_t id_buckets, n_entries;
 static exec_node_t **node_tab;
 static size_t node_buckets, n_nodes;
 static h2o_linklist_t finished_all;
+/* lock-free: submit acknowledged -> dispatch committed, in µs */
+static metrics_histogram_t dispatch_latency;
 /* the store writer's (after exec_queue_load on main): the last seq handed out */
 static int64_t writer_seq;
 /* housekeeping thread only */
@@ -503,9 +508,11 @@ int exec_apply_dispatch(sqlite3 *db, void *arg)
 void exec_publish_dispatch(void *arg)
 {
     exec_dispatch_t *d = arg;
+    uint64_t submitted_us = 0;
     lock_take(&exec_lock);
     exec_entry_t *e = entry_find(d->id);
     if (e != NULL && e->rec.status == EXEC_QUEUED) {
+        submitted_us = e->submit_mono_us;
         unlink_from_node(e);
         e->reserved = 0;
         e->rec.status = EXEC_RUNNING;
@@ -516,6 +523,11 @@ void exec_publish_dispatch(void *arg)
     }
     d->published = 1;
     lock_give(&exec_lock);
+    /* the agent's 200 goes out right after this publish */
+    if (submitted_us != 0) {
+        uint64_t now = clock_mono_us();
+        metrics_histogram_observe(&dispatch_latency, now > submitted_us ? now - submitted_us : 0);
+    }
 }
 
 void exec_dispatch_free(void *arg)
@@ -577,12 +589,13 @@ int exec_apply_submit(sqlite3 *db, exec_rec_t *rec, const char *via)
         sqlite3_finalize(st);
         return rc == SQLITE_ROW ? EXEC_ENOTAPPROVED : rc == SQLITE_DONE ? EXEC_ENOENT : -1;
     }
+    /* audited on the node, so the node's audit trail shows what ran on it */
     size_t cl = exec_utf8_cut(rec->command, strlen(rec->command), EXEC_AUDIT_COMMAND_MAX);
-    json_t *d = json_pack("{s:s, s:I, s:s%}", "node_id", rec->node_id, "timeout_s", (json_int_t)rec->timeout_s,
+    json_t *d = json_pack("{s:s, s:I, s:s%}", "exec_id", rec->id, "timeout_s", (json_int_t)rec->timeout_s,
                           "command", rec->command, cl);
     if (d != NULL && via != NULL && via[0] != '\0')
         json_object_set_new(d, "via", json_string(via));
-    rc = store_audit_append(db, rec->submitted_by, "exec.submit", rec->id, d);
+    rc = store_audit_append(db, rec->submitted_by, "exec.submit", rec->node_id, d);
     json_decref(d);
     if (rc != 0)
         return -1;
@@ -612,6 +625,11 @@ static void transition_add_locked(exec_transition_t *t, exec_entry_t *e)
     struct transition_item *it = &t->items[t->n++];
     snprintf(it->id, sizeof(it->id), "%s", e->rec.id);
     snprintf(it->node_id, sizeof(it->node_id), "%s", e->rec.node_id);
+    if (t->action != NULL && e->rec.command != NULL) {
+        /* out of memory: the audit row goes without the command (the exec row keeps it) */
+        size_t cl = exec_utf8_cut(e->rec.command, strlen(e->rec.command), EXEC_AUDIT_COMMAND_MAX);
+        it->command = strndup(e->rec.command, cl);
+    }
 }
 
 static void transition_done(void *arg, int status)
@@ -659,6 +677,8 @@ void exec_publish_submit(exec_rec_t *rec, park_t *result_waiter)
     }
     e->rec = *rec;
     e->rec.status = EXEC_QUEUED;
+    /* publish runs right after the commit, just before the submitter's 2xx */
+    e->submit_mono_us = clock_mono_us();
     rec->command = rec->out = rec->err = NULL; /* moved */
     e->node = n;
     entry_index(e);
@@ -851,20 +871,25 @@ int exec_apply_transition(sqlite3 *db, void *arg)
     }
     if (t->actor[0] == '\0' || t->action == NULL)
         return 0;
+    /* audited on the node (like exec.submit); the commands' ids are in the detail */
     if (strcmp(t->action, "exec.purge") == 0) {
-        json_t *ids = json_array();
+        json_t *ids = json_array(), *commands = json_array();
         exec_transition_ids(t, ids);
-        json_t *d = json_pack("{s:I, s:o}", "count", (json_int_t)changed, "ids", ids);
-        int rc = store_audit_append(db, t->actor, t->action, t->target, d);
+        for (size_t i = 0; commands != NULL && i < t->n; i++)
+            json_array_append_new(commands, json_string(t->items[i].command ? t->items[i].command : ""));
+        json_t *d = json_pack("{s:I, s:o, s:o}", "count", (json_int_t)changed, "ids", ids, "commands", commands);
+        int rc = d != NULL ? store_audit_append(db, t->actor, t->action, t->target, d) : -1;
         json_decref(d);
         return rc == 0 ? 0 : -1;
     }
     if (t->n == 1 && !t->items[0].changed)
         return EXEC_ENOENT;
-    json_t *d = json_pack("{s:s}", "node_id", t->n ? t->items[0].node_id : "");
+    json_t *d = json_pack("{s:s}", "exec_id", t->n ? t->items[0].id : "");
+    if (d != NULL && t->n && t->items[0].command != NULL)
+        json_object_set_new(d, "command", json_string(t->items[0].command));
     if (d != NULL && t->via[0] != '\0')
         json_object_set_new(d, "via", json_string(t->via));
-    int rc = store_audit_append(db, t->actor, t->action, t->n ? t->items[0].id : "", d);
+    int rc = d != NULL ? store_audit_append(db, t->actor, t->action, t->n ? t->items[0].node_id : "", d) : -1;
     json_decref(d);
     return rc == 0 ? 0 : -1;
 }
@@ -910,6 +935,8 @@ void exec_transition_free(void *arg)
     for (size_t i = 0; requeued && i < t->n; i++)
         if (!t->items[i].published && (i == 0 || strcmp(t->items[i].node_id, t->items[i - 1].node_id) != 0))
             kick(t->items[i].node_id);
+    for (size_t i = 0; i < t->n; i++)
+        free(t->items[i].command);
     free(t->items);
     free(t);
 }
@@ -1148,6 +1175,10 @@ void exec_queue_metrics_render(FILE *f)
             "# TYPE hydracluster_exec_oldest_queued_age_seconds gauge\n"
             "hydracluster_exec_oldest_queued_age_seconds %lld\n",
             queued, running, finished, (long long)(age > 0 ? age : 0));
+    metrics_histogram_family(f, "hydracluster_exec_dispatch_latency_seconds",
+                             "Time from an acknowledged submit to its hand-over to the agent (commands submitted "
+                             "since this start).");
+    metrics_histogram_render(f, "hydracluster_exec_dispatch_latency_seconds", NULL, &dispatch_latency);
 }
 
 /* ---- node deletion ---- */
@@ -1382,6 +1413,7 @@ int exec_queue_init(void)
     by_id = calloc(id_buckets, sizeof(*by_id));
     node_tab = calloc(node_buckets, sizeof(*node_tab));
     h2o_linklist_init_anchor(&finished_all);
+    metrics_histogram_init(&dispatch_latency, metrics_latency_bounds_us, metrics_latency_bounds_count, 1e6);
     return by_id && node_tab ? 0 : -1;
 }
 

@@ -60,7 +60,8 @@ void hc_server_free(hc_server_t *s);
 int hc_server_log_contains(hc_server_t *s, const char *needle);
 
 /* One request. token NULL = no Authorization; content_type NULL = none;
- * extra_header e.g. "X-Request-Id: abc" or NULL. */
+ * extra_header e.g. "X-Request-Id: abc" or NULL; several are separated by
+ * "\n". */
 hc_resp_t hc_request(hc_server_t *s, const char *method, const char *path, const char *token,
                      const char *content_type, const char *body, size_t body_len, const char *extra_header);
 /* JSON shortcuts (application/json body) */
@@ -100,6 +101,10 @@ hc_agent_t *hc_agent_start(hc_server_t *s, const char *token, int wait_s, hc_age
 /* Stops the agent (aborting its current long poll) and joins it; returns how
  * many commands it handled. */
 int hc_agent_stop(hc_agent_t *a);
+
+/* A self-signed P-256 certificate for CN cn made by the openssl CLI:
+ * dir/name.pem and dir/name.key (mode 0600). Aborts the test on failure. */
+void hc_make_cert(const char *dir, const char *name, const char *cn);
 
 /* milliseconds on the monotonic clock */
 double hc_now_ms(void);

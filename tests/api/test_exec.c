@@ -188,10 +188,27 @@ static void test_submit_fetch_result(void **state)
     assert_int_equal(num(&r, "pending"), 0);
     hc_resp_free(&r);
 
-    /* submitted and audited durably */
-    char where[200];
-    snprintf(where, sizeof(where), "audit WHERE action = 'exec.submit' AND target = '%s'", ex);
+    /* submitted and audited durably, on the node, with the exec id and command */
+    char where[400];
+    snprintf(where, sizeof(where),
+             "audit WHERE action = 'exec.submit' AND target = '%s' AND json_extract(detail, '$.exec_id') = '%s' "
+             "AND json_extract(detail, '$.command') = 'echo hello'",
+             id, ex);
     assert_int_equal(sql_count(where), 1);
+    /* so the node's audit trail (the node page) lists it */
+    snprintf(path, sizeof(path), "/api/v1/audit?target=%s", id);
+    r = hc_get(srv, path, TEST_ADMIN_TOKEN);
+    assert_int_equal(r.status, 200);
+    int listed = 0;
+    for (size_t i = 0; i < json_array_size(r.json); i++) {
+        json_t *row = json_array_get(r.json, i);
+        if (strcmp(json_string_value(json_object_get(row, "action")), "exec.submit") == 0 &&
+            strcmp(json_string_value(json_object_get(json_object_get(row, "detail"), "exec_id")), ex) == 0)
+            listed++;
+    }
+    if (listed != 1)
+        fail_msg("exec.submit of %s not in the audit trail of %s: %s", ex, id, r.body);
+    hc_resp_free(&r);
 }
 
 static void test_fifo_and_failed(void **state)
@@ -450,10 +467,17 @@ static void test_cancel_and_purge(void **state)
     hc_assert_error(&r, 404, "not_found");
     hc_resp_free(&r);
 
-    char where[200];
-    snprintf(where, sizeof(where), "audit WHERE action = 'exec.cancel' AND target = '%s'", b);
+    /* audited on the node, with the exec ids and commands in the detail */
+    char where[400];
+    snprintf(where, sizeof(where),
+             "audit WHERE action = 'exec.cancel' AND target = '%s' AND json_extract(detail, '$.exec_id') = '%s' "
+             "AND json_extract(detail, '$.command') = 'two'",
+             id, b);
     assert_int_equal(sql_count(where), 1);
-    snprintf(where, sizeof(where), "audit WHERE action = 'exec.purge' AND target = '%s'", id);
+    snprintf(where, sizeof(where),
+             "audit WHERE action = 'exec.purge' AND target = '%s' AND json_extract(detail, '$.ids[0]') = '%s' "
+             "AND json_extract(detail, '$.commands[0]') = 'three' AND json_extract(detail, '$.commands[1]') = 'four'",
+             id, c);
     assert_int_equal(sql_count(where), 1);
     snprintf(where, sizeof(where), "exec WHERE node_id = '%s' AND status = 'canceled'", id);
     assert_int_equal(sql_count(where), 3);

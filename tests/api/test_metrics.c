@@ -126,6 +126,22 @@ static void test_metrics_strict_and_complete(void **state)
     assert_true(prom_value_of(m, "hydracluster_nodes{status=\"offline\"}") == 0);
     /* the exec queue's families arrive through its collector */
     assert_non_null(strstr(m, "# TYPE hydracluster_exec_queued gauge\n"));
+    assert_non_null(strstr(m, "# TYPE hydracluster_exec_dispatch_latency_seconds histogram\n"));
+    assert_true(prom_value_of(m, "hydracluster_exec_dispatch_latency_seconds_count ") == 0);
+    free(m);
+
+    /* a submit and the agent's fetch: one dispatch latency observed */
+    snprintf(path, sizeof(path), "/api/v1/nodes/%s/exec", id);
+    r = hc_post_json(srv, path, TEST_ADMIN_TOKEN, "{\"command\":\"true\",\"timeout_s\":10}");
+    assert_int_equal(r.status, 202);
+    hc_resp_free(&r);
+    r = hc_get(srv, "/api/v1/body/exec", tok);
+    assert_int_equal(r.status, 200);
+    hc_resp_free(&r);
+    m = scrape(srv, TEST_ADMIN_TOKEN);
+    assert_true(prom_value_of(m, "hydracluster_exec_dispatch_latency_seconds_count ") >= 1);
+    assert_true(prom_value_of(m, "hydracluster_exec_dispatch_latency_seconds_bucket{le=\"+Inf\"}") >= 1);
+    assert_true(prom_value_of(m, "hydracluster_exec_dispatch_latency_seconds_sum ") >= 0);
     free(m);
 }
 

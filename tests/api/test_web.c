@@ -331,6 +331,66 @@ static void test_secure_cookie_behind_trusted_proxy(void **state)
     hc_server_free(plain);
 }
 
+/* TLS on the server itself (no proxy): the cookie is Secure; the browser's
+ * origin is https://<host>, and the http:// one of the same host is foreign */
+static void test_secure_cookie_over_direct_tls(void **state)
+{
+    (void)state;
+    char certdir[64], yaml[512], body[256], origin[96];
+    snprintf(certdir, sizeof(certdir), "/tmp/hc-web-tls-XXXXXX");
+    assert_non_null(mkdtemp(certdir));
+    hc_make_cert(certdir, "web", "hc-web-tls");
+    snprintf(yaml, sizeof(yaml), "  tls:\n    cert_file: %s/web.pem\n    key_file: %s/web.key\n", certdir, certdir);
+    hc_server_t *tls = hc_server_start(yaml, NULL);
+    assert_int_equal(strncmp(tls->url, "https://", 8), 0);
+    snprintf(body, sizeof(body), "{\"token\":\"%s\"}", TEST_ADMIN_TOKEN);
+
+    snprintf(origin, sizeof(origin), "Origin: https://127.0.0.1:%d", tls->port);
+    hc_resp_t r = hc_request(tls, "POST", "/api/v1/session", NULL, "application/json", body, strlen(body), origin);
+    if (r.status != 200)
+        fail_msg("login over TLS: %ld %s", r.status, r.body);
+    const char *sc = hc_resp_header(&r, "set-cookie");
+    assert_non_null(sc);
+    assert_int_equal(strncmp(sc, "hc_session=", 11), 0);
+    assert_non_null(strstr(sc, "; HttpOnly"));
+    assert_non_null(strstr(sc, "; SameSite=Strict"));
+    assert_non_null(strstr(sc, "; Secure"));
+    char cookie[128];
+    snprintf(cookie, sizeof(cookie), "Cookie: %.*s", (int)strcspn(sc, ";"), sc);
+    hc_resp_free(&r);
+
+    /* the session works over TLS for a write from this server's https origin... */
+    char hdr[300];
+    snprintf(hdr, sizeof(hdr), "%s\n%s", cookie, origin);
+    r = hc_request(tls, "POST", "/api/v1/admin-tokens", NULL, "application/json", "{}", 2, hdr);
+    assert_int_equal(r.status, 201);
+    hc_resp_free(&r);
+    /* ...but not from its http:// origin */
+    snprintf(origin, sizeof(origin), "Origin: http://127.0.0.1:%d", tls->port);
+    r = hc_request(tls, "POST", "/api/v1/session", NULL, "application/json", body, strlen(body), origin);
+    hc_assert_error(&r, 403, "forbidden");
+    assert_null(hc_resp_header(&r, "set-cookie"));
+    hc_resp_free(&r);
+    hc_server_free(tls);
+
+    /* plain http without a proxy: no Secure */
+    hc_server_t *plain = hc_server_start(NULL, NULL);
+    snprintf(origin, sizeof(origin), "Origin: http://127.0.0.1:%d", plain->port);
+    r = hc_request(plain, "POST", "/api/v1/session", NULL, "application/json", body, strlen(body), origin);
+    assert_int_equal(r.status, 200);
+    sc = hc_resp_header(&r, "set-cookie");
+    assert_non_null(sc);
+    assert_non_null(strstr(sc, "; HttpOnly"));
+    assert_non_null(strstr(sc, "; SameSite=Strict"));
+    assert_null(strstr(sc, "Secure"));
+    hc_resp_free(&r);
+    hc_server_free(plain);
+
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", certdir);
+    assert_int_equal(system(cmd), 0);
+}
+
 static void test_logout_and_revoked_token(void **state)
 {
     (void)state;
@@ -409,6 +469,7 @@ int main(void)
         cmocka_unit_test(test_login_cookie_and_session),
         cmocka_unit_test(test_origin_check_for_cookie_writes),
         cmocka_unit_test(test_secure_cookie_behind_trusted_proxy),
+        cmocka_unit_test(test_secure_cookie_over_direct_tls),
         cmocka_unit_test(test_logout_and_revoked_token),
         cmocka_unit_test(test_failed_logins_are_throttled),
     };
