@@ -235,9 +235,11 @@ static void test_screenshot_bytes_stale_absent(void **state)
     assert_true(strncmp(so, "[hydracluster: ", 15) == 0);
     assert_null(strstr(so, "hydra-screenshot: ok"));
     hc_resp_free(&r);
-    snprintf(path, sizeof(path), "/api/v1/audit?target=%s", ex);
+    /* audited on the head, naming the command and where it came from */
+    snprintf(path, sizeof(path), "/api/v1/audit?target=%s", id);
     r = hc_get(srv, path, TEST_ADMIN_TOKEN);
     assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, ex));
     assert_non_null(strstr(r.body, "heads.screenshot"));
     hc_resp_free(&r);
 
