@@ -259,8 +259,8 @@ void store_close(void)
 sqlite3_stmt *store_prepare(sqlite3 *db, const char *sql)
 {
     sqlite3_stmt *st = NULL;
-    /* PERSISTENT: statements are typically kept for the process lifetime */
-    int rc = sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+    /* short-lived: every caller finalizes right after use */
+    int rc = sqlite3_prepare_v3(db, sql, -1, 0, &st, NULL);
     if (rc != SQLITE_OK) {
         char q[512], m[256];
         log_error("msg=\"sqlite prepare failed (a bug in the statement, or a schema older than the code)\" "

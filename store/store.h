@@ -128,9 +128,8 @@ typedef struct store_backup_info {
 int store_backup(const char *data_dir, const char *dest, int force, store_backup_info_t *info, char *err,
                  size_t errlen);
 
-/* A prepared statement helper: prepares sql on db (cached per db and sql
- * text would be the next step; for now prepare/finalize is cheap next to an
- * fsync). Logs and returns NULL on error. */
+/* Prepares sql on db for one use; the caller finalizes it (preparing per use
+ * is cheap next to the commit's fsync). Logs and returns NULL on error. */
 sqlite3_stmt *store_prepare(sqlite3 *db, const char *sql);
 
 #endif
