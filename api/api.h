@@ -96,10 +96,10 @@ void api_body_exec_result(hc_req_t *r);
 
 /* api/stream.c */
 void api_nodes_stream_stop(hc_req_t *r);
-/* api/session.c: web UI login (server/session.h) */
-void api_session_create(hc_req_t *r);
-void api_session_get(hc_req_t *r);
-void api_session_delete(hc_req_t *r);
+/* api/login_session.c: web UI login (web/login_sessions.h) */
+void api_login_session_create(hc_req_t *r);
+void api_login_session_get(hc_req_t *r);
+void api_login_session_delete(hc_req_t *r);
 
 /* api/web.c: the web UI's pages and static files (web/) */
 void api_web_page(hc_req_t *r);

@@ -1,5 +1,5 @@
 /*
- * Bodies seen from a head: GET /api/v1/bodies/eligible (server/eligibility.h
+ * Bodies seen from a head: GET /api/v1/bodies/eligible (fleet/eligibility.h
  * has the rules). A head asks with its own token; an admin asks for a head
  * with ?head_id=. ?explain=true also lists every body with why it was left
  * out, so operators can debug selection without pinning bodies by hand.

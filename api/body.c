@@ -4,7 +4,7 @@
  *   GET  /api/v1/body/provision    the node's roles with their recipes
  *   GET  /api/v1/body/shell/check  whether an interactive shell waits
  *
- * A heartbeat changes memory at once (server/softstate.h flushes it to
+ * A heartbeat changes memory at once (fleet/softstate.h flushes it to
  * SQLite within a second). Flags are durable: they stay set until the agent
  * acknowledges the generation it acted on (flags_ack), and clearing them is a
  * commit like any other durable write, answered after it.

@@ -1,6 +1,6 @@
 /*
  * The exec queue over HTTP (spec/API.md "Exec queue", agent-protocol.md
- * "Exec"); the state and its transitions are server/exec_queue.c.
+ * "Exec"); the state and its transitions are fleet/exec_queue.c.
  *
  * Admin:  POST   /api/v1/nodes/{id}/exec                      submit (202 after commit)
  *         GET    /api/v1/nodes/{id}/exec                      the node's queue

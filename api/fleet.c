@@ -1,5 +1,5 @@
 /*
- * The fleet enrollment token, seen from the API (server/fleet.h has where it
+ * The fleet enrollment token, seen from the API (fleet/fleet_token.h has where it
  * lives and why it is kept in clear):
  *   GET  /api/v1/enroll-qr             the iPad QR payload {server_url, enrollment_token}, or ?format=svg the QR
  *   POST /api/v1/fleet-token/rotate    mint a new one; the previous one keeps working for heads.fleet_token_overlap
@@ -11,7 +11,7 @@
 #include "audit.h"
 #include "clock.h"
 #include "commit.h"
-#include "fleet.h"
+#include "fleet_token.h"
 #include "jsonio.h"
 #include "log.h"
 #include "qr.h"

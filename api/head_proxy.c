@@ -3,7 +3,7 @@
  *   GET /api/v1/heads/{id}/screenshot   the kiosk's desktop as image/jpeg
  *   GET /api/v1/heads/{id}/logs         {"log_path","lines","truncated"}
  *
- * The handler picks the command for the head's shell (server/head_commands.h:
+ * The handler picks the command for the head's shell (fleet/head_commands.h:
  * POSIX sh on macOS/Linux, PowerShell on Windows; an iPad has none: 409),
  * queues it on the head with exec_queue_submit_internal and parks the
  * request until the result comes or heads.screenshot_timeout /
@@ -348,7 +348,10 @@ static void proxy_start(hc_req_t *r, proxy_kind_t kind)
         p->wait_ms = cfg->heads.logs_timeout_ms;
         cmd = head_logs_command(shell, h.os, path, p->max_bytes);
     }
-    snprintf(p->path, sizeof(p->path), "%s", path ? path : "");
+    /* every path reaching here passed head_path_ok (<= HEAD_PATH_MAX bytes) */
+    size_t path_len = path ? strnlen(path, sizeof(p->path) - 1) : 0;
+    memcpy(p->path, path ? path : "", path_len);
+    p->path[path_len] = '\0';
     if (cmd == NULL) {
         free(p);
         json_error(r, 500, "internal", "out of memory");

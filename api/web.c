@@ -23,7 +23,7 @@
 
 #include "api.h"
 #include "jsonio.h"
-#include "session.h"
+#include "login_sessions.h"
 
 /* the generated file carries its own identical copy of this typedef */
 typedef struct {
@@ -259,7 +259,7 @@ void api_web_page(hc_req_t *r)
         json_error(r, 500, "internal", "the page for %s is not available", r->route->pattern);
         return;
     }
-    if (!pg->open && session_authenticate(r) <= 0) {
+    if (!pg->open && login_session_authenticate(r) <= 0) {
         redirect_to_login(r);
         return;
     }

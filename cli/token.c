@@ -19,7 +19,7 @@
 
 #include "cli.h"
 #include "http.h"
-#include "fleet.h"
+#include "fleet_token.h"
 #include "qr.h"
 
 typedef struct {

@@ -13,7 +13,7 @@
 #include "registry.h"
 #include "secret.h"
 #include "serve.h"
-#include "session.h"
+#include "login_sessions.h"
 
 /* the bearer token, or an empty iovec */
 static h2o_iovec_t bearer(h2o_req_t *req)
@@ -78,7 +78,7 @@ void mw_auth(hc_req_t *r)
     if (r->auth.cred == CRED_NONE && tok.len == 0 && kind != AUTH_NODE && kind != AUTH_FLEET) {
         /* a logged-in browser acts as admin (web/ pages); the session check
          * rejects cross-site state changes itself */
-        int s = session_authenticate(r);
+        int s = login_session_authenticate(r);
         if (s < 0)
             return; /* answered */
         if (s > 0)

@@ -109,10 +109,10 @@ const route_t route_table[] = {
     {"POST", "/api/v1/body/exec/result", api_body_exec_result, AUTH_NODE, 8 * MiB, ROUTE_JSON_BODY,
      "agent: report {id, exit_code, stdout, stderr, duration_ms}; idempotent"},
     /* web UI: login sessions, pages (admin pages redirect to /login without a session), static files */
-    {"POST", "/api/v1/session", api_session_create, AUTH_NONE, 4 * KiB, ROUTE_JSON_BODY,
+    {"POST", "/api/v1/session", api_login_session_create, AUTH_NONE, 4 * KiB, ROUTE_JSON_BODY,
      "web login {token}: sets the session cookie; 429 after repeated failures"},
-    {"GET", "/api/v1/session", api_session_get, AUTH_NONE, 0, 0, "whether this browser has a session {authenticated, actor, expires_at}"},
-    {"DELETE", "/api/v1/session", api_session_delete, AUTH_NONE, 0, 0, "web logout: ends the session, clears the cookie"},
+    {"GET", "/api/v1/session", api_login_session_get, AUTH_NONE, 0, 0, "whether this browser has a session {authenticated, actor, expires_at}"},
+    {"DELETE", "/api/v1/session", api_login_session_delete, AUTH_NONE, 0, 0, "web logout: ends the session, clears the cookie"},
     {"GET", "/", api_web_page, AUTH_NONE, 0, 0, "page: dashboard (nodes, pending approvals)"},
     {"GET", "/login", api_web_page, AUTH_NONE, 0, 0, "page: admin login"},
     {"GET", "/enroll", api_web_page, AUTH_NONE, 0, 0, "page: enroll a machine, iPad QR, recovery (open)"},

@@ -18,7 +18,7 @@
 #include "api.h"
 #include "clock.h"
 #include "exec_queue.h"
-#include "fleet.h"
+#include "fleet_token.h"
 #include "housekeeping.h"
 #include "import.h"
 #include "lock.h"
@@ -28,7 +28,7 @@
 #include "registry.h"
 #include "router.h"
 #include "secret.h"
-#include "session.h"
+#include "login_sessions.h"
 #include "softstate.h"
 #include "store.h"
 #include "tls.h"
@@ -265,7 +265,7 @@ int serve_main(int argc, char **argv)
     if (load_credentials() != 0)
         return 1;
     err[0] = '\0';
-    if (session_init() != 0 || web_init(err, sizeof(err)) != 0) {
+    if (login_session_init() != 0 || web_init(err, sizeof(err)) != 0) {
         log_error("msg=\"%s\"", err[0] ? err : "cannot set up web sessions");
         return 1;
     }
@@ -316,7 +316,7 @@ int serve_main(int argc, char **argv)
         tls_free();
         return 1;
     }
-    if (softstate_register() != 0 || housekeeping_every("sessions", 60 * 1000, session_prune, NULL) != 0 ||
+    if (softstate_register() != 0 || housekeeping_every("sessions", 60 * 1000, login_session_prune, NULL) != 0 ||
         housekeeping_start() != 0) {
         workers_stop(0);
         store_writer_stop();
@@ -357,7 +357,7 @@ int serve_main(int argc, char **argv)
     housekeeping_stop();
     store_writer_stop();
     store_close();
-    session_free();
+    login_session_free();
     web_free();
     close(lock_fd);
     tls_free();

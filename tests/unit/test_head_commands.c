@@ -1,4 +1,4 @@
-/* The heads' screenshot and log commands (server/head_commands.c): run for
+/* The heads' screenshot and log commands (fleet/head_commands.c): run for
  * real under dash and bash --posix (two different POSIX shells: what works in
  * both does not lean on one shell's extensions), against files made here,
  * and parsed back with the parsers the server uses. Also: the age cut-off's

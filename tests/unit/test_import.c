@@ -1,5 +1,5 @@
 /*
- * Unit tests of store/import.c: the sample nodes.yaml with every field, a
+ * Unit tests of fleet/import.c: the sample nodes.yaml with every field, a
  * hand-edited file (anchors, merge keys, flow style, folded and literal
  * scalars, yes/no, CRLF, BOM), re-import, merging into existing rows, dry
  * run, refusals with their positions, alias bombs (timed, memory measured),

@@ -1,4 +1,4 @@
-#include "session.h"
+#include "login_sessions.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -18,7 +18,7 @@ typedef struct session {
     uint8_t admin_hash[SECRET_HASH_LEN]; /* the admin token it was opened with */
     int64_t expires_at;
     struct session *next;
-} session_t;
+} login_session_t;
 
 #define SESSION_BUCKETS 1024
 #define LOGIN_SLOTS 256
@@ -30,24 +30,24 @@ typedef struct {
 } login_slot_t;
 
 static hc_lock_t sessions_lock;
-static session_t *buckets[SESSION_BUCKETS];
+static login_session_t *buckets[SESSION_BUCKETS];
 static size_t nsessions;
 static login_slot_t login_slots[LOGIN_SLOTS];
 static int ready;
 
-int session_init(void)
+int login_session_init(void)
 {
-    lock_init(&sessions_lock, "sessions", LOCK_RANK_SESSIONS);
+    lock_init(&sessions_lock, "sessions", LOCK_RANK_LOGIN_SESSIONS);
     ready = 1;
     return 0;
 }
 
-void session_free(void)
+void login_session_free(void)
 {
     if (!ready)
         return;
     for (size_t b = 0; b < SESSION_BUCKETS; b++) {
-        for (session_t *s = buckets[b], *next; s != NULL; s = next) {
+        for (login_session_t *s = buckets[b], *next; s != NULL; s = next) {
             next = s->next;
             free(s);
         }
@@ -67,9 +67,9 @@ static size_t bucket_of(const uint8_t h[SECRET_HASH_LEN])
 }
 
 /* caller holds sessions_lock */
-static session_t **find_slot(const uint8_t h[SECRET_HASH_LEN])
+static login_session_t **find_slot(const uint8_t h[SECRET_HASH_LEN])
 {
-    session_t **pp = &buckets[bucket_of(h)];
+    login_session_t **pp = &buckets[bucket_of(h)];
     for (; *pp != NULL; pp = &(*pp)->next)
         if (secret_hash_equal((*pp)->id_hash, h))
             return pp;
@@ -77,9 +77,9 @@ static session_t **find_slot(const uint8_t h[SECRET_HASH_LEN])
 }
 
 /* caller holds sessions_lock */
-static void unlink_free(session_t **pp)
+static void unlink_free(login_session_t **pp)
 {
-    session_t *s = *pp;
+    login_session_t *s = *pp;
     *pp = s->next;
     free(s);
     nsessions--;
@@ -88,18 +88,18 @@ static void unlink_free(session_t **pp)
 /* caller holds sessions_lock: drops the session closest to expiry */
 static void evict_one(void)
 {
-    session_t **victim = NULL;
+    login_session_t **victim = NULL;
     for (size_t b = 0; b < SESSION_BUCKETS; b++)
-        for (session_t **pp = &buckets[b]; *pp != NULL; pp = &(*pp)->next)
+        for (login_session_t **pp = &buckets[b]; *pp != NULL; pp = &(*pp)->next)
             if (victim == NULL || (*pp)->expires_at < (*victim)->expires_at)
                 victim = pp;
     if (victim != NULL)
         unlink_free(victim);
 }
 
-int session_create(const uint8_t admin_hash[SECRET_HASH_LEN], char cookie[SECRET_TOKEN_HEX + 1], int64_t *expires_at)
+int login_session_create(const uint8_t admin_hash[SECRET_HASH_LEN], char cookie[SECRET_TOKEN_HEX + 1], int64_t *expires_at)
 {
-    session_t *s = calloc(1, sizeof(*s));
+    login_session_t *s = calloc(1, sizeof(*s));
     if (s == NULL)
         return -1;
     secret_token_new(cookie);
@@ -164,7 +164,7 @@ static int lookup(hc_req_t *r, uint8_t admin_hash[SECRET_HASH_LEN], int64_t *exp
     int64_t now = clock_now();
     int found = 0;
     lock_take(&sessions_lock);
-    session_t **pp = find_slot(h);
+    login_session_t **pp = find_slot(h);
     if (pp != NULL) {
         if ((*pp)->expires_at <= now) {
             unlink_free(pp);
@@ -186,26 +186,26 @@ static int remove_by_cookie(hc_req_t *r)
     uint8_t h[SECRET_HASH_LEN];
     secret_token_hash(cookie, SECRET_TOKEN_HEX, h);
     lock_take(&sessions_lock);
-    session_t **pp = find_slot(h);
+    login_session_t **pp = find_slot(h);
     if (pp != NULL)
         unlink_free(pp);
     lock_give(&sessions_lock);
     return pp != NULL;
 }
 
-int session_destroy(hc_req_t *r)
+int login_session_destroy(hc_req_t *r)
 {
     return remove_by_cookie(r);
 }
 
-int64_t session_expiry(hc_req_t *r)
+int64_t login_session_expiry(hc_req_t *r)
 {
     uint8_t ah[SECRET_HASH_LEN];
     int64_t exp = 0;
     return lookup(r, ah, &exp) ? exp : 0;
 }
 
-size_t session_count(void)
+size_t login_session_count(void)
 {
     lock_take(&sessions_lock);
     size_t n = nsessions;
@@ -213,14 +213,14 @@ size_t session_count(void)
     return n;
 }
 
-void session_prune(void *arg)
+void login_session_prune(void *arg)
 {
     (void)arg;
     int64_t now = clock_now();
     uint64_t mono = clock_mono_ms();
     lock_take(&sessions_lock);
     for (size_t b = 0; b < SESSION_BUCKETS; b++) {
-        session_t **pp = &buckets[b];
+        login_session_t **pp = &buckets[b];
         while (*pp != NULL) {
             if ((*pp)->expires_at <= now)
                 unlink_free(pp);
@@ -241,7 +241,7 @@ static int is_state_changing(h2o_req_t *req)
              h2o_memis(req->method.base, req->method.len, H2O_STRLIT("OPTIONS")));
 }
 
-int session_authenticate(hc_req_t *r)
+int login_session_authenticate(hc_req_t *r)
 {
     uint8_t admin_hash[SECRET_HASH_LEN];
     int64_t exp;
@@ -254,7 +254,7 @@ int session_authenticate(hc_req_t *r)
         return 0;
     }
     if (is_state_changing(r->req)) {
-        int o = session_origin_check(r);
+        int o = login_session_origin_check(r);
         if (o <= 0) {
             json_error(r, 403, "forbidden",
                        o == 0 ? "a state-changing request with a session cookie needs an Origin header (use a browser, "
@@ -286,7 +286,7 @@ static login_slot_t *login_slot(const char *ip, int create)
     return oldest;
 }
 
-int64_t session_login_retry_after(const char *client_ip)
+int64_t login_throttle_retry_after(const char *client_ip)
 {
     uint64_t now = clock_mono_ms(), wait_ms = 0;
     lock_take(&sessions_lock);
@@ -297,7 +297,7 @@ int64_t session_login_retry_after(const char *client_ip)
     return (int64_t)((wait_ms + 999) / 1000);
 }
 
-void session_login_failed(const char *client_ip)
+void login_throttle_failed(const char *client_ip)
 {
     uint64_t now = clock_mono_ms();
     lock_take(&sessions_lock);
@@ -310,7 +310,7 @@ void session_login_failed(const char *client_ip)
     lock_give(&sessions_lock);
 }
 
-void session_login_succeeded(const char *client_ip)
+void login_throttle_succeeded(const char *client_ip)
 {
     lock_take(&sessions_lock);
     login_slot_t *s = login_slot(client_ip, 0);
@@ -321,7 +321,7 @@ void session_login_succeeded(const char *client_ip)
 
 /* ---- origin ---- */
 
-int session_request_is_https(hc_req_t *r)
+int login_session_request_is_https(hc_req_t *r)
 {
     /* the request id stage resolved it: TLS, or X-Forwarded-Proto from a trusted proxy */
     return r->scheme != NULL && strcmp(r->scheme, "https") == 0;
@@ -358,7 +358,7 @@ static int origin_normalise(const char *s, size_t len, char *out, size_t outlen)
     return 0;
 }
 
-int session_origin_check(hc_req_t *r)
+int login_session_origin_check(hc_req_t *r)
 {
     h2o_req_t *req = r->req;
     ssize_t i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("origin"), -1);
@@ -368,7 +368,7 @@ int session_origin_check(hc_req_t *r)
     char origin[300], own[300], pub[300];
     if (origin_normalise(v.base, v.len, origin, sizeof(origin)) != 0)
         return -1; /* "null" and anything else that is not an origin */
-    const char *scheme = session_request_is_https(r) ? "https" : "http";
+    const char *scheme = login_session_request_is_https(r) ? "https" : "http";
     if (req->authority.len > 0 && req->authority.len < 256) {
         char raw[300];
         int n = snprintf(raw, sizeof(raw), "%s://%.*s", scheme, (int)req->authority.len, req->authority.base);
@@ -382,12 +382,12 @@ int session_origin_check(hc_req_t *r)
     return -1;
 }
 
-void session_set_cookie(hc_req_t *r, const char *value, int64_t max_age_s)
+void login_session_set_cookie(hc_req_t *r, const char *value, int64_t max_age_s)
 {
     h2o_req_t *req = r->req;
     char buf[256];
     int n = snprintf(buf, sizeof(buf), "%s=%s; Path=/; Max-Age=%lld; HttpOnly; SameSite=Strict%s", SESSION_COOKIE,
-                     value ? value : "", value ? (long long)max_age_s : 0LL, session_request_is_https(r) ? "; Secure" : "");
+                     value ? value : "", value ? (long long)max_age_s : 0LL, login_session_request_is_https(r) ? "; Secure" : "");
     h2o_iovec_t v = h2o_strdup(&req->pool, buf, (size_t)n);
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_SET_COOKIE, NULL, v.base, v.len);
 }

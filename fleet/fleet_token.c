@@ -1,4 +1,4 @@
-#include "fleet.h"
+#include "fleet_token.h"
 
 #include <errno.h>
 #include <fcntl.h>
