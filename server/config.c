@@ -87,6 +87,12 @@ static const key_def_t key_defs[] = {
      AT(server.watchdog_stall_ms),
      .min = 2 * MS_PER_S,
      .max = 10 * MS_PER_M},
+    {.key = "server.auth_max_failures", .kind = K_UINT, AT(server.auth_max_failures), .max = 1000000},
+    {.key = "server.auth_failure_window",
+     .kind = K_DURATION,
+     AT(server.auth_failure_window_ms),
+     .min = MS_PER_S,
+     .max = 24 * MS_PER_H},
     {.key = "nodes", .kind = K_SECTION},
     {.key = "nodes.offline_after", .kind = K_DURATION, AT(nodes.offline_after_ms), .min = MS_PER_S, .max = FOREVER},
     {.key = "nodes.auto_approve", .kind = K_BOOL, AT(nodes.auto_approve)},
@@ -1089,6 +1095,8 @@ int config_defaults(hc_config_t *cfg)
     cfg->server.data_dir = strdup("./data");
     cfg->server.shutdown_grace_ms = 10 * MS_PER_S;
     cfg->server.watchdog_stall_ms = 5 * MS_PER_S;
+    cfg->server.auth_max_failures = 30;
+    cfg->server.auth_failure_window_ms = 60 * MS_PER_S;
     cfg->nodes.offline_after_ms = 90 * MS_PER_S;
     cfg->nodes.enrollment_ttl_ms = 24 * MS_PER_H;
     cfg->nodes.heartbeat_interval_s = 30;

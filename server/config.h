@@ -40,6 +40,9 @@ typedef struct hc_config {
         int metrics_public; /* bool */
         uint64_t shutdown_grace_ms; /* server.shutdown_grace, default 10s */
         uint64_t watchdog_stall_ms; /* server.watchdog_stall, default 5s: a worker loop stuck this long is a stall */
+        uint64_t auth_max_failures;       /* server.auth_max_failures, default 30: wrong bearer tokens per
+                                             address and window before 429; 0 = no throttle */
+        uint64_t auth_failure_window_ms;  /* server.auth_failure_window, default 60s */
     } server;
 
     struct {
