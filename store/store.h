@@ -111,8 +111,22 @@ typedef struct store_stats {
     uint64_t commit_us_sum; /* total time in COMMIT */
     uint64_t batch_max;     /* largest batch seen */
     uint64_t failures;      /* batches that failed to commit */
+    /* write batches that failed to commit since the last one with changes
+     * that did commit (a batch that changes nothing, such as the health
+     * check's read, neither counts nor resets it): health turns degraded at
+     * STORE_DEGRADED_AFTER */
+    uint64_t failures_in_row;
+    char last_error[160]; /* SQLite's message for the last failed batch */
 } store_stats_t;
+#define STORE_DEGRADED_AFTER 3
 void store_stats_get(store_stats_t *out);
+
+#ifdef HC_TESTING
+/* Test-only fault switch (the health test): the next n batches that change
+ * something fail as if COMMIT had (SQLITE_FULL), rolled back and reported
+ * STORE_ECOMMIT; 0 ends it. Any thread. */
+void store_testing_fail_commits(int n);
+#endif
 
 /* For tests and the benchmark: enabled = 1 is group commit (the default),
  * enabled = 0 commits each op in its own transaction (the naive
