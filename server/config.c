@@ -60,6 +60,7 @@ static const key_def_t key_defs[] = {
     /* an agent's result (stdout + stderr, JSON-escaped) must fit the 8 MiB body limit of POST /api/v1/body/exec/result */
     {.key = "exec.max_output_bytes", .kind = K_UINT, AT(exec.max_output_bytes), .max = 4ULL * 1024 * 1024},
     {.key = "exec.result_retention", .kind = K_DURATION, AT(exec.result_retention_ms), .max = FOREVER},
+    {.key = "exec.max_pending", .kind = K_UINT, AT(exec.max_pending), .min = 1, .max = 1000000},
     {.key = "exec.timeout_grace", .kind = K_DURATION, AT(exec.timeout_grace_ms), .max = MS_PER_H},
     {.key = "heads", .kind = K_SECTION},
     {.key = "heads.experience_library_url", .kind = K_URL, AT(heads.experience_library_url), .nullable = true},
@@ -296,6 +297,7 @@ int config_defaults(hc_config_t *cfg)
     cfg->exec.max_output_bytes = 1048576;
     cfg->exec.result_retention_ms = 168 * MS_PER_H;
     cfg->exec.timeout_grace_ms = 30 * MS_PER_S;
+    cfg->exec.max_pending = 1000;
     cfg->heads.screenshot_path = strdup("/tmp/hydra-live-screenshot.jpg");
     cfg->heads.screenshot_max_age_ms = 30 * MS_PER_S;
     cfg->heads.sunshine_port = 47990;

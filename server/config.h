@@ -58,6 +58,8 @@ typedef struct hc_config {
         uint64_t result_retention_ms; /* default 168h */
         uint64_t timeout_grace_ms;    /* exec.timeout_grace, default 30s: a running command without a result
                                          is finished as timeout after its timeout plus this */
+        uint64_t max_pending;         /* exec.max_pending, default 1000: pending commands per node before
+                                         POST …/exec answers 429 */
     } exec;
 
     struct {
