@@ -52,6 +52,8 @@ typedef enum {
     K_LISTEN,
     K_PROXIES,
     K_ROLES,
+    K_NAME,       /* 1..ROLE_NAME_MAX of [A-Za-z0-9._-]: a role name, a release channel */
+    K_HEAD_ROLES, /* a list of K_NAME: heads.roles */
 } kind_t;
 
 typedef struct {
@@ -120,11 +122,13 @@ static const key_def_t key_defs[] = {
      .min = MS_PER_S,
      .max = 5 * MS_PER_M},
     {.key = "heads.logs_timeout", .kind = K_DURATION, AT(heads.logs_timeout_ms), .min = MS_PER_S, .max = 5 * MS_PER_M},
+    {.key = "heads.roles", .kind = K_HEAD_ROLES},
     {.key = "streams", .kind = K_SECTION},
     {.key = "streams.stop_command", .kind = K_TEXT, AT(streams.stop_command)},
     {.key = "streams.stop_timeout", .kind = K_DURATION, AT(streams.stop_timeout_ms), .min = MS_PER_S, .max = FOREVER},
     {.key = "releases", .kind = K_SECTION},
     {.key = "releases.base_url", .kind = K_URL, AT(releases.base_url)},
+    {.key = "releases.channel", .kind = K_NAME, AT(releases.channel)},
     {.key = "role_catalog", .kind = K_ROLES},
 };
 
@@ -446,6 +450,13 @@ static int set_token_file(ctx_t *c, const key_def_t *d, yaml_node_t *v, hc_confi
     return rc;
 }
 
+static const char *name_problem(const char *s)
+{
+    size_t n = strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-");
+    return s[0] == '\0' || s[n] != '\0' || n > ROLE_NAME_MAX ? "must be 1 to 64 characters of A-Z, a-z, 0-9, '.', '_', '-'"
+                                                       : NULL;
+}
+
 static int set_string(ctx_t *c, const key_def_t *d, yaml_node_t *v, hc_config_t *cfg)
 {
     const char *s = text(v);
@@ -462,6 +473,9 @@ static int set_string(ctx_t *c, const key_def_t *d, yaml_node_t *v, hc_config_t 
         break;
     case K_TOKEN:
         bad = token_problem(s);
+        break;
+    case K_NAME:
+        bad = name_problem(s);
         break;
     default: /* paths */
         if (s[0] == '\0')
@@ -595,6 +609,24 @@ static int set_list(ctx_t *c, const key_def_t *d, yaml_node_t *v, hc_config_t *c
     free_strs(dst, *count);
     memcpy(dst, fresh, n * sizeof(*dst));
     *count = n;
+    return 0;
+}
+
+/* heads.roles: the roles that make a node a head; [] is allowed (none do) */
+static int set_head_roles(ctx_t *c, const key_def_t *d, yaml_node_t *v, hc_config_t *cfg)
+{
+    yaml_node_t *items[CONFIG_MAX_HEAD_ROLES];
+    size_t n;
+    if (list_items(c, d, v, CONFIG_MAX_HEAD_ROLES, items, &n) != 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        const char *bad = name_problem(text(items[i]));
+        if (bad != NULL)
+            return fail(c, items[i], "\"%s\" entries %s", d->key, bad);
+    }
+    for (size_t i = 0; i < n; i++)
+        snprintf(cfg->heads.roles[i], sizeof(cfg->heads.roles[i]), "%s", text(items[i]));
+    cfg->heads.roles_count = n;
     return 0;
 }
 
@@ -893,6 +925,9 @@ static int set_value(ctx_t *c, hc_config_t *cfg, const key_def_t *d, yaml_node_t
             free_strs(cfg->server.trusted_proxies, cfg->server.trusted_proxies_count);
             cfg->server.trusted_proxies_count = 0;
             return 0;
+        case K_HEAD_ROLES:
+            cfg->heads.roles_count = 0;
+            return 0;
         case K_ROLES:
             free_roles(cfg->role_catalog, cfg->role_catalog_count);
             cfg->role_catalog = NULL;
@@ -921,6 +956,8 @@ static int set_value(ctx_t *c, hc_config_t *cfg, const key_def_t *d, yaml_node_t
         return set_list(c, d, v, cfg);
     case K_ROLES:
         return set_roles(c, d, v, cfg);
+    case K_HEAD_ROLES:
+        return set_head_roles(c, d, v, cfg);
     default:
         return set_string(c, d, v, cfg);
     }
@@ -1106,8 +1143,13 @@ int config_defaults(hc_config_t *cfg)
     cfg->streams.stop_command = strdup("hydrabody stream-stop");
     cfg->streams.stop_timeout_ms = 20 * MS_PER_S;
     cfg->releases.base_url = strdup("https://releases.example.com");
+    cfg->releases.channel = strdup("production");
+    static const char *const head_roles[] = {"hydraheadflatscreen", "hydraheadwindows", "hydraheadipad"};
+    for (size_t i = 0; i < sizeof(head_roles) / sizeof(head_roles[0]); i++)
+        snprintf(cfg->heads.roles[i], sizeof(cfg->heads.roles[i]), "%s", head_roles[i]);
+    cfg->heads.roles_count = sizeof(head_roles) / sizeof(head_roles[0]);
     if (cfg->server.listen[0] == NULL || cfg->server.data_dir == NULL || cfg->heads.screenshot_path == NULL ||
-        cfg->streams.stop_command == NULL || cfg->releases.base_url == NULL) {
+        cfg->streams.stop_command == NULL || cfg->releases.base_url == NULL || cfg->releases.channel == NULL) {
         config_free(cfg);
         return -1;
     }
@@ -1154,6 +1196,7 @@ void config_free(hc_config_t *cfg)
     free(cfg->heads.screenshot_path);
     free(cfg->streams.stop_command);
     free(cfg->releases.base_url);
+    free(cfg->releases.channel);
     free_roles(cfg->role_catalog, cfg->role_catalog_count);
     memset(cfg, 0, sizeof(*cfg));
 }

@@ -9,6 +9,7 @@
  * |      |           | enrollment tokens, admin tokens (registry.c)            |
  * |  30  | exec      | exec queues and results, parked exec waiters (exec)     |
  * |  40  | sessions  | web login sessions (web)                                |
+ * |  70  | agent_fields | log-once table of unknown agent fields (agent_fields) |
  * |  80  | metrics   | metric registries (metrics)                             |
  * |  90  | store     | the store writer's input queue (store/writer.c);        |
  * |      |           | innermost: may be taken under any other                 |
@@ -39,6 +40,7 @@ enum {
     LOCK_RANK_NODES = 20,
     LOCK_RANK_EXEC = 30,
     LOCK_RANK_LOGIN_SESSIONS = 40,
+    LOCK_RANK_AGENT_FIELDS = 70,
     LOCK_RANK_METRICS = 80,
     LOCK_RANK_STORE = 90,
 };

@@ -15,10 +15,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "agent_fields.h"
 #include "api.h"
 #include "clock.h"
 #include "exec_queue.h"
 #include "fleet_token.h"
+#include "head_roles.h"
 #include "housekeeping.h"
 #include "import.h"
 #include "lock.h"
@@ -258,7 +260,7 @@ int serve_main(int argc, char **argv)
         return 1;
     }
     if (registry_init() != 0 || metrics_init() != 0 || exec_queue_init() != 0 ||
-        metrics_register_collector(exec_queue_metrics_render) != 0) {
+        metrics_register_collector(exec_queue_metrics_render) != 0 || agent_fields_init() != 0) {
         log_error("msg=\"out of memory at start\"");
         return 1;
     }
@@ -269,7 +271,8 @@ int serve_main(int argc, char **argv)
         log_error("msg=\"%s\"", err[0] ? err : "cannot set up web sessions");
         return 1;
     }
-    if (registry_load(store_db(), err, sizeof(err)) != 0 || roles_seed(&config, err, sizeof(err)) != 0 ||
+    if (head_roles_reconcile(&config, err, sizeof(err)) != 0 || registry_load(store_db(), err, sizeof(err)) != 0 ||
+        roles_seed(&config, err, sizeof(err)) != 0 ||
         exec_queue_load(store_db(), err, sizeof(err)) != 0) {
         log_error("msg=\"%s\"", err);
         return 1;
