@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent_fields.h"
 #include "api.h"
 #include "audit.h"
 #include "clock.h"
@@ -235,20 +236,34 @@ static void enroll_free(void *arg)
 
 static const commit_spec_t enroll_spec = {enroll_apply, enroll_publish, enroll_respond, enroll_free};
 
+/* a fact the agent sends at enrollment: the value, "" when absent or unusable (counted) */
+static const char *enroll_fact(hc_req_t *r, const char *who, const char *key, size_t max)
+{
+    json_t *v = json_object_get(r->body, key);
+    if (v == NULL || json_is_null(v))
+        return "";
+    const char *s = json_string_value(v);
+    if (s != NULL && json_string_length(v) <= max && strlen(s) == json_string_length(v) && nodes_text_ok(s))
+        return s;
+    agent_fields_invalid(AGENT_EP_ENROLL, who, key, "not a string of at most 63 (hostname 255) bytes without "
+                                                    "control characters");
+    return "";
+}
+
+/* Read tolerantly (api/agent_fields.h): an agent newer than this server may
+ * send more facts; they are ignored and counted. Only the token decides. */
 void api_enroll(hc_req_t *r)
 {
-    static const char *const allowed[] = {"enrollment_token", "hostname", "os", "arch", "version", NULL};
-    char err[256];
-    const char *token = NULL, *hostname = "", *os = "", *arch = "", *version = "";
-    if (json_check_keys(r->body, allowed, err, sizeof(err)) != 0 ||
-        json_get_str(r->body, "enrollment_token", 256, &token, err, sizeof(err)) < 0 ||
-        json_get_str(r->body, "hostname", NODE_TEXT_MAX - 1, &hostname, err, sizeof(err)) < 0 ||
-        json_get_str(r->body, "os", NODE_SHORT_MAX - 1, &os, err, sizeof(err)) < 0 ||
-        json_get_str(r->body, "arch", NODE_SHORT_MAX - 1, &arch, err, sizeof(err)) < 0 ||
-        json_get_str(r->body, "version", NODE_SHORT_MAX - 1, &version, err, sizeof(err)) < 0) {
-        json_error(r, 400, "bad_request", "%s", err);
-        return;
-    }
+    static const char *const known[] = {"enrollment_token", "hostname", "os", "arch", "version", NULL};
+    char who[80];
+    snprintf(who, sizeof(who), "ip:%s", r->client_ip);
+    agent_fields_unknown(AGENT_EP_ENROLL, who, r->body, known);
+    const char *token = json_string_value(json_object_get(r->body, "enrollment_token"));
+    if (token != NULL && strlen(token) > 256)
+        token = NULL;
+    const char *hostname = enroll_fact(r, who, "hostname", NODE_TEXT_MAX - 1),
+               *os = enroll_fact(r, who, "os", NODE_SHORT_MAX - 1), *arch = enroll_fact(r, who, "arch", NODE_SHORT_MAX - 1),
+               *version = enroll_fact(r, who, "version", NODE_SHORT_MAX - 1);
     if (token == NULL || token[0] == '\0') {
         json_error(r, 401, "unauthorized", "\"enrollment_token\" is required");
         return;
