@@ -24,6 +24,8 @@ const route_t route_table[] = {
     /* enrollment of machines */
     {"POST", "/api/v1/enrollments", api_enrollments_create, AUTH_ADMIN, 16 * KiB, ROUTE_JSON_BODY,
      "mint a one-time enrollment token {name, owner, os} with install commands"},
+    {"GET", "/api/v1/enroll-warnings", api_enroll_warnings, AUTH_ADMIN, 0, 0,
+     "what would make install commands useless here (public_url loopback, placeholder releases.base_url)"},
     {"POST", "/api/v1/enroll", api_enroll, AUTH_ENROLLMENT, 16 * KiB, ROUTE_JSON_BODY,
      "agent: spend an enrollment token {enrollment_token, hostname, os, arch, version}"},
     {"POST", "/api/v1/nodes/{id}/approve", api_nodes_approve, AUTH_ADMIN, 0, 0, "approve a pending node"},

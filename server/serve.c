@@ -278,6 +278,7 @@ int serve_main(int argc, char **argv)
         return 1;
     }
     registry_set_exec_pending_fn(exec_queue_pending_count); /* the heartbeat's exec_pending */
+    enroll_warnings_log();
     if (store_writer_start() != 0) {
         log_error("msg=\"cannot start the store writer thread\"");
         return 1;
