@@ -620,12 +620,14 @@ static int set_head_roles(ctx_t *c, const key_def_t *d, yaml_node_t *v, hc_confi
     if (list_items(c, d, v, CONFIG_MAX_HEAD_ROLES, items, &n) != 0)
         return -1;
     for (size_t i = 0; i < n; i++) {
-        const char *bad = name_problem(text(items[i]));
+        const char *t = text(items[i]), *bad = t ? name_problem(t) : "must be strings";
         if (bad != NULL)
             return fail(c, items[i], "\"%s\" entries %s", d->key, bad);
     }
-    for (size_t i = 0; i < n; i++)
-        snprintf(cfg->heads.roles[i], sizeof(cfg->heads.roles[i]), "%s", text(items[i]));
+    for (size_t i = 0; i < n; i++) {
+        const char *t = text(items[i]);
+        snprintf(cfg->heads.roles[i], sizeof(cfg->heads.roles[i]), "%s", t ? t : "");
+    }
     cfg->heads.roles_count = n;
     return 0;
 }
