@@ -261,6 +261,7 @@ void api_body_heartbeat(hc_req_t *r)
     int64_t now = clock_now();
     json_t *answer = NULL, *old_diag = NULL;
     flags_op_t op = {.generation = -1};
+    int deliver_once = 0;
     lock_take(&registry_nodes_lock);
     node_t *n = registry_node_find(id);
     if (n != NULL) {
@@ -298,6 +299,7 @@ void api_body_heartbeat(hc_req_t *r)
                 op.generation = ack;
         } else if (!n->flags_acked && flags_set && strcmp(n->approval, "approved") == 0) {
             /* an agent that never acks: these flags go out once, cleared before the answer leaves */
+            deliver_once = 1;
             op.generation = n->flags_generation;
             op.answer = heartbeat_answer(n);
         }
@@ -318,7 +320,7 @@ void api_body_heartbeat(hc_req_t *r)
         return;
     }
     flags_op_t *a = malloc(sizeof(*a));
-    if (a == NULL || (op.generation >= 0 && !op.mark_acked && op.answer == NULL && ack < 0)) {
+    if (a == NULL || (deliver_once && op.answer == NULL)) {
         free(a);
         json_decref(op.answer);
         json_error(r, 500, "internal", "out of memory");

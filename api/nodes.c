@@ -658,11 +658,18 @@ static int setroles_apply(sqlite3 *db, void *arg)
     }
     /* a head role makes the node a head (fleet/head_roles.h): needs the roles it had */
     json_t *old = NULL;
-    if ((st = store_prepare(db, "SELECT roles FROM nodes WHERE id = ?1")) != NULL) {
-        sqlite3_bind_text(st, 1, s->id, -1, SQLITE_STATIC);
-        if (sqlite3_step(st) == SQLITE_ROW)
-            old = json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL);
-        sqlite3_finalize(st);
+    if ((st = store_prepare(db, "SELECT roles FROM nodes WHERE id = ?1")) == NULL) {
+        free(roles);
+        return -1;
+    }
+    sqlite3_bind_text(st, 1, s->id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        old = json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW) {
+        free(roles);
+        return rc == SQLITE_DONE ? NODES_ENOENT : -1;
     }
     rc = head_roles_sync(db, serve_config(), s->id, json_is_array(old) ? old : s->missing, s->roles, s->actor,
                          &s->head_change);

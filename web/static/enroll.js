@@ -55,12 +55,14 @@
     $('enroll-warnings').hidden = !(list && list.length);
   }
 
+  // advisory: a failure (say, the session ended meanwhile) leaves the box hidden
+  // and does not leave the page; the enroll form reports such errors itself
   async function loadWarnings() {
     try {
-      const r = await hc.api('GET', '/api/v1/enroll-warnings');
+      const r = await hc.api('GET', '/api/v1/enroll-warnings', undefined, { noLoginRedirect: true });
       showWarnings(r.warnings);
     } catch (e) {
-      hc.showError(e);
+      showWarnings([]);
     }
   }
 
