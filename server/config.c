@@ -123,6 +123,15 @@ static const key_def_t key_defs[] = {
     {.key = "streams", .kind = K_SECTION},
     {.key = "streams.stop_command", .kind = K_TEXT, AT(streams.stop_command)},
     {.key = "streams.stop_timeout", .kind = K_DURATION, AT(streams.stop_timeout_ms), .min = MS_PER_S, .max = FOREVER},
+    {.key = "sessions", .kind = K_SECTION},
+    {.key = "sessions.retention", .kind = K_DURATION, AT(sessions.retention_ms), .min = MS_PER_S, .max = FOREVER},
+    {.key = "sessions.silence_timeout",
+     .kind = K_DURATION,
+     AT(sessions.silence_timeout_ms),
+     .min = MS_PER_S,
+     .max = 24 * MS_PER_H},
+    {.key = "sessions.orphan_after", .kind = K_DURATION, AT(sessions.orphan_after_ms), .min = MS_PER_S, .max = 24 * MS_PER_H},
+    {.key = "sessions.log_max_lines", .kind = K_UINT, AT(sessions.log_max_lines), .min = 10, .max = 1000000},
     {.key = "releases", .kind = K_SECTION},
     {.key = "releases.base_url", .kind = K_URL, AT(releases.base_url)},
     {.key = "role_catalog", .kind = K_ROLES},
@@ -1105,6 +1114,10 @@ int config_defaults(hc_config_t *cfg)
     cfg->heads.logs_timeout_ms = 15 * MS_PER_S;       /* spec: 504 after 15 s */
     cfg->streams.stop_command = strdup("hydrabody stream-stop");
     cfg->streams.stop_timeout_ms = 20 * MS_PER_S;
+    cfg->sessions.retention_ms = 30 * 24 * MS_PER_H;
+    cfg->sessions.silence_timeout_ms = 60 * MS_PER_S;
+    cfg->sessions.orphan_after_ms = 60 * MS_PER_S;
+    cfg->sessions.log_max_lines = 10000;
     cfg->releases.base_url = strdup("https://releases.example.com");
     if (cfg->server.listen[0] == NULL || cfg->server.data_dir == NULL || cfg->heads.screenshot_path == NULL ||
         cfg->streams.stop_command == NULL || cfg->releases.base_url == NULL) {
