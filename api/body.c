@@ -255,10 +255,13 @@ void api_body_heartbeat(hc_req_t *r)
         softstate_mark(n, bits);
         clear_flags = ack >= 0 && ack == n->flags_generation &&
                       (n->flag_update_node || n->flag_update_services || n->flag_reprovision);
-        /* a head: its session_id alone counts; a body: while it streams */
+        /* a head: its session_id alone counts; a body: while it streams. A
+         * node not approved streams for nobody: its reports are not sessions */
         rep.is_head = n->head != NULL;
         int streaming = strcmp(n->stream_status, "streaming") == 0;
-        if (sid_none || (!rep.is_head && !streaming && stream_status != NULL))
+        if (strcmp(n->approval, "approved") != 0)
+            rep.kind = SS_REPORT_UNKNOWN;
+        else if (sid_none || (!rep.is_head && !streaming && stream_status != NULL))
             rep.kind = SS_REPORT_NONE;
         else if (session_id != NULL && (rep.is_head || streaming))
             rep.kind = SS_REPORT_SESSION;

@@ -248,6 +248,11 @@ static void test_lifecycle_from_reports(void **state)
     expect_session(srv, "life-5", "active", body, head, NULL);
     beat(srv, btok, "{\"stream_status\":\"idle\"}");
     expect_session(srv, "life-5", "ended", body, head, "body_idle");
+    /* a node not approved streams for nobody */
+    char pending[64], ptok[65];
+    hc_enroll_node(srv, "body-pending", "linux", 0, pending, ptok);
+    beat(srv, ptok, "{\"stream_status\":\"streaming\",\"session_id\":\"life-pending\"}");
+    assert_null(session_get(srv, "life-pending"));
 }
 
 static void test_list_filters_paging_and_errors(void **state)
