@@ -82,26 +82,51 @@ static void *grow(void *v, size_t *cap, size_t elem)
     return p;
 }
 
+/* The active sessions and the nodes are arrays sorted by id: the watchdog
+ * looks one up per streaming body every second under the nodes lock, so
+ * lookups are binary searches; inserting (a new session, a node's first
+ * report) moves the tail, which is rare. */
+static size_t sorted_pos(const void *base, size_t n, size_t size, const char *id, int *found)
+{
+    size_t lo = 0, hi = n;
+    *found = 0;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp((const char *)base + mid * size, id); /* the id is each struct's first member */
+        if (c == 0) {
+            *found = 1;
+            return mid;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 static ss_active_t *active_find(const char *id)
 {
-    for (size_t i = 0; i < nactive; i++)
-        if (strcmp(active[i].id, id) == 0)
-            return &active[i];
-    return NULL;
+    int found;
+    size_t i = sorted_pos(active, nactive, sizeof(*active), id, &found);
+    return found ? &active[i] : NULL;
 }
 
 static ss_active_t *active_add(const char *id)
 {
-    ss_active_t *a = active_find(id);
-    if (a != NULL)
-        return a;
+    int found;
+    size_t i = sorted_pos(active, nactive, sizeof(*active), id, &found);
+    if (found)
+        return &active[i];
     if (nactive == cap_active) {
         void *p = grow(active, &cap_active, sizeof(*active));
         if (p == NULL)
             return NULL;
         active = p;
     }
-    a = &active[nactive++];
+    memmove(&active[i + 1], &active[i], (nactive - i) * sizeof(*active));
+    nactive++;
+    ss_active_t *a = &active[i];
     memset(a, 0, sizeof(*a));
     snprintf(a->id, sizeof(a->id), "%s", id);
     return a;
@@ -109,9 +134,12 @@ static ss_active_t *active_add(const char *id)
 
 static void active_remove(const char *id)
 {
-    ss_active_t *a = active_find(id);
-    if (a != NULL)
-        *a = active[--nactive];
+    int found;
+    size_t i = sorted_pos(active, nactive, sizeof(*active), id, &found);
+    if (found) {
+        memmove(&active[i], &active[i + 1], (nactive - i - 1) * sizeof(*active));
+        nactive--;
+    }
 }
 
 static int ended_find(const char *id)
@@ -143,27 +171,39 @@ static void ended_prune(int64_t now)
 
 static ss_node_t *node_find(const char *id)
 {
-    for (size_t i = 0; i < nnodes; i++)
-        if (strcmp(nodes[i].node_id, id) == 0)
-            return &nodes[i];
-    return NULL;
+    int found;
+    size_t i = sorted_pos(nodes, nnodes, sizeof(*nodes), id, &found);
+    return found ? &nodes[i] : NULL;
 }
 
 static ss_node_t *node_get(const char *id)
 {
-    ss_node_t *n = node_find(id);
-    if (n != NULL)
-        return n;
+    int found;
+    size_t i = sorted_pos(nodes, nnodes, sizeof(*nodes), id, &found);
+    if (found)
+        return &nodes[i];
     if (nnodes == cap_nodes) {
         void *p = grow(nodes, &cap_nodes, sizeof(*nodes));
         if (p == NULL)
             return NULL;
         nodes = p;
     }
-    n = &nodes[nnodes++];
+    memmove(&nodes[i + 1], &nodes[i], (nnodes - i) * sizeof(*nodes));
+    nnodes++;
+    ss_node_t *n = &nodes[i];
     memset(n, 0, sizeof(*n));
     snprintf(n->node_id, sizeof(n->node_id), "%s", id);
     return n;
+}
+
+static void node_forget(const char *id)
+{
+    int found;
+    size_t i = sorted_pos(nodes, nnodes, sizeof(*nodes), id, &found);
+    if (found) {
+        memmove(&nodes[i], &nodes[i + 1], (nnodes - i - 1) * sizeof(*nodes));
+        nnodes--;
+    }
 }
 
 static void end_in_memory(const char *id, int reason, int64_t now)
@@ -381,9 +421,8 @@ void stream_sessions_end_node_publish(const char *node_id, int reason, json_t *e
                  reason_names[reason], node_id);
         end_in_memory(json_string_value(v), reason, now);
     }
-    ss_node_t *nd = node_find(node_id);
-    if (nd != NULL && forget)
-        *nd = nodes[--nnodes];
+    if (forget)
+        node_forget(node_id);
     lock_give(&ss_lock);
 }
 
