@@ -491,16 +491,17 @@ static void silence_pass(int64_t now, int64_t silence_s)
     clock_rfc3339(now, s.now_s, sizeof(s.now_s));
     lock_take_shared(&registry_nodes_lock);
     registry_node_foreach(collect_silent, &s);
-    lock_give(&registry_nodes_lock);
-
     lock_take(&ss_lock);
     s.ends = calloc(nactive ? nactive : 1, sizeof(*s.ends));
     for (size_t i = 0; s.ends != NULL && i < nactive; i++) {
         ss_active_t *a = &active[i];
-        int silent = 0;
+        int silent;
         if (a->body_id[0] != '\0') {
-            for (size_t j = 0; j < s.nbodies && !silent; j++)
-                silent = strcmp(s.bodies[j].id, a->body_id) == 0;
+            /* whatever its last stream_status (a restart may have loaded a
+             * stale one), a session's body that stopped heartbeating ends it */
+            const node_t *b = registry_node_find(a->body_id);
+            int64_t seen = b != NULL && b->last_seen > a->last_body ? b->last_seen : a->last_body;
+            silent = now - seen >= silence_s;
         } else {
             /* no body ever joined: the head's reports keep it */
             silent = now - a->last_head >= silence_s;
@@ -509,6 +510,7 @@ static void silence_pass(int64_t now, int64_t silence_s)
             snprintf(s.ends[s.nends++], SS_ID_MAX + 1, "%s", a->id);
     }
     lock_give(&ss_lock);
+    lock_give(&registry_nodes_lock);
 
     if (s.ends != NULL && (s.nbodies > 0 || s.nends > 0)) {
         int rc = store_submit_wait(silence_apply, &s);
