@@ -40,6 +40,7 @@ typedef struct {
     char before[SS_ID_MAX + 1];
     const char *state; /* static string or NULL */
     int limit;
+    int64_t tail; /* READ_LOGS: last lines per side, -1 all */
     int found, unknown_before;
     json_t *out;
 } read_t;
@@ -56,7 +57,7 @@ static int read_apply(sqlite3 *db, void *arg)
         q->out = store_session_get(db, q->id, &q->found);
         break;
     default:
-        q->out = store_session_logs(db, q->id, &q->found);
+        q->out = store_session_logs(db, q->id, q->tail, &q->found);
         break;
     }
     return q->out != NULL || !q->found ? 0 : -1;
@@ -102,17 +103,43 @@ static const char *session_param(hc_req_t *r)
     return id;
 }
 
+/* a whole decimal number in [min, max], or -1 */
+static long parse_count(const char *s, long min, long max)
+{
+    if (s == NULL || s[0] < '0' || s[0] > '9')
+        return -1;
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    return *end != '\0' || errno != 0 || v < min || v > max ? -1 : v;
+}
+
 static void read_one(hc_req_t *r, int kind)
 {
+    static const char *const none[] = {NULL}, *const logs[] = {"tail", NULL};
+    char err[256];
+    if (route_query_check(r, kind == READ_LOGS ? logs : none, err, sizeof(err)) != 0) {
+        json_error(r, 400, "bad_request", "%s%s", err, kind == READ_LOGS ? " (parameter: tail)" : "");
+        return;
+    }
     const char *id = session_param(r);
     if (id == NULL)
         return;
+    long tail = -1;
+    const char *tail_s = kind == READ_LOGS ? route_query(r, "tail") : NULL;
+    long tail_max = (long)serve_config()->sessions.log_max_lines;
+    if (tail_s != NULL && (tail = parse_count(tail_s, 1, tail_max)) < 0) {
+        json_error(r, 400, "bad_request", "\"tail\" must be a whole number from 1 to %ld (sessions.log_max_lines)",
+                   tail_max);
+        return;
+    }
     read_t *q = calloc(1, sizeof(*q));
     if (q == NULL) {
         json_error(r, 500, "internal", "out of memory");
         return;
     }
     q->kind = kind;
+    q->tail = tail;
     snprintf(q->id, sizeof(q->id), "%s", id);
     commit_submit(r, &read_spec, q);
 }
@@ -145,15 +172,10 @@ void api_sessions_list(hc_req_t *r)
         json_error(r, 400, "bad_request", "\"node\" must be a node id");
         return;
     }
-    long lim = LIST_LIMIT_DEFAULT;
-    if (limit != NULL) {
-        char *end;
-        errno = 0;
-        lim = strtol(limit, &end, 10);
-        if (limit[0] < '0' || limit[0] > '9' || *end != '\0' || errno != 0 || lim < 1 || lim > LIST_LIMIT_MAX) {
-            json_error(r, 400, "bad_request", "\"limit\" must be a whole number from 1 to %d", LIST_LIMIT_MAX);
-            return;
-        }
+    long lim = limit != NULL ? parse_count(limit, 1, LIST_LIMIT_MAX) : LIST_LIMIT_DEFAULT;
+    if (lim < 0) {
+        json_error(r, 400, "bad_request", "\"limit\" must be a whole number from 1 to %d", LIST_LIMIT_MAX);
+        return;
     }
     if (before != NULL && !stream_sessions_id_ok(before)) {
         json_error(r, 400, "bad_request", "\"before\" must be a session id");

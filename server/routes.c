@@ -114,7 +114,7 @@ const route_t route_table[] = {
      "streaming sessions, newest first; ?state=active|ended&node=&limit=&before="},
     {"GET", "/api/v1/sessions/{id}", api_sessions_get, AUTH_ADMIN, 0, 0, "one streaming session"},
     {"GET", "/api/v1/sessions/{id}/logs", api_sessions_logs_get, AUTH_ADMIN, 0, 0,
-     "a session's body and head log lines, each side in time order"},
+     "a session's body and head log lines, each side in time order; ?tail=N for the last N per side"},
     {"POST", "/api/v1/body/sessions/{id}/logs", api_body_sessions_logs_post, AUTH_NODE, 4 * MiB, ROUTE_JSON_BODY,
      "agent (the session's body or head): upload log lines {lines:[{ts, line}]}; oldest dropped past the cap"},
     /* web UI: login sessions, pages (admin pages redirect to /login without a session), static files */

@@ -307,10 +307,12 @@ static json_t *ts_json(int64_t ms)
     return json_string(out);
 }
 
-static json_t *side_json(sqlite3 *db, const char *id, const char *side, json_t *node_id, json_t *name)
+static json_t *side_json(sqlite3 *db, const char *id, const char *side, json_t *node_id, json_t *name, int64_t tail)
 {
-    sqlite3_stmt *st = store_prepare(db, "SELECT ts_ms, line FROM stream_session_logs "
-                                         "WHERE session_id = ?1 AND side = ?2 ORDER BY ts_ms, seq");
+    /* the last tail lines (all: -1), in time order */
+    sqlite3_stmt *st = store_prepare(db, "SELECT ts_ms, line FROM (SELECT ts_ms, line, seq FROM stream_session_logs "
+                                         "WHERE session_id = ?1 AND side = ?2 ORDER BY ts_ms DESC, seq DESC LIMIT ?3) "
+                                         "ORDER BY ts_ms, seq");
     json_t *lines = json_array();
     if (st == NULL || lines == NULL) {
         sqlite3_finalize(st);
@@ -319,6 +321,7 @@ static json_t *side_json(sqlite3 *db, const char *id, const char *side, json_t *
     }
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, side, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, tail);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
         if (json_array_append_new(lines, json_pack("{s:o, s:s%}", "ts", ts_json(sqlite3_column_int64(st, 0)), "line",
@@ -334,13 +337,13 @@ static json_t *side_json(sqlite3 *db, const char *id, const char *side, json_t *
     return json_pack("{s:O, s:O, s:o}", "node_id", node_id, "name", name, "lines", lines);
 }
 
-json_t *store_session_logs(sqlite3 *db, const char *id, int *found)
+json_t *store_session_logs(sqlite3 *db, const char *id, int64_t tail, int *found)
 {
     json_t *s = store_session_get(db, id, found);
     if (s == NULL)
         return NULL;
-    json_t *body = side_json(db, id, "body", json_object_get(s, "body_id"), json_object_get(s, "body_name"));
-    json_t *head = side_json(db, id, "head", json_object_get(s, "head_id"), json_object_get(s, "head_name"));
+    json_t *body = side_json(db, id, "body", json_object_get(s, "body_id"), json_object_get(s, "body_name"), tail);
+    json_t *head = side_json(db, id, "head", json_object_get(s, "head_id"), json_object_get(s, "head_name"), tail);
     if (body == NULL || head == NULL) {
         json_decref(s);
         json_decref(body);

@@ -64,7 +64,8 @@ int store_session_logs_append(sqlite3 *db, const char *id, const char *node_id, 
                               int64_t *dropped, int64_t *kept);
 
 /* {"session":{…}, "body":{node_id, name, lines:[{ts, line}]}, "head":{…}},
- * each side in time order; NULL (*found = 0) when there is no such session. */
-json_t *store_session_logs(sqlite3 *db, const char *id, int *found);
+ * each side's last tail lines (-1: all) in time order; NULL (*found = 0)
+ * when there is no such session. */
+json_t *store_session_logs(sqlite3 *db, const char *id, int64_t tail, int *found);
 
 #endif

@@ -423,6 +423,19 @@ static void test_logs_side_by_side_and_bounds(void **state)
     assert_string_equal(str(json_array_get(bl, 19), "line"), "untimed");
     assert_int_equal(json_array_size(json_object_get(json_object_get(r.json, "head"), "lines")), 1);
     hc_resp_free(&r);
+    /* ?tail=N: each side's last N lines, still in time order */
+    r = hc_get(srv, "/api/v1/sessions/logs-1/logs?tail=2", TEST_ADMIN_TOKEN);
+    assert_int_equal(r.status, 200);
+    bl = json_object_get(json_object_get(r.json, "body"), "lines");
+    assert_int_equal(json_array_size(bl), 2);
+    assert_string_equal(str(json_array_get(bl, 0), "line"), "late 19");
+    assert_string_equal(str(json_array_get(bl, 1), "line"), "untimed");
+    assert_int_equal(json_array_size(json_object_get(json_object_get(r.json, "head"), "lines")), 1);
+    hc_resp_free(&r);
+    expect_error(srv, "GET", "/api/v1/sessions/logs-1/logs?tail=0", TEST_ADMIN_TOKEN, NULL, 400, "bad_request");
+    expect_error(srv, "GET", "/api/v1/sessions/logs-1/logs?tail=21", TEST_ADMIN_TOKEN, NULL, 400, "bad_request");
+    expect_error(srv, "GET", "/api/v1/sessions/logs-1/logs?lines=2", TEST_ADMIN_TOKEN, NULL, 400, "bad_request");
+    expect_error(srv, "GET", "/api/v1/sessions/logs-1?tail=2", TEST_ADMIN_TOKEN, NULL, 400, "bad_request");
 
     /* an ended session still takes its agents' last lines */
     beat(srv, btok, "{\"stream_status\":\"idle\"}");
