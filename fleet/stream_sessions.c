@@ -206,12 +206,16 @@ static void node_forget(const char *id)
     }
 }
 
-static void end_in_memory(const char *id, int reason, int64_t now)
+/* 1 when it was active (two racing reports may both end a session: the
+ * second end matches no row and is neither counted nor logged) */
+static int end_in_memory(const char *id, int reason, int64_t now)
 {
+    int was = active_find(id) != NULL;
     active_remove(id);
     ended_add(id, now);
-    if (reason >= 0 && reason < SS_REASONS)
+    if (was && reason >= 0 && reason < SS_REASONS)
         atomic_fetch_add(&ended_total[reason], 1);
+    return was;
 }
 
 /* ---- start-up ---- */
@@ -368,12 +372,10 @@ int stream_sessions_change_apply(sqlite3 *db, ss_change_t *c)
 void stream_sessions_change_publish(ss_change_t *c)
 {
     lock_take(&ss_lock);
-    for (size_t i = 0; i < c->nend; i++) {
-        if (active_find(c->end[i].id) != NULL)
+    for (size_t i = 0; i < c->nend; i++)
+        if (end_in_memory(c->end[i].id, c->end[i].reason, c->now))
             log_info("msg=\"streaming session ended\" session=%s reason=%s", c->end[i].id,
                      reason_names[c->end[i].reason]);
-        end_in_memory(c->end[i].id, c->end[i].reason, c->now);
-    }
     if (c->has_report) {
         if (!c->row.active) {
             active_remove(c->id);
@@ -417,9 +419,9 @@ void stream_sessions_end_node_publish(const char *node_id, int reason, json_t *e
     lock_take(&ss_lock);
     json_array_foreach(ended_ids, i, v)
     {
+        end_in_memory(json_string_value(v), reason, now);
         log_info("msg=\"streaming session ended\" session=%s reason=%s node=%s", json_string_value(v),
                  reason_names[reason], node_id);
-        end_in_memory(json_string_value(v), reason, now);
     }
     if (forget)
         node_forget(node_id);
@@ -527,10 +529,9 @@ static void silence_pass(int64_t now, int64_t silence_s)
             }
             lock_give(&registry_nodes_lock);
             lock_take(&ss_lock);
-            for (size_t i = 0; i < s.nends; i++) {
-                log_info("msg=\"streaming session ended\" session=%s reason=silence", s.ends[i]);
-                end_in_memory(s.ends[i], SS_SILENCE, now);
-            }
+            for (size_t i = 0; i < s.nends; i++)
+                if (end_in_memory(s.ends[i], SS_SILENCE, now))
+                    log_info("msg=\"streaming session ended\" session=%s reason=silence", s.ends[i]);
             lock_give(&ss_lock);
         } else if (rc != STORE_ESTOPPED) {
             log_warn("msg=\"silent sessions not ended; retrying\" status=%d", rc);
