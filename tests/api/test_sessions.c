@@ -560,6 +560,11 @@ static void test_watchdog_silence_and_retention(void **state)
     assert_string_equal(str(n, "stream_status"), "idle");
     json_decref(n);
     assert_string_equal(db_value(s, "SELECT stream_status FROM nodes WHERE id = '%s'", body), "idle");
+    hc_resp_t m = hc_get(s, "/metrics", TEST_ADMIN_TOKEN);
+    assert_int_equal(m.status, 200);
+    assert_non_null(strstr(m.body, "\nhydracluster_stream_sessions_ended_total{reason=\"silence\"} 1\n"));
+    assert_non_null(strstr(m.body, "\nhydracluster_stream_sessions_active 0\n"));
+    hc_resp_free(&m);
     /* its next heartbeat sets the state again; the ended session stays ended */
     beat(s, btok, "{\"stream_status\":\"streaming\",\"session_id\":\"quiet-1\"}");
     n = node_get(s, body);
