@@ -46,6 +46,19 @@ void *import_map_get(const import_map_t *m, const char *k, size_t len)
     return e->key ? e->val : NULL;
 }
 
+int import_map_reserve(import_map_t *m, size_t n)
+{
+    if (m->cap != 0)
+        return 0;
+    size_t cap = 16;
+    while (cap < n * 2 + 2)
+        cap *= 2;
+    if ((m->e = calloc(cap, sizeof(*m->e))) == NULL)
+        return -1;
+    m->cap = cap;
+    return 0;
+}
+
 int import_map_put(import_map_t *m, const char *k, size_t len, void *val)
 {
     if ((m->n + 1) * 2 > m->cap) {

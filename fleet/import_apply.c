@@ -21,10 +21,14 @@ typedef struct node_row {
     int exists;
     int has_token;
     uint8_t token_hash[SECRET_HASH_LEN];
-    char *str[NSTR];
+    /* Text columns: read from the row (owned: bit i of `owned`, NSTR and
+     * NSTR + 1 for the times) or borrowed from the plan, which outlives the
+     * apply, so that a new row costs no copies. */
+    const char *str[NSTR];
     json_t *roles;
     char approval[16];
-    char *enrolled_at, *last_seen; /* NULL = SQL NULL */
+    const char *enrolled_at, *last_seen; /* NULL = SQL NULL */
+    uint32_t owned;
     int drain;
     int flags[NFLAGS];
     int64_t generation;
@@ -48,6 +52,9 @@ typedef struct actx {
     size_t errlen;
     sqlite3_stmt *sel_node, *ins_node, *upd_node, *tok_owner, *sel_head, *ins_head, *upd_head, *sel_role, *ins_role,
         *upd_role, *role_known, *node_known;
+    /* no node and no head row when the transaction began: every row is new
+     * (the plan has no duplicate ids or tokens), so none is looked up */
+    int fresh;
 } actx_t;
 
 #define NODE_COLS                                                                                                      \
@@ -100,13 +107,19 @@ static json_t *col_json(sqlite3_stmt *st, int col, int array)
     return j;
 }
 
+#define OWN_ENROLLED (1u << NSTR)
+#define OWN_SEEN (1u << (NSTR + 1))
+
 static void node_row_clear(node_row_t *r)
 {
     for (int i = 0; i < NSTR; i++)
-        free(r->str[i]);
+        if (r->owned & (1u << i))
+            free((char *)r->str[i]);
     json_decref(r->roles);
-    free(r->enrolled_at);
-    free(r->last_seen);
+    if (r->owned & OWN_ENROLLED)
+        free((char *)r->enrolled_at);
+    if (r->owned & OWN_SEEN)
+        free((char *)r->last_seen);
     json_decref(r->diagnostics);
     json_decref(r->extra);
     memset(r, 0, sizeof(*r));
@@ -127,22 +140,26 @@ static int node_row_load(actx_t *a, const char *id, node_row_t *r)
 {
     sqlite3_stmt *st = a->sel_node;
     sqlite3_reset(st);
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-    int rc = sqlite3_step(st);
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    int rc = a->fresh ? SQLITE_DONE : sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         r->exists = 1;
         if (sqlite3_column_bytes(st, 0) == SECRET_HASH_LEN) {
             memcpy(r->token_hash, sqlite3_column_blob(st, 0), SECRET_HASH_LEN);
             r->has_token = 1;
         }
-        for (int i = 0; i < NSTR; i++)
+        for (int i = 0; i < NSTR; i++) {
             if ((r->str[i] = col_dup(st, 1 + i)) == NULL)
                 return oom(a);
+            r->owned |= 1u << i;
+        }
         r->roles = col_json(st, 14, 1);
         const unsigned char *ap = sqlite3_column_text(st, 15);
         snprintf(r->approval, sizeof(r->approval), "%s", ap ? (const char *)ap : "pending");
-        r->enrolled_at = col_dup_null(st, 16);
-        r->last_seen = col_dup_null(st, 17);
+        if ((r->enrolled_at = col_dup_null(st, 16)) != NULL)
+            r->owned |= OWN_ENROLLED;
+        if ((r->last_seen = col_dup_null(st, 17)) != NULL)
+            r->owned |= OWN_SEEN;
         r->drain = sqlite3_column_int(st, 18);
         for (int f = 0; f < NFLAGS; f++)
             r->flags[f] = sqlite3_column_int(st, 19 + f);
@@ -151,8 +168,7 @@ static int node_row_load(actx_t *a, const char *id, node_row_t *r)
         r->extra = col_json(st, 24, 0);
     } else if (rc == SQLITE_DONE) {
         for (int i = 0; i < NSTR; i++)
-            if ((r->str[i] = strdup("")) == NULL)
-                return oom(a);
+            r->str[i] = "";
         r->roles = json_array();
         strcpy(r->approval, "pending");
         r->diagnostics = json_object();
@@ -179,15 +195,25 @@ static int set_str(char **dst, const char *v, int *changed)
     return 0;
 }
 
+/* a node row's text column takes the plan's text (borrowed) */
+static void set_ref(node_row_t *r, const char **dst, uint32_t bit, const char *v, int *changed)
+{
+    if (*dst != NULL && strcmp(*dst, v) == 0)
+        return;
+    if (r->owned & bit)
+        free((char *)*dst);
+    r->owned &= ~bit;
+    *dst = v;
+    *changed = 1;
+}
+
+/* shares v: the plan's values are not changed while it is applied */
 static int set_json(json_t **dst, json_t *v, int *changed)
 {
     if (json_equal(*dst, v))
         return 0;
-    json_t *d = json_deep_copy(v);
-    if (d == NULL)
-        return -1;
     json_decref(*dst);
-    *dst = d;
+    *dst = json_incref(v);
     *changed = 1;
     return 0;
 }
@@ -209,15 +235,17 @@ static int set_json(json_t **dst, json_t *v, int *changed)
  */
 static int merge_node(const plan_node_t *pn, node_row_t *r, int *soft_ok, int *changed)
 {
-    int64_t file_seen = 0, db_seen = 0;
-    if (pn->last_seen[0])
+    *soft_ok = !r->exists || r->last_seen == NULL;
+    if (!*soft_ok && pn->last_seen[0]) {
+        int64_t file_seen = 0, db_seen = 0;
         clock_parse_rfc3339(pn->last_seen, &file_seen);
-    if (r->last_seen != NULL && clock_parse_rfc3339(r->last_seen, &db_seen) != 0)
-        db_seen = 0;
-    *soft_ok = !r->exists || r->last_seen == NULL || (pn->last_seen[0] && file_seen >= db_seen);
+        if (clock_parse_rfc3339(r->last_seen, &db_seen) != 0)
+            db_seen = 0;
+        *soft_ok = file_seen >= db_seen;
+    }
     for (int i = 0; i < NSTR; i++)
-        if (pn->str[i] != NULL && (!import_str_fields[i].soft || *soft_ok) && set_str(&r->str[i], pn->str[i], changed) != 0)
-            return -1;
+        if (pn->str[i] != NULL && (!import_str_fields[i].soft || *soft_ok))
+            set_ref(r, &r->str[i], 1u << i, pn->str[i], changed);
     if (pn->token != NULL)
         import_token_merge(pn->token, r->token_hash, &r->has_token, changed);
     if (pn->roles != NULL && set_json(&r->roles, pn->roles, changed) != 0)
@@ -229,10 +257,10 @@ static int merge_node(const plan_node_t *pn, node_row_t *r, int *soft_ok, int *c
         strcpy(r->approval, "pending");
         *changed = 1;
     }
-    if (pn->enrolled_at[0] && set_str(&r->enrolled_at, pn->enrolled_at, changed) != 0)
-        return -1;
-    if (pn->last_seen[0] && *soft_ok && set_str(&r->last_seen, pn->last_seen, changed) != 0)
-        return -1;
+    if (pn->enrolled_at[0])
+        set_ref(r, &r->enrolled_at, OWN_ENROLLED, pn->enrolled_at, changed);
+    if (pn->last_seen[0] && *soft_ok)
+        set_ref(r, &r->last_seen, OWN_SEEN, pn->last_seen, changed);
     if (pn->diagnostics != NULL && *soft_ok && set_json(&r->diagnostics, pn->diagnostics, changed) != 0)
         return -1;
     if (pn->drain >= 0 && r->drain != pn->drain) {
@@ -256,8 +284,7 @@ static int merge_node(const plan_node_t *pn, node_row_t *r, int *soft_ok, int *c
         json_t *cur = json_object_get(r->extra, k);
         if (cur != NULL && json_equal(cur, v))
             continue;
-        json_t *copy = json_deep_copy(v);
-        if (copy == NULL || json_object_set_new(r->extra, k, copy) != 0)
+        if (json_object_set(r->extra, k, v) != 0)
             return -1;
         *changed = 1;
     }
@@ -266,6 +293,15 @@ static int merge_node(const plan_node_t *pn, node_row_t *r, int *soft_ok, int *c
 
 static int bind_json(sqlite3_stmt *st, int i, const json_t *j)
 {
+    /* most rows have no diagnostics, no unknown fields */
+    if (json_is_object(j) && json_object_size(j) == 0) {
+        sqlite3_bind_text(st, i, "{}", 2, SQLITE_STATIC);
+        return 0;
+    }
+    if (json_is_array(j) && json_array_size(j) == 0) {
+        sqlite3_bind_text(st, i, "[]", 2, SQLITE_STATIC);
+        return 0;
+    }
     char *s = json_dumps(j, JSON_COMPACT);
     if (s == NULL)
         return -1;
@@ -278,18 +314,18 @@ static int node_row_write(actx_t *a, const char *id, const node_row_t *r)
     sqlite3_stmt *st = r->exists ? a->upd_node : a->ins_node;
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     if (r->has_token)
-        sqlite3_bind_blob(st, 2, r->token_hash, SECRET_HASH_LEN, SQLITE_TRANSIENT);
+        sqlite3_bind_blob(st, 2, r->token_hash, SECRET_HASH_LEN, SQLITE_STATIC);
     for (int i = 0; i < NSTR; i++)
-        sqlite3_bind_text(st, 3 + i, r->str[i], -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 3 + i, r->str[i], -1, SQLITE_STATIC);
     if (bind_json(st, 16, r->roles) != 0 || bind_json(st, 25, r->diagnostics) != 0 || bind_json(st, 26, r->extra) != 0)
         return oom(a);
-    sqlite3_bind_text(st, 17, r->approval, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 17, r->approval, -1, SQLITE_STATIC);
     if (r->enrolled_at != NULL)
-        sqlite3_bind_text(st, 18, r->enrolled_at, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 18, r->enrolled_at, -1, SQLITE_STATIC);
     if (r->last_seen != NULL)
-        sqlite3_bind_text(st, 19, r->last_seen, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 19, r->last_seen, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 20, r->drain);
     for (int f = 0; f < NFLAGS; f++)
         sqlite3_bind_int(st, 21 + f, r->flags[f]);
@@ -319,7 +355,7 @@ static int apply_head(actx_t *a, const plan_node_t *pn, int soft_ok)
     sqlite3_stmt *st = a->sel_head;
     sqlite3_reset(st);
     sqlite3_bind_text(st, 1, pn->id, -1, SQLITE_TRANSIENT);
-    int s = sqlite3_step(st);
+    int s = a->fresh ? SQLITE_DONE : sqlite3_step(st);
     if (s == SQLITE_ROW) {
         h.exists = 1;
         h.status = col_dup(st, 0);
@@ -409,7 +445,7 @@ static int apply_node(actx_t *a, const plan_node_t *pn)
         rc = oom(a);
         goto out;
     }
-    if (pn->token != NULL) {
+    if (pn->token != NULL && !a->fresh) {
         char other[NODE_ID_MAX];
         if (import_token_owner(a->tok_owner, pn->id, r.token_hash, other, sizeof(other)) != 0) {
             rc = db_fail(a, "checking a token");
@@ -513,7 +549,7 @@ typedef struct unknown_role {
 
 static int check_references(actx_t *a)
 {
-    import_map_t unknown = {0};
+    import_map_t unknown = {0}, known = {0};
     const char **order = NULL; /* unknown roles in file order */
     size_t norder = 0;
     int rc = 0;
@@ -522,13 +558,22 @@ static int check_references(actx_t *a)
         int found;
         for (size_t j = 0; rc == 0 && j < json_array_size(pn->roles); j++) {
             const char *role = json_string_value(json_array_get(pn->roles, j));
-            unknown_role_t *u = import_map_get(&unknown, role, strlen(role));
+            size_t rlen = strlen(role);
+            unknown_role_t *u = import_map_get(&unknown, role, rlen);
             if (u != NULL) {
                 u->count++;
                 continue;
             }
-            if ((rc = exists_by_key(a, a->role_known, role, &found)) != 0 || found)
+            /* each role is looked up once, however many nodes hold it */
+            if (import_map_get(&known, role, rlen) != NULL)
                 continue;
+            if ((rc = exists_by_key(a, a->role_known, role, &found)) != 0)
+                continue;
+            if (found) {
+                if (import_map_put(&known, role, rlen, (void *)role) < 0)
+                    rc = oom(a);
+                continue;
+            }
             const char **no = realloc(order, (norder + 1) * sizeof(*no));
             u = calloc(1, sizeof(*u));
             if (no != NULL)
@@ -560,6 +605,7 @@ static int check_references(actx_t *a)
     }
     free(order);
     import_map_free(&unknown);
+    import_map_free(&known);
     return rc;
 }
 
@@ -646,12 +692,42 @@ static int prepare_all(actx_t *a)
     return 0;
 }
 
+static int store_empty(actx_t *a)
+{
+    sqlite3_stmt *st = store_prepare(a->db, "SELECT EXISTS (SELECT 1 FROM nodes) OR EXISTS (SELECT 1 FROM heads)");
+    if (st == NULL)
+        return db_fail(a, "reading the nodes");
+    int s = sqlite3_step(st);
+    a->fresh = s == SQLITE_ROW && sqlite3_column_int(st, 0) == 0;
+    sqlite3_finalize(st);
+    return s == SQLITE_ROW ? 0 : db_fail(a, "reading the nodes");
+}
+
 static void finalize_all(actx_t *a)
 {
     sqlite3_stmt *all[] = {a->sel_node, a->ins_node, a->upd_node, a->tok_owner, a->sel_head, a->ins_head,
                            a->upd_head, a->sel_role, a->ins_role, a->upd_role, a->role_known, a->node_known};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         sqlite3_finalize(all[i]);
+}
+
+/* PRAGMA cache_size (0 when it cannot be read: then it is left alone) */
+static int64_t cache_size_get(sqlite3 *db)
+{
+    sqlite3_stmt *st = store_prepare(db, "PRAGMA cache_size");
+    int64_t v = st != NULL && sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_finalize(st);
+    return v;
+}
+
+static void cache_size_set(sqlite3 *db, int64_t v)
+{
+    /* a pragma takes no bound parameter; v is a number this process read */
+    char sql[64];
+    if (v == 0)
+        return;
+    snprintf(sql, sizeof(sql), "PRAGMA cache_size = %lld", (long long)v);
+    sqlite3_exec(db, sql, NULL, NULL, NULL);
 }
 
 int import_apply(sqlite3 *db, const import_plan_t *plan, unsigned flags, import_report_t *rep, char *err,
@@ -666,13 +742,21 @@ int import_apply(sqlite3 *db, const import_plan_t *plan, unsigned flags, import_
     for (size_t i = 0; i < plan->nnotes; i++)
         if (note(&a, "%s", plan->notes[i]) != 0)
             return -1;
+    /* A large import would spill SQLite's default 2 MB page cache into the
+     * WAL many times before its commit; pages are only allocated as used. */
+    int64_t cache = cache_size_get(db);
+    if (cache != 0)
+        sqlite3_exec(db, "PRAGMA cache_size = -131072", NULL, NULL, NULL);
     char *msg = NULL;
     if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK) {
+        cache_size_set(db, cache);
         snprintf(err, errlen, "%s: cannot start a transaction: %s", plan->name, msg ? msg : sqlite3_errmsg(db));
         sqlite3_free(msg);
         return -1;
     }
     int rc = prepare_all(&a);
+    if (rc == 0)
+        rc = store_empty(&a);
     for (size_t i = 0; rc == 0 && i < plan->nroles; i++)
         rc = apply_role(&a, &plan->roles[i]);
     for (size_t i = 0; rc == 0 && i < plan->nnodes; i++)
@@ -693,5 +777,6 @@ int import_apply(sqlite3 *db, const import_plan_t *plan, unsigned flags, import_
     /* a dry run, or a failure: nothing stays */
     if (!sqlite3_get_autocommit(db))
         sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    cache_size_set(db, cache);
     return rc;
 }

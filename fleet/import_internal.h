@@ -42,6 +42,8 @@ void *import_map_get(const import_map_t *m, const char *k, size_t len);
  * replaced, -1 out of memory. */
 int import_map_put(import_map_t *m, const char *k, size_t len, void *val);
 void import_map_free(import_map_t *m);
+/* sizes an empty map for n keys, so that filling it never rehashes; 0 or -1 */
+int import_map_reserve(import_map_t *m, size_t n);
 
 /* ---- the plan ---- */
 

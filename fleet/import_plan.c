@@ -103,6 +103,27 @@ static int is_null(ynode_t *n)
            strcmp(t, "NULL") == 0;
 }
 
+static char *append(char *p, char *end, const char *s)
+{
+    while (*s && p < end)
+        *p++ = *s++;
+    return p;
+}
+
+/* `node "ID": "PREFIXKEY"`, how messages name a field: built for every field
+ * of every node, so without printf */
+static void field_name(char *f, size_t cap, const char *id, const char *prefix, const char *key)
+{
+    char *p = f, *end = f + cap - 1;
+    p = append(p, end, "node \"");
+    p = append(p, end, id);
+    p = append(p, end, "\": \"");
+    p = append(p, end, prefix);
+    p = append(p, end, key);
+    p = append(p, end, "\"");
+    *p = '\0';
+}
+
 /* ---- mappings: the pairs as YAML means them ---- */
 
 typedef struct ypair {
@@ -246,6 +267,12 @@ static int get_time(pctx_t *c, ynode_t *v, const char *what, char out[32])
     if (ok) {
         int y = atoi(t), mo = atoi(t + 5), d = atoi(t + 8);
         ok = mo >= 1 && mo <= 12 && d >= 1 && d <= days_in_month(y, mo) && y >= 1970;
+    }
+    /* the usual form is its own normalisation: no parse and format round trip */
+    if (ok && strlen(t) == 20 && t[10] == 'T' && t[19] == 'Z' && atoi(t + 11) < 24 && atoi(t + 14) < 60 &&
+        atoi(t + 17) < 60) {
+        memcpy(out, t, 21);
+        return 0;
     }
     char s[80];
     if (!ok || clock_parse_rfc3339(t, &epoch) != 0 || epoch < 0)
@@ -415,7 +442,7 @@ static int plan_head_parse(pctx_t *c, plan_node_t *pn, ynode_t *v)
         const char *k = m.p[i].k->u.s.text;
         ynode_t *val = m.p[i].v;
         char f[NODE_ID_MAX + 96], s[80];
-        snprintf(f, sizeof(f), "node \"%s\": \"head.%s\"", pn->id, shown(s, sizeof(s), k));
+        field_name(f, sizeof(f), pn->id, "head.", shown(s, sizeof(s), k));
         if (strcmp(k, "status") == 0) {
             if ((rc = dup_text(c, val, f, 15, &h->status)) == 0 && h->status != NULL &&
                 strcmp(h->status, "idle") != 0 && strcmp(h->status, "streaming") != 0 &&
@@ -501,7 +528,7 @@ static int plan_node_parse(pctx_t *c, plan_node_t *pn, ynode_t *item, size_t ind
     for (size_t i = 0; rc == 0 && i < m.n; i++) {
         const char *k = m.p[i].k->u.s.text;
         ynode_t *v = m.p[i].v;
-        snprintf(f, sizeof(f), "node \"%s\": \"%s\"", pn->id, shown(s, sizeof(s), k));
+        field_name(f, sizeof(f), pn->id, "", shown(s, sizeof(s), k));
         int known = 0;
         for (int sf = 0; sf < NSTR && !known; sf++)
             if (strcmp(k, import_str_fields[sf].key) == 0) {
@@ -634,7 +661,8 @@ static int plan_build(pctx_t *c, import_plan_t *plan)
         if (d->u.seq.n == 0)
             continue;
         if (is_nodes) {
-            if ((plan->nodes = calloc(d->u.seq.n, sizeof(*plan->nodes))) == NULL) {
+            if ((plan->nodes = calloc(d->u.seq.n, sizeof(*plan->nodes))) == NULL ||
+                import_map_reserve(&ids, d->u.seq.n) != 0 || import_map_reserve(&tokens, d->u.seq.n) != 0) {
                 rc = fail_at(c, 0, 0, "out of memory");
                 break;
             }
