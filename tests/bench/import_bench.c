@@ -138,7 +138,7 @@ static double bench_tree(const char *path, uint64_t *nodes)
 /* baseline: n rows as wide as a node row, one prepared statement, one transaction */
 static double bench_raw_insert(const char *dir, size_t n)
 {
-    char path[512];
+    char path[700];
     snprintf(path, sizeof(path), "%s/raw.db", dir);
     sqlite3 *db;
     if (sqlite3_open(path, &db) != SQLITE_OK)
