@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "fleet_metrics.h"
 #include "log.h"
 
 hc_lock_t registry_catalog_lock;
@@ -60,7 +61,8 @@ int registry_init(void)
     nbuckets = 256;
     by_id = calloc(nbuckets, sizeof(*by_id));
     by_token = calloc(nbuckets, sizeof(*by_token));
-    return by_id && by_token ? 0 : -1;
+    /* the nodes-by-status gauge: the runtime's /metrics does not know nodes */
+    return by_id && by_token && fleet_metrics_register() == 0 ? 0 : -1;
 }
 
 node_t *registry_node_new(void)
