@@ -162,26 +162,36 @@ size_t import_plan_role_count(const import_plan_t *plan)
 
 /* ---- parsing ---- */
 
-import_plan_t *import_parse_buffer(const char *name, const char *text, size_t len, char *err, size_t errlen)
+/* text_owned: text was malloc'ed for this parse and is freed as soon as the
+ * tree holds it (a large file is not kept twice while the plan is built) */
+static import_plan_t *parse_text(const char *name, char *text_owned, const char *text, size_t len, char *err,
+                                 size_t errlen)
 {
     import_plan_t *plan = calloc(1, sizeof(*plan));
     if (plan == NULL || (plan->name = strdup(name)) == NULL) {
         snprintf(err, errlen, "%s: out of memory", name);
         import_plan_free(plan);
+        free(text_owned);
         return NULL;
     }
     int rc;
     if (len > IMPORT_MAX_FILE_BYTES) {
         snprintf(err, errlen, "%s: the file is %zu bytes; at most %u are accepted", name, len, IMPORT_MAX_FILE_BYTES);
+        free(text_owned);
         rc = -1;
     } else {
-        rc = import_plan_build(plan, text, len, err, errlen);
+        rc = import_plan_build(plan, text_owned, text, len, err, errlen);
     }
     if (rc != 0) {
         import_plan_free(plan);
         return NULL;
     }
     return plan;
+}
+
+import_plan_t *import_parse_buffer(const char *name, const char *text, size_t len, char *err, size_t errlen)
+{
+    return parse_text(name, NULL, text, len, err, errlen);
 }
 
 import_plan_t *import_parse_file(const char *path, char *err, size_t errlen)
@@ -238,9 +248,7 @@ import_plan_t *import_parse_file(const char *path, char *err, size_t errlen)
         free(buf);
         return NULL;
     }
-    import_plan_t *plan = import_parse_buffer(path, buf, len, err, errlen);
-    free(buf);
-    return plan;
+    return parse_text(path, buf, buf, len, err, errlen);
 }
 
 void import_report_free(import_report_t *rep)

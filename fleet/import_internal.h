@@ -121,8 +121,9 @@ struct import_plan {
 
 int import_notes_add(char ***notes, size_t *n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-/* import_plan.c: fills plan from the text; 0, or -1 with err */
-int import_plan_build(import_plan_t *plan, const char *text, size_t len, char *err, size_t errlen);
+/* import_plan.c: fills plan from the text; 0, or -1 with err. text_owned
+ * (NULL, or text itself, malloc'ed) is freed once the YAML tree is built. */
+int import_plan_build(import_plan_t *plan, char *text_owned, const char *text, size_t len, char *err, size_t errlen);
 
 /* import_apply.c: meta.nodes_yaml_imported is there; 0, or -1 on a database error */
 int import_meta_present(sqlite3 *db, int *found);

@@ -719,12 +719,14 @@ static int plan_build(pctx_t *c, import_plan_t *plan)
 }
 
 
-int import_plan_build(import_plan_t *plan, const char *text, size_t len, char *err, size_t errlen)
+int import_plan_build(import_plan_t *plan, char *text_owned, const char *text, size_t len, char *err, size_t errlen)
 {
     pctx_t c = {.name = plan->name, .err = err, .errlen = errlen};
     static const yaml_tree_opts_t opts = {.syntax_label = "malformed YAML", .max_depth = IMPORT_MAX_DEPTH};
     yaml_tree_t *tree;
-    if (yaml_tree_parse(plan->name, text, len, &opts, &tree, err, errlen) != 0)
+    int parsed = yaml_tree_parse(plan->name, text, len, &opts, &tree, err, errlen);
+    free(text_owned); /* the tree holds its own copy of every text */
+    if (parsed != 0)
         return -1;
     c.tree = tree;
     c.root = yaml_tree_root(tree);
