@@ -112,20 +112,33 @@ int import_notes_add(char ***notes, size_t *n, const char *fmt, ...)
     return 0;
 }
 
+char *import_plan_strndup(import_plan_t *plan, const char *s, size_t len)
+{
+    import_text_chunk_t *c = plan->text;
+    if (c == NULL || c->size - c->used < len + 1) {
+        size_t size = len + 1 > 256 * 1024 ? len + 1 : 256 * 1024;
+        if ((c = malloc(sizeof(*c) + size)) == NULL)
+            return NULL;
+        c->used = 0;
+        c->size = size;
+        c->next = plan->text;
+        plan->text = c;
+    }
+    char *d = c->data + c->used;
+    memcpy(d, s, len);
+    d[len] = '\0';
+    c->used += len + 1;
+    return d;
+}
+
 static void plan_node_clear(plan_node_t *pn)
 {
-    for (int i = 0; i < NSTR; i++)
-        free(pn->str[i]);
-    if (pn->token != NULL) {
+    /* the strings are in the plan's text; the token is wiped there */
+    if (pn->token != NULL)
         sodium_memzero(pn->token, strlen(pn->token));
-        free(pn->token);
-    }
     json_decref(pn->roles);
     json_decref(pn->diagnostics);
     json_decref(pn->extra);
-    free(pn->head.status);
-    free(pn->head.assigned_body_id);
-    free(pn->head.app_id);
     json_decref(pn->head.allowed_experiences);
     json_decref(pn->head.diagnostics);
 }
@@ -137,12 +150,13 @@ void import_plan_free(import_plan_t *plan)
     for (size_t i = 0; i < plan->nnodes; i++)
         plan_node_clear(&plan->nodes[i]);
     free(plan->nodes);
-    for (size_t i = 0; i < plan->nroles; i++) {
-        free(plan->roles[i].name);
-        free(plan->roles[i].description);
+    for (size_t i = 0; i < plan->nroles; i++)
         json_decref(plan->roles[i].recipe);
-    }
     free(plan->roles);
+    for (import_text_chunk_t *c = plan->text, *next; c != NULL; c = next) {
+        next = c->next;
+        free(c);
+    }
     for (size_t i = 0; i < plan->nnotes; i++)
         free(plan->notes[i]);
     free(plan->notes);
