@@ -303,8 +303,10 @@ int main(int argc, char **argv)
     printf("baseline raw insert of %ld rows:   %.3f s\n", nodes, best_raw);
     printf("import parse (tree + plan):          %.3f s  = %.2fx libyaml alone\n", best_parse, best_parse / best_yaml);
     printf("import apply (one transaction):      %.3f s  = %.2fx raw insert\n", best_apply, best_apply / best_raw);
-    printf("import total (best round, with free): %.3f s  = %.2fx (libyaml + raw insert); target < 3 s: %s\n",
-           best_total, best_total / (best_yaml + best_raw), best_total < 3.0 ? "met" : "MISSED");
+    printf("import total (best round, with free): %.3f s  = %.2fx (libyaml + raw insert)\n", best_total,
+           best_total / (best_yaml + best_raw));
+    if (imported >= 100000)
+        printf("target for 100,000 nodes in one file, < 3 s: %s\n", best_total < 3.0 ? "met" : "MISSED");
     printf("import again (same file, all unchanged): %.3f s\n", best_again);
     printf("import wall clock (best round, store open and migrate included): %.3f s\n", best_wall);
     printf("(times are CPU seconds of this process unless said otherwise: steadier on a shared machine)\n");
