@@ -1,6 +1,7 @@
 /*
  * The stages in front of every handler, in order (router.c runs them):
- *   request_id -> access_log -> (route resolution) -> limits -> auth -> handler
+ *   request_id -> access_log -> (framing, route resolution) -> auth -> limits -> handler
+ * (credentials come from the headers, so an anonymous body is never parsed)
  * Each stage answers itself or calls router_next(r). A stage never holds a
  * lock when it calls router_next (the router checks: lock_assert_none_held).
  * Worker thread only.
