@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -25,6 +26,8 @@ typedef ssize_t (*h2_expect_fn)(h2o_http2_conn_t *conn, const uint8_t *src, size
 
 struct conn_guard {
     struct worker *worker;
+    int fd;        /* the socket's descriptor (h2o keeps it to itself) */
+    int linger_fd; /* a duplicate kept past h2o's close to drain an unread body, or -1 */
     h2_expect_fn h2_expect; /* h2o's frame reader, once this connection's is wrapped */
     uint64_t reset_window_ms;
     uint32_t resets_in_window;
@@ -110,25 +113,100 @@ void conn_guard_unadmit(void)
     atomic_fetch_sub(&open_conns, 1);
 }
 
+/* ---- lingering close ---- */
+
+/* An HTTP/1 request answered without reading its body (middleware/prebody.c)
+ * is closed while the client is still sending: closing a socket with unread
+ * input makes the kernel send a reset, which can destroy the answer in the
+ * client's buffer before it is read. So the descriptor is kept (a dup) past
+ * h2o's close: the answer is followed by a FIN, and what still arrives is
+ * read and thrown away for a short while, never buffered. */
+#define LINGER_MS 2000
+#define LINGER_MAX_BYTES (64u * 1024 * 1024)
+
+typedef struct {
+    h2o_socket_t *sock;
+    h2o_timeout_entry_t timeout;
+    size_t drained;
+} linger_t;
+
+static void linger_end(linger_t *l)
+{
+    if (h2o_timeout_is_linked(&l->timeout))
+        h2o_timeout_unlink(&l->timeout);
+    h2o_socket_close(l->sock);
+    free(l);
+}
+
+static void on_linger_timeout(h2o_timeout_entry_t *entry)
+{
+    linger_end(H2O_STRUCT_FROM_MEMBER(linger_t, timeout, entry));
+}
+
+static void on_linger_read(h2o_socket_t *sock, const char *err)
+{
+    linger_t *l = sock->data;
+    l->drained += sock->input->size;
+    h2o_buffer_consume(&sock->input, sock->input->size);
+    if (err != NULL || l->drained > LINGER_MAX_BYTES)
+        linger_end(l);
+}
+
+static void linger_start(struct worker *w, int fd)
+{
+    shutdown(fd, SHUT_WR); /* h2o wrote the answer before it closed: the FIN follows it */
+    h2o_timeout_t *t = worker_timeout(w, LINGER_MS);
+    linger_t *l = t != NULL ? calloc(1, sizeof(*l)) : NULL;
+    if (l == NULL) {
+        close(fd);
+        return;
+    }
+    l->sock = h2o_evloop_socket_create(w->ctx.loop, fd, 0);
+    l->sock->data = l;
+    l->timeout.cb = on_linger_timeout;
+    h2o_timeout_link(w->ctx.loop, t, &l->timeout);
+    h2o_socket_read_start(l->sock, on_linger_read);
+}
+
 static void on_conn_close(void *data)
 {
-    free(data);
+    struct conn_guard *g = data;
+    if (g->linger_fd >= 0 && g->worker != NULL && !g->worker->stopping)
+        linger_start(g->worker, g->linger_fd);
+    else if (g->linger_fd >= 0)
+        close(g->linger_fd);
+    free(g);
     atomic_fetch_sub(&open_conns, 1);
 }
 
-void conn_guard_attach(h2o_socket_t *sock, struct worker *w)
+void conn_guard_linger(h2o_req_t *req)
+{
+    if (req->version >= 0x200 || req->conn->callbacks->get_socket == NULL)
+        return;
+    h2o_socket_t *sock = req->conn->callbacks->get_socket(req->conn);
+    if (sock == NULL || sock->on_close.cb != on_conn_close)
+        return;
+    struct conn_guard *g = sock->on_close.data;
+    if (g->linger_fd < 0 && g->fd >= 0)
+        g->linger_fd = fcntl(g->fd, F_DUPFD_CLOEXEC, 0);
+}
+
+int conn_guard_attach(h2o_socket_t *sock, int fd, struct worker *w)
 {
     struct conn_guard *g = calloc(1, sizeof(*g));
     if (g == NULL) {
-        /* the slot stays taken until close; without state the connection
-         * only misses the HTTP/2 reset budget, so close it instead */
+        /* without its state the connection would escape the cap and the
+         * HTTP/2 budget: refuse it */
         atomic_fetch_sub(&open_conns, 1);
         h2o_socket_close(sock);
-        return;
+        return -1;
     }
     g->worker = w;
+    g->fd = fd;
+    g->linger_fd = -1;
     sock->on_close.cb = on_conn_close;
     sock->on_close.data = g;
+    return 0;
 }
 
 void conn_guard_fds_exhausted(int err)

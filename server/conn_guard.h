@@ -43,9 +43,14 @@ int conn_guard_init(const hc_config_t *cfg, char *err, size_t errlen);
 int conn_guard_admit(void);
 /* Gives back a slot taken by conn_guard_admit that found no connection. */
 void conn_guard_unadmit(void);
-/* The accepted socket now holds the slot: attaches its state (freed, and
- * the slot given back, when h2o closes the socket). */
-void conn_guard_attach(h2o_socket_t *sock, struct worker *w);
+/* The accepted socket (descriptor fd) now holds the slot: attaches its
+ * state (freed, and the slot given back, when h2o closes the socket).
+ * -1 when out of memory: the socket is closed and the slot given back. */
+int conn_guard_attach(h2o_socket_t *sock, int fd, struct worker *w);
+/* This HTTP/1 request is answered without its body having been read: when
+ * h2o closes the connection, send a FIN after the answer and drain what the
+ * client still sends for a moment instead of resetting it. */
+void conn_guard_linger(h2o_req_t *req);
 
 /* An accept failed for want of descriptors (EMFILE/ENFILE/ENOBUFS/ENOMEM):
  * releases the reserve so that the server's own files can still be opened,

@@ -490,6 +490,15 @@ static int framing_is_ambiguous(h2o_req_t *req)
 
 static void stage_framing(hc_req_t *r)
 {
+    ssize_t refused = h2o_find_header_by_str(&r->req->headers, H2O_STRLIT(PREBODY_HEADER), -1);
+    if (refused >= 0) {
+        /* its body is still on the wire: this connection cannot carry another request */
+        r->body_refused = atoi(h2o_strdup(&r->req->pool, r->req->headers.entries[refused].value.base,
+                                          r->req->headers.entries[refused].value.len)
+                                   .base);
+        r->req->http1_is_persistent = 0;
+        conn_guard_linger(r->req);
+    }
     if (framing_is_ambiguous(r->req)) {
         r->req->http1_is_persistent = 0;
         json_error(r, 400, "bad_framing", "conflicting Content-Length / Transfer-Encoding headers");

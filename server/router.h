@@ -63,6 +63,7 @@ struct hc_req {
     char request_id[48];
     uint64_t start_us;
     json_t *body; /* parsed body (ROUTE_JSON_*), released with the request */
+    int body_refused; /* HTTP/1 body refused from the headers, not read: 401, 413 or 404 (middleware/prebody.c) */
     struct {
         cred_t cred;
         char node_id[64]; /* CRED_NODE: which node */

@@ -25,6 +25,7 @@
 #include "lock.h"
 #include "log.h"
 #include "metrics.h"
+#include "middleware.h"
 #include "notify.h"
 #include "registry.h"
 #include "router.h"
@@ -311,6 +312,7 @@ int serve_main(int argc, char **argv)
     h2o_hostconf_t *host = h2o_config_register_host(&globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     router_register(h2o_config_register_path(host, "/", 0));
     router_register_fallback(host);
+    prebody_enable();
     if (tls_init(&config, err, sizeof(err)) != 0) {
         log_error("msg=\"%s\"", err);
         store_writer_stop();

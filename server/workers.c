@@ -312,14 +312,22 @@ static void on_accept(h2o_socket_t *listener, const char *err)
     worker_t *w = listener->data;
     if (err != NULL)
         return;
+    int listen_fd = -1;
+    for (size_t i = 0; i < w->nlisteners; i++)
+        if (w->listeners[i] == listener)
+            listen_fd = w->listen_fds[i];
+    if (listen_fd < 0)
+        return;
     /* take a few per wake-up: the listener is shared with the other workers */
     for (int i = 0; i < 16; i++) {
         if (!conn_guard_admit()) {
             accept_pause(w, ACCEPT_PAUSE_CAP_MS);
             return;
         }
-        h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
-        if (sock == NULL) {
+        /* accepted here rather than by h2o_evloop_socket_accept: the
+         * descriptor is needed later (conn_guard_linger) and h2o keeps it */
+        int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
             int e = errno;
             conn_guard_unadmit();
             if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
@@ -328,8 +336,11 @@ static void on_accept(h2o_socket_t *listener, const char *err)
             }
             return;
         }
-        conn_guard_attach(sock, w);
-        h2o_accept(&w->accept_ctx, sock);
+        int on = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+        h2o_socket_t *sock = h2o_evloop_socket_create(w->ctx.loop, fd, H2O_SOCKET_FLAG_IS_ACCEPTED_CONNECTION);
+        if (conn_guard_attach(sock, fd, w) == 0)
+            h2o_accept(&w->accept_ctx, sock);
     }
 }
 

@@ -330,13 +330,13 @@ static void test_h2o_parser_errors_are_json(void **state)
         const char *status_line;
         const char *code;
     } cases[] = {
-        {"POST /api/v1/roles HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n", "HTTP/1.1 400", "\"bad_request\""},
-        {"POST /api/v1/roles HTTP/1.1\r\nHost: x\r\nContent-Length: 999999999\r\n\r\n", "HTTP/1.1 413",
+        {"POST /api/v1/enroll HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n", "HTTP/1.1 400", "\"bad_request\""},
+        {"POST /api/v1/enroll HTTP/1.1\r\nHost: x\r\nContent-Length: 999999999\r\n\r\n", "HTTP/1.1 413",
          "\"body_too_large\""},
-        {"POST /api/v1/roles HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", "HTTP/1.1 400", "\"bad_request\""},
-        {"POST /api/v1/roles HTTP/1.1\r\nHost: x\r\nExpect: magic\r\nContent-Length: 2\r\n\r\n", "HTTP/1.1 417",
+        {"POST /api/v1/enroll HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", "HTTP/1.1 400", "\"bad_request\""},
+        {"POST /api/v1/enroll HTTP/1.1\r\nHost: x\r\nExpect: magic\r\nContent-Length: 2\r\n\r\n", "HTTP/1.1 417",
          "\"expectation_failed\""},
-        {"POST /api/v1/roles HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "HTTP/1.1 400",
+        {"POST /api/v1/enroll HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "HTTP/1.1 400",
          "\"bad_request\""},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -375,6 +375,116 @@ static void test_auth_before_body_parse(void **state)
     r = hc_request(s, "PUT", "/api/v1/roles/r1", TEST_ADMIN_TOKEN, "application/json", "{not json", 9, NULL);
     hc_assert_error(&r, 400, "bad_json");
     hc_resp_free(&r);
+    hc_server_free(s);
+}
+
+static long rss_kib(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    long kib = -1;
+    while (f != NULL && fgets(line, sizeof(line), f) != NULL)
+        if (sscanf(line, "VmRSS: %ld", &kib) == 1)
+            break;
+    if (f != NULL)
+        fclose(f);
+    return kib;
+}
+
+/* Sends head, then up to total bytes of body in 64 KiB pieces, stopping as
+ * soon as an answer arrives; returns the answer (malloc'ed) and how much of
+ * the body was sent by then. */
+static char *send_until_answer(int port, const char *head, size_t total, size_t *sent)
+{
+    int fd = connect_port(port);
+    assert_int_equal(write(fd, head, strlen(head)), (ssize_t)strlen(head));
+    static char chunk[65536];
+    memset(chunk, 'a', sizeof(chunk));
+    char *out = calloc(1, 65536);
+    size_t got = 0;
+    *sent = 0;
+    for (int idle = 0; idle < 100;) {
+        struct pollfd p = {.fd = fd, .events = POLLIN | (*sent < total ? POLLOUT : 0)};
+        if (poll(&p, 1, 100) <= 0) {
+            idle++;
+            continue;
+        }
+        if (p.revents & POLLIN) {
+            ssize_t n = read(fd, out + got, 65535 - got);
+            if (n <= 0)
+                break;
+            got += (size_t)n;
+            if (strstr(out, "\r\n\r\n") != NULL && strstr(out, "}\n") != NULL)
+                break;
+            continue;
+        }
+        if (p.revents & POLLOUT) {
+            size_t n = total - *sent < sizeof(chunk) ? total - *sent : sizeof(chunk);
+            ssize_t w = write(fd, chunk, n);
+            if (w <= 0)
+                break;
+            *sent += (size_t)w;
+            usleep(2000); /* a client on a real network: the answer has time to overtake the body */
+        }
+    }
+    close(fd);
+    return out;
+}
+
+static void test_credentials_and_limit_before_the_body(void **state)
+{
+    (void)state;
+    hc_server_t *s = hc_server_start(NULL, NULL);
+    char head[512];
+    size_t sent;
+    long rss0 = rss_kib(s->pid);
+    /* an anonymous 8 MiB agent result: 401 long before the body is sent, four times over */
+    for (int i = 0; i < 4; i++) {
+        snprintf(head, sizeof(head),
+                 "POST /api/v1/body/exec/result HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 "Content-Length: %d\r\n\r\n",
+                 8 * 1024 * 1024);
+        char *o = send_until_answer(s->port, head, 8 * 1024 * 1024, &sent);
+        if (strncmp(o, "HTTP/1.1 401", 12) != 0 || strstr(o, "\"unauthorized\"") == NULL)
+            fail_msg("anonymous 8 MiB: %s", o);
+        assert_true(sent < 2 * 1024 * 1024);
+        free(o);
+    }
+    /* a wrong token and a chunked body: the same */
+    char *o = send_until_answer(s->port,
+                                "POST /api/v1/body/exec/result HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+                                "wrong-token-0123456789abcdef\r\nTransfer-Encoding: chunked\r\n\r\n",
+                                0, &sent);
+    assert_true(strncmp(o, "HTTP/1.1 401", 12) == 0);
+    free(o);
+    /* the server did not take the bodies in (8 MiB each when buffered) */
+    long rss1 = rss_kib(s->pid);
+    assert_true(rss1 - rss0 < 16 * 1024);
+    /* an admin's declared body over the route's limit (64 KiB): 413 before the body */
+    snprintf(head, sizeof(head),
+             "PUT /api/v1/roles/big HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: "
+             "application/json\r\nContent-Length: %d\r\n\r\n",
+             TEST_ADMIN_TOKEN, 4 * 1024 * 1024);
+    o = send_until_answer(s->port, head, 4 * 1024 * 1024, &sent);
+    if (strncmp(o, "HTTP/1.1 413", 12) != 0 || strstr(o, "\"body_too_large\"") == NULL)
+        fail_msg("declared over the limit: %s", o);
+    assert_true(sent < 2 * 1024 * 1024);
+    free(o);
+    /* nothing was created, and a valid request with a body still works */
+    hc_resp_t r = hc_json(s, "PUT", "/api/v1/roles/big", TEST_ADMIN_TOKEN, "{\"description\":\"fits\"}");
+    assert_int_equal(r.status, 201);
+    hc_resp_free(&r);
+    /* the refused connection is not reused for what follows its head */
+    o = hc_raw(s,
+               "PUT /api/v1/roles/r2 HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\n\r\n"
+               "GET /api/v1/health HTTP/1.1\r\nHost: x\r\n\r\n",
+               strlen("PUT /api/v1/roles/r2 HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\n\r\n"
+                      "GET /api/v1/health HTTP/1.1\r\nHost: x\r\n\r\n"),
+               2000);
+    assert_true(strncmp(o, "HTTP/1.1 401", 12) == 0);
+    assert_null(strstr(o, "HTTP/1.1 200"));
+    free(o);
     hc_server_free(s);
 }
 
@@ -502,6 +612,7 @@ int main(void)
         cmocka_unit_test(test_bad_utf8_and_nul_in_paths_and_queries),
         cmocka_unit_test(test_h2o_parser_errors_are_json),
         cmocka_unit_test(test_auth_before_body_parse),
+        cmocka_unit_test(test_credentials_and_limit_before_the_body),
         cmocka_unit_test(test_connection_cap_pauses_accepting),
         cmocka_unit_test(test_fd_exhaustion_pauses_without_spinning),
         cmocka_unit_test(test_second_server_on_same_address_refused),
