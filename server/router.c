@@ -171,7 +171,7 @@ int router_text_is_clean(const char *s, size_t len)
 {
     const unsigned char *u = (const unsigned char *)s;
     for (size_t i = 0; i < len;) {
-        if (u[i] < 0x20 || u[i] == 0x7f)
+        if (u[i] == 0)
             return 0;
         size_t n = utf8_seq_len(u + i, len - i);
         if (n == 0)
@@ -298,8 +298,8 @@ int route_query_check(hc_req_t *r, const char *const *allowed, char *err, size_t
     return 0;
 }
 
-/* Every query value decodes to clean text (no NUL or other control byte,
- * valid UTF-8), so no handler ever sees one that is not. -1 with the bad
+/* Every query name and value decodes to clean text (no NUL, valid UTF-8),
+ * so no handler ever sees one that is not. -1 with the bad
  * parameter's name (sanitised) in err. */
 static int query_is_clean(hc_req_t *r, char *err, size_t errlen)
 {
@@ -317,7 +317,7 @@ static int query_is_clean(hc_req_t *r, char *err, size_t errlen)
         /* the decoded length tells a %00 apart from the end of the string */
         size_t klen = decoded_len(q, (size_t)(kend - q)), vlen = eq ? decoded_len(eq + 1, (size_t)(pend - eq - 1)) : 0;
         if (!router_text_is_clean(key, klen) || !router_text_is_clean(val, vlen)) {
-            snprintf(err, errlen, "query parameter \"%s\" is not valid UTF-8 text (a NUL or control byte, or a broken "
+            snprintf(err, errlen, "query parameter \"%s\" is not valid UTF-8 text (a NUL byte, or a broken "
                                   "sequence): \"%s\"",
                      router_text_sanitize(&req->pool, key, klen, 64), router_text_sanitize(&req->pool, val, vlen, 64));
             return -1;
@@ -340,10 +340,11 @@ static void stage_route(hc_req_t *r)
 {
     h2o_req_t *req = r->req;
     char allow[128];
-    /* h2o has percent-decoded the path: refuse NUL, control bytes and broken
-     * UTF-8 here, once, so that no id, name or file path carries them */
+    /* h2o has percent-decoded the path: refuse NUL and broken UTF-8 here,
+     * once, so that no id, name or file path carries them (what else a
+     * name may hold is the handlers' rule) */
     if (!router_text_is_clean(req->path_normalized.base, req->path_normalized.len)) {
-        json_error(r, 400, "bad_path", "the path is not valid UTF-8 text (a NUL or control byte, or a broken sequence): %s",
+        json_error(r, 400, "bad_path", "the path is not valid UTF-8 text (a NUL byte, or a broken sequence): %s",
                    router_text_sanitize(&req->pool, req->path_normalized.base, req->path_normalized.len, 200));
         return;
     }

@@ -98,8 +98,8 @@ const char *route_query(hc_req_t *r, const char *name);
  * that appear twice: 0 ok, -1 with err naming the parameter. */
 int route_query_check(hc_req_t *r, const char *const *allowed, char *err, size_t errlen);
 
-/* 1 when [s, s+len) is valid UTF-8 without NUL or other control bytes
- * (what the router demands of a decoded path and of query values). */
+/* 1 when [s, s+len) is valid UTF-8 without a NUL byte (what the router
+ * demands of a decoded path and of query names and values). */
 int router_text_is_clean(const char *s, size_t len);
 /* A printable copy of at most max bytes of [s, s+len) in pool: valid UTF-8
  * is kept, any other byte (and control bytes) become %XX. NUL-terminated. */
