@@ -265,6 +265,44 @@ static void test_http2_reset_flood_is_cut(void **state)
     hc_server_free(s);
 }
 
+/* One HTTP/2 connection runs at most 32 requests at a time: 40 parked
+ * requests (exec result waits of 2 s) on one connection take two rounds. */
+static void test_http2_concurrent_requests_capped(void **state)
+{
+    (void)state;
+    hc_server_t *s = start_tls(1);
+    char node[64], tok[80];
+    hc_enroll_node(s, "h2-cap", "linux", 1, node, tok);
+    char path[160];
+    snprintf(path, sizeof(path), "/api/v1/nodes/%s/exec", node);
+    hc_resp_t r = hc_post_json(s, path, TEST_ADMIN_TOKEN, "{\"command\":\"true\",\"timeout_s\":60}");
+    assert_int_equal(r.status, 202);
+    char exec_id[64];
+    snprintf(exec_id, sizeof(exec_id), "%s", json_string_value(json_object_get(r.json, "id")));
+    hc_resp_free(&r);
+    double t0 = hc_now_ms();
+    char *o = run("nghttp -n -m 40 -H 'authorization: Bearer %s' '%s/api/v1/nodes/%s/exec/%s/result?wait=2' 2>&1; "
+                  "echo rc=$?",
+                  TEST_ADMIN_TOKEN, s->url, node, exec_id);
+    double took = hc_now_ms() - t0;
+    if (strstr(o, "rc=0") == NULL)
+        fail_msg("nghttp: %s", o);
+    free(o);
+    /* 32 in the first 2 s, the other 8 after them */
+    if (took < 3500 || took > 15000)
+        fail_msg("40 parked requests on one connection took %.0f ms (want two rounds of 2 s)", took);
+    /* 32 at a time is per connection: two connections of 20 run in one round */
+    t0 = hc_now_ms();
+    o = run("nghttp -n -m 20 -H 'authorization: Bearer %s' '%s/api/v1/nodes/%s/exec/%s/result?wait=2' & "
+            "nghttp -n -m 20 -H 'authorization: Bearer %s' '%s/api/v1/nodes/%s/exec/%s/result?wait=2'; wait",
+            TEST_ADMIN_TOKEN, s->url, node, exec_id, TEST_ADMIN_TOKEN, s->url, node, exec_id);
+    free(o);
+    took = hc_now_ms() - t0;
+    if (took > 3400)
+        fail_msg("two connections of 20 took %.0f ms (want one round of 2 s)", took);
+    hc_server_free(s);
+}
+
 /* ---- the path and query decoder ---- */
 
 static void test_bad_utf8_and_nul_in_paths_and_queries(void **state)
@@ -609,6 +647,7 @@ int main(void)
         cmocka_unit_test(test_no_http2_on_plain_listener),
         cmocka_unit_test(test_no_http2_over_tls_without_alpn),
         cmocka_unit_test(test_http2_reset_flood_is_cut),
+        cmocka_unit_test(test_http2_concurrent_requests_capped),
         cmocka_unit_test(test_bad_utf8_and_nul_in_paths_and_queries),
         cmocka_unit_test(test_h2o_parser_errors_are_json),
         cmocka_unit_test(test_auth_before_body_parse),
