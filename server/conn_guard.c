@@ -41,7 +41,9 @@ static atomic_int reserve[CONN_GUARD_RESERVE_FDS];
 static atomic_uint_fast64_t cap_pauses, fd_pauses, h2_resets, h2_goaways;
 /* episode state: 1 while in it; when it was last logged */
 static atomic_int cap_episode, fd_episode;
-static _Atomic uint64_t cap_logged_ms, fd_logged_ms, goaway_logged_ms;
+/* under steady pressure an episode ends and starts again many times a
+ * second: its start and its end are each logged at most every 10 s */
+static _Atomic uint64_t cap_logged_ms, fd_logged_ms, goaway_logged_ms, cap_end_logged_ms, fd_end_logged_ms;
 static atomic_uint_fast64_t goaway_unlogged;
 
 static int reserve_open(void)
@@ -95,7 +97,7 @@ int conn_guard_admit(void)
     size_t n = atomic_fetch_add(&open_conns, 1);
     if (n < max_conns) {
         if (atomic_load_explicit(&cap_episode, memory_order_relaxed) && n + 1 < max_conns &&
-            atomic_exchange(&cap_episode, 0))
+            atomic_exchange(&cap_episode, 0) && log_due(&cap_end_logged_ms))
             log_info("msg=\"below the connection limit again; accepting\" open=%zu max_connections=%u", n + 1, max_conns);
         return 1;
     }
@@ -241,9 +243,19 @@ int conn_guard_fds_ready(void)
         if (!atomic_compare_exchange_strong(&reserve[i], &expected, fd))
             close(fd); /* another worker refilled it */
     }
-    if (atomic_exchange(&fd_episode, 0))
+    /* the reserve alone is not room for clients: one descriptor more must be free */
+    int spare = reserve_open();
+    if (spare < 0)
+        return 0;
+    close(spare);
+    if (atomic_exchange(&fd_episode, 0) && log_due(&fd_end_logged_ms))
         log_info("msg=\"file descriptors available again; accepting\" open_connections=%zu", atomic_load(&open_conns));
     return 1;
+}
+
+int conn_guard_fds_short(void)
+{
+    return atomic_load_explicit(&fd_episode, memory_order_relaxed);
 }
 
 size_t conn_guard_open_count(void)

@@ -39,7 +39,7 @@ struct worker;
 int conn_guard_init(const hc_config_t *cfg, char *err, size_t errlen);
 
 /* Takes a connection slot before an accept: 0 when the cap is reached (the
- * caller pauses accepting; logged once per episode). */
+ * caller pauses accepting; logged once per episode, at most every 10 s). */
 int conn_guard_admit(void);
 /* Gives back a slot taken by conn_guard_admit that found no connection. */
 void conn_guard_unadmit(void);
@@ -54,11 +54,17 @@ void conn_guard_linger(h2o_req_t *req);
 
 /* An accept failed for want of descriptors (EMFILE/ENFILE/ENOBUFS/ENOMEM):
  * releases the reserve so that the server's own files can still be opened,
- * and logs once per episode. The caller pauses accepting. */
+ * and logs once per episode (at most every 10 s). The caller pauses
+ * accepting. */
 void conn_guard_fds_exhausted(int err);
 /* Before accepting again: 1 when the reserve is whole again (re-taken if
- * need be), 0 when descriptors are still short (stay paused). */
+ * need be) and a descriptor beyond it is free, 0 when descriptors are still
+ * short (stay paused). */
 int conn_guard_fds_ready(void);
+/* 1 while descriptors are short (any worker saw EMFILE and the reserve is
+ * not back): every worker stops accepting, so that none takes the released
+ * reserve for a client. */
+int conn_guard_fds_short(void);
 
 /* Every HTTP/2 request the router sees: puts the connection under the
  * reset budget (once per connection). */

@@ -320,6 +320,10 @@ static void on_accept(h2o_socket_t *listener, const char *err)
         return;
     /* take a few per wake-up: the listener is shared with the other workers */
     for (int i = 0; i < 16; i++) {
+        if (conn_guard_fds_short()) {
+            accept_pause(w, ACCEPT_PAUSE_FDS_MS);
+            return;
+        }
         if (!conn_guard_admit()) {
             accept_pause(w, ACCEPT_PAUSE_CAP_MS);
             return;
