@@ -11,6 +11,10 @@
  * flag is delivered once, as the old service did. Either way clearing them is
  * a commit like any other durable write, answered after it.
  *
+ * A heartbeat's session_id (fleet/stream_sessions.h) starts or ends a
+ * streaming session; only such a start or end is written, in the same commit
+ * as any flag change.
+ *
  * Every body here is read tolerantly (api/agent_fields.h): unknown members
  * and unusable values are ignored and counted, never refused.
  */
@@ -27,6 +31,7 @@
 #include "registry.h"
 #include "serve.h"
 #include "softstate.h"
+#include "stream_sessions.h"
 
 #define DIAG_MAX_KEYS 64
 #define DIAG_MAX_KEY 64     /* bytes */
@@ -64,19 +69,23 @@ static void respond_gone(hc_req_t *r)
 /* ---- flags: acknowledged (flags_ack) or delivered once; both durable ---- */
 
 /* One commit for what a heartbeat changes durably: the agent acknowledged a
- * generation (clears it), the agent acks for the first time (remembered), or
- * an agent that never acks gets its flags once (cleared by this commit, and
- * the answer that carries them is sent only after it). */
+ * generation (clears it), the agent acks for the first time (remembered), an
+ * agent that never acks gets its flags once (cleared by this commit, and the
+ * answer that carries them is sent only after it), or a streaming session
+ * starts or ends. */
 typedef struct {
     char node_id[NODE_ID_MAX];
     int64_t generation; /* the generation to clear; -1: none */
     int mark_acked;
-    json_t *answer; /* deliver-once: the answer built before the clear */
+    json_t *answer;       /* deliver-once: the answer built before the clear */
+    ss_change_t *session; /* a streaming session starts or ends (fleet/stream_sessions.h) */
 } flags_op_t;
 
 static int flags_apply(sqlite3 *db, void *arg)
 {
     flags_op_t *a = arg;
+    if (a->session != NULL && stream_sessions_change_apply(db, a->session) != 0)
+        return -1;
     if (a->mark_acked) {
         sqlite3_stmt *st = store_prepare(db, "UPDATE nodes SET flags_acked = 1 WHERE id = ?1");
         if (st == NULL)
@@ -104,6 +113,8 @@ static int flags_apply(sqlite3 *db, void *arg)
 static void flags_publish(void *arg)
 {
     flags_op_t *a = arg;
+    if (a->session != NULL)
+        stream_sessions_change_publish(a->session);
     lock_take(&registry_nodes_lock);
     node_t *n = registry_node_find(a->node_id);
     if (n != NULL && a->mark_acked)
@@ -119,7 +130,7 @@ static void flags_respond(hc_req_t *r, int status, void *arg)
     if (commit_respond_store_error(r, status))
         return;
     if (status != 0) {
-        json_error(r, 500, "store_error", "the heartbeat's flag change could not be stored; send it again");
+        json_error(r, 500, "store_error", "the heartbeat's flag or session change could not be stored; send it again");
         return;
     }
     json_t *answer = NULL;
@@ -143,6 +154,7 @@ static void flags_free(void *arg)
 {
     flags_op_t *a = arg;
     json_decref(a->answer);
+    stream_sessions_change_free(a->session);
     free(a);
 }
 
@@ -151,7 +163,7 @@ static const commit_spec_t flags_spec = {flags_apply, flags_publish, flags_respo
 /* ---- POST /api/v1/body/heartbeat: read tolerantly (api/agent_fields.h) ---- */
 
 static const char *const hb_known[] = {"version",     "stream_status", "provider_status", "wireguard_ip", "lan_ip",
-                                       "diagnostics", "flags_ack",     NULL};
+                                       "diagnostics", "flags_ack",     "session_id",      NULL};
 
 /* a short status/version/address string; NULL when absent or unusable (then counted) */
 static const char *get_short(hc_req_t *r, const char *key, int ip)
@@ -257,6 +269,14 @@ void api_body_heartbeat(hc_req_t *r)
         ack = -1;
     }
     json_t *diag = get_diagnostics(r);
+    /* session_id: one that cannot be an id says nothing (and is counted) */
+    json_t *sid = r->body ? json_object_get(r->body, "session_id") : NULL;
+    int sid_none = sid != NULL && (json_is_null(sid) || (json_is_string(sid) && json_string_length(sid) == 0));
+    const char *session_id = stream_sessions_id_ok(json_string_value(sid)) ? json_string_value(sid) : NULL;
+    if (sid != NULL && !sid_none && session_id == NULL)
+        agent_fields_invalid(AGENT_EP_HEARTBEAT, id, "session_id", "not a session id");
+    ss_report_t rep = {.node_id = id, .session_id = session_id};
+    char name[NODE_TEXT_MAX] = "", district[NODE_TEXT_MAX] = "", venue[NODE_TEXT_MAX] = "";
 
     int64_t now = clock_now();
     json_t *answer = NULL, *old_diag = NULL;
@@ -303,6 +323,19 @@ void api_body_heartbeat(hc_req_t *r)
             op.generation = n->flags_generation;
             op.answer = heartbeat_answer(n);
         }
+        /* a head: its session_id alone counts; a body: while it streams. A
+         * node not approved streams for nobody: its reports are not sessions */
+        rep.is_head = n->head != NULL;
+        int streaming = strcmp(n->stream_status, "streaming") == 0;
+        if (strcmp(n->approval, "approved") != 0)
+            rep.kind = SS_REPORT_UNKNOWN;
+        else if (sid_none || (!rep.is_head && !streaming && stream_status != NULL))
+            rep.kind = SS_REPORT_NONE;
+        else if (session_id != NULL && (rep.is_head || streaming))
+            rep.kind = SS_REPORT_SESSION;
+        snprintf(name, sizeof(name), "%s", n->name);
+        snprintf(district, sizeof(district), "%s", n->district);
+        snprintf(venue, sizeof(venue), "%s", n->venue);
         if (!op.mark_acked && op.generation < 0)
             answer = heartbeat_answer(n);
     }
@@ -315,18 +348,27 @@ void api_body_heartbeat(hc_req_t *r)
         return;
     }
     metrics_heartbeat_inc();
-    if (!op.mark_acked && op.generation < 0) {
+    rep.name = name;
+    rep.district = district;
+    rep.venue = venue;
+    rep.now = now;
+    /* only a session's start or end is a write: other heartbeats stay soft */
+    ss_change_t *session = stream_sessions_report(&rep);
+    if (!op.mark_acked && op.generation < 0 && session == NULL) {
         respond_answer(r, id, answer);
         return;
     }
+    json_decref(answer); /* (the commit's answer is built after it) */
     flags_op_t *a = malloc(sizeof(*a));
     if (a == NULL || (deliver_once && op.answer == NULL)) {
         free(a);
         json_decref(op.answer);
+        stream_sessions_change_free(session);
         json_error(r, 500, "internal", "out of memory");
         return;
     }
     *a = op;
+    a->session = session;
     snprintf(a->node_id, sizeof(a->node_id), "%s", id);
     commit_submit(r, &flags_spec, a);
 }

@@ -8,8 +8,12 @@
  * counted, an unknown status is stored as reported, and the report refreshes
  * the node's last_seen like a heartbeat. An admin's report stays strict.
  *
- * A report is durable (server/commit.h); one that changes nothing is
- * answered from memory without a write.
+ * A session_id starts or ends a streaming session (fleet/stream_sessions.h):
+ * streaming with a session id is in that session, reporting another status
+ * (or a null or empty session_id) is in none.
+ *
+ * A report is durable (server/commit.h); one that changes nothing (and starts
+ * or ends no session) is answered from memory without a write.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +26,7 @@
 #include "jsonio.h"
 #include "registry.h"
 #include "softstate.h"
+#include "stream_sessions.h"
 
 #define DIAG_MAX_KEYS 64
 #define DIAG_KEY_MAX 64
@@ -30,7 +35,7 @@
 
 #define HEAD_ENOTHEAD (-11) /* the node has no head record */
 
-static const char *const report_known[] = {"status", "diagnostics", "body_id", NULL};
+static const char *const report_known[] = {"status", "diagnostics", "body_id", "session_id", NULL};
 
 static json_t *time_or_null(int64_t t)
 {
@@ -53,12 +58,15 @@ typedef struct {
     int64_t now;
     char now_s[32];
     char actor[80];
-    int audit; /* an admin changed it */
+    int audit;            /* an admin changed it */
+    ss_change_t *session; /* a streaming session starts or ends (fleet/stream_sessions.h) */
 } report_t;
 
 static int report_apply(sqlite3 *db, void *arg)
 {
     report_t *p = arg;
+    if (p->session != NULL && stream_sessions_change_apply(db, p->session) != 0)
+        return -1;
     sqlite3_stmt *st = store_prepare(db, "UPDATE heads SET status = COALESCE(?2, status), "
                                          "diagnostics = COALESCE(?3, diagnostics), updated_at = ?4, "
                                          "reported_body_id = CASE WHEN ?5 THEN NULLIF(?6, '') ELSE reported_body_id "
@@ -91,6 +99,8 @@ static int report_apply(sqlite3 *db, void *arg)
 static void report_publish(void *arg)
 {
     report_t *p = arg;
+    if (p->session != NULL)
+        stream_sessions_change_publish(p->session);
     lock_take(&registry_nodes_lock);
     node_t *n = registry_node_find(p->id);
     if (n != NULL && n->head != NULL) {
@@ -145,6 +155,7 @@ static void report_respond(hc_req_t *r, int status, void *arg)
 static void report_free(void *arg)
 {
     report_t *p = arg;
+    stream_sessions_change_free(p->session);
     json_decref(p->diagnostics);
     free(p->diagnostics_text);
     free(p);
@@ -271,8 +282,20 @@ void api_heads_put(hc_req_t *r)
     json_t *diag_in = json_object_get(r->body, "diagnostics");
     if (diag_in != NULL && json_is_null(diag_in))
         diag_in = NULL;
-    if (!agent && status == NULL && diag_in == NULL && body_id == NULL) {
-        json_error(r, 400, "bad_request", "nothing to report: send \"status\", \"diagnostics\" and/or \"body_id\"");
+    json_t *sid = json_object_get(r->body, "session_id");
+    int sid_none = sid != NULL && (json_is_null(sid) || (json_is_string(sid) && json_string_length(sid) == 0));
+    if (sid != NULL && !sid_none && !stream_sessions_id_ok(json_string_value(sid))) {
+        if (!agent) {
+            json_error(r, 400, "bad_request", "\"session_id\" must be 1 to %d characters of A-Z a-z 0-9 . _ : -",
+                       SS_ID_MAX);
+            return;
+        }
+        agent_fields_invalid(AGENT_EP_HEAD_STATUS, r->auth.node_id, "session_id", "not a session id");
+        sid = NULL; /* says nothing */
+    }
+    if (!agent && status == NULL && diag_in == NULL && body_id == NULL && sid == NULL) {
+        json_error(r, 400, "bad_request",
+                   "nothing to report: send \"status\", \"diagnostics\", \"body_id\" and/or \"session_id\"");
         return;
     }
     json_t *diag = NULL;
@@ -290,6 +313,9 @@ void api_heads_put(hc_req_t *r)
 
     /* unknown head, unknown body, or a report that changes nothing: answered from memory */
     int exists = 0, same = 0, body_bad = 0;
+    char name[NODE_TEXT_MAX] = "", district[NODE_TEXT_MAX] = "", venue[NODE_TEXT_MAX] = "";
+    ss_report_t rep = {.node_id = id, .is_head = 1, .name = name, .district = district, .venue = venue,
+                       .now = clock_now()};
     lock_take(&registry_nodes_lock);
     node_t *n = id != NULL && strlen(id) < NODE_ID_MAX ? registry_node_find(id) : NULL;
     if (n != NULL && n->head != NULL) {
@@ -301,6 +327,16 @@ void api_heads_put(hc_req_t *r)
         same = (status == NULL || strcmp(status, head_status(n->head)) == 0) &&
                (diag == NULL || json_equal(diag, n->head->diagnostics)) &&
                (body_id == NULL || body_bad || strcmp(body_id, n->head->reported_body_id) == 0);
+        /* streaming with a session id is in that session; reporting another status is in none */
+        const char *now_status = status != NULL ? status : head_status(n->head);
+        if (sid_none || (status != NULL && strcmp(status, "streaming") != 0))
+            rep.kind = SS_REPORT_NONE;
+        else if (sid != NULL && strcmp(now_status, "streaming") == 0)
+            rep.kind = SS_REPORT_SESSION;
+        rep.session_id = json_string_value(sid);
+        snprintf(name, sizeof(name), "%s", n->name);
+        snprintf(district, sizeof(district), "%s", n->district);
+        snprintf(venue, sizeof(venue), "%s", n->venue);
         if (agent) {
             /* the kiosk is alive: its report counts as a heartbeat */
             snprintf(n->ip, sizeof(n->ip), "%s", r->client_ip);
@@ -323,17 +359,21 @@ void api_heads_put(hc_req_t *r)
         agent_fields_invalid(AGENT_EP_HEAD_STATUS, r->auth.node_id, "body_id", "no such body");
         body_id = NULL;
     }
-    if (same) {
+    /* only a session's start or end is written; a repeated report stays in memory */
+    ss_change_t *session = stream_sessions_report(&rep);
+    if (same && session == NULL) {
         json_decref(diag);
         report_answer(r, id);
         return;
     }
     report_t *p = calloc(1, sizeof(*p));
     if (p == NULL) {
+        stream_sessions_change_free(session);
         json_decref(diag);
         json_error(r, 500, "internal", "out of memory");
         return;
     }
+    p->session = session;
     snprintf(p->id, sizeof(p->id), "%s", id);
     if (status != NULL)
         snprintf(p->status, sizeof(p->status), "%s", status);

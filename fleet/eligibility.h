@@ -35,7 +35,8 @@ enum {
     ELIG_PROVIDER_NOT_RUNNING = 1u << 5,
     ELIG_STREAMING = 1u << 6,
     ELIG_PINNED_ELSEWHERE = 1u << 7,
-    ELIG_OTHER_OWNER = 1u << 8,
+    ELIG_ORPHANED = 1u << 8, /* streaming with no head for sessions.orphan_after (fleet/stream_sessions.h) */
+    ELIG_OTHER_OWNER = 1u << 9,
 };
 
 typedef struct elig_entry {
@@ -58,7 +59,8 @@ int eligibility_evaluate(const node_t *head, const char *owner /* NULL or "": an
 
 /* Appends the reason code of each bit of mask to array (in bit order):
  * "not_approved", "other_district", "other_venue", "offline", "draining",
- * "provider_not_running", "streaming", "pinned_to_other_head", "other_owner". */
+ * "provider_not_running", "streaming", "pinned_to_other_head", "orphaned",
+ * "other_owner". */
 void eligibility_reasons_json(unsigned mask, json_t *array);
 
 /* The code of one reason bit, or NULL for an unknown bit. */

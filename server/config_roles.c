@@ -1,27 +1,36 @@
 /*
- * config.yaml's role_catalog: the seed of the role catalog, each role with a
- * recipe converted from YAML to JSON (anchors, aliases and << merge keys
- * work; an alias bomb is refused by the RECIPE_MAX_NODES budget).
+ * config.yaml's role_catalog: each role's name, description and recipe. A
+ * recipe is the one place where aliases are expanded (into its JSON), so its
+ * walk carries the bounds: RECIPE_MAX_DEPTH levels and RECIPE_MAX_NODES values
+ * over the whole file, which also bound a walk through a recursive alias.
  */
+#include "config_internal.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
-#include <limits.h>
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
-#include "config_yaml.h"
+#define ROLE_NAME_MAX 64
+#define RECIPE_MAX_DEPTH 32
+/* Aliases let a few lines name an exponentially large tree; the recipe
+ * conversion is the only place that expands them, so it carries the budget. */
+#define RECIPE_MAX_NODES 100000
 
-static json_t *recipe_node(ctx_t *c, yaml_node_t *n, int depth);
+static json_t *recipe_node(ctx_t *c, ynode_t *n, int depth);
 
 /* Plain scalars resolve like YAML 1.2's core schema; yes/no/on/off stay
  * strings here (a recipe may well hold the country code "no"). */
-static json_t *recipe_scalar(yaml_node_t *n)
+static json_t *recipe_scalar(ynode_t *n)
 {
-    const char *s = text(n);
-    size_t len = n->data.scalar.length;
-    if (!is_plain(n))
+    const char *s = config_text(n);
+    size_t len = yaml_tree_deref(n)->u.s.len;
+    if (!config_is_plain(n))
         return json_stringn(s, len);
-    if (is_null(n))
+    if (config_is_null(n))
         return json_null();
     if (strcmp(s, "true") == 0 || strcmp(s, "True") == 0 || strcmp(s, "TRUE") == 0)
         return json_true();
@@ -58,70 +67,35 @@ static json_t *recipe_scalar(yaml_node_t *n)
     return json_stringn(s, len);
 }
 
-static bool is_merge_key(const yaml_node_t *k)
+/* The pairs as the reader resolved them: the explicit ones (the `<<` keys
+ * skipped), then what the merge keys brought whose key was not there yet. */
+static json_t *recipe_mapping(ctx_t *c, ynode_t *n, int depth)
 {
-    return is_plain(k) && strcmp(text(k), "<<") == 0;
-}
-
-/* YAML merge: keys already present (explicit ones, earlier merges) win. */
-static int recipe_merge(ctx_t *c, json_t *obj, yaml_node_t *src, int depth)
-{
-    if (src->type != YAML_MAPPING_NODE)
-        return fail(c, src, "\"%s\": \"<<\" must merge a mapping or a list of mappings", c->recipe_key);
-    json_t *m = recipe_node(c, src, depth);
-    if (m == NULL)
-        return -1;
-    const char *k;
-    json_t *val;
-    int rc = 0;
-    json_object_foreach(m, k, val)
-    {
-        if (json_object_get(obj, k) == NULL && json_object_set(obj, k, val) != 0) {
-            rc = fail(c, src, "out of memory");
-            break;
-        }
-    }
-    json_decref(m);
-    return rc;
-}
-
-static json_t *recipe_mapping(ctx_t *c, yaml_node_t *n, int depth)
-{
+    ynode_t *m = yaml_tree_deref(n);
     json_t *obj = json_object();
     if (obj == NULL) {
-        fail(c, n, "out of memory");
+        config_fail(c, n, "out of memory");
         return NULL;
     }
-    yaml_node_t *merge = NULL;
-    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
-        yaml_node_t *kn = node_at(c, p->key), *vn = node_at(c, p->value);
-        const char *k = text(kn);
-        if (k == NULL) {
-            fail(c, kn, "\"%s\": keys must be strings, not %s", c->recipe_key, type_name(kn));
-            goto bad;
-        }
-        if (is_merge_key(kn) && merge == NULL) {
-            merge = vn;
+    size_t dup = SIZE_MAX, first;
+    if (!yaml_tree_map_dup(c->tree, m, &dup, &first))
+        dup = SIZE_MAX;
+    for (uint32_t i = 0; i < m->u.map.n; i++) {
+        ynode_t *kn = m->u.map.pairs[i].key, *vn = m->u.map.pairs[i].value;
+        const char *k = config_text(kn);
+        if (i < m->u.map.n_explicit && yaml_tree_is_merge_key(kn))
             continue;
-        }
-        if (is_merge_key(kn) || json_object_get(obj, k) != NULL) {
-            fail(c, kn, "duplicate key \"%s\" in \"%s\"", k, c->recipe_key);
+        if (i == dup) {
+            config_fail(c, kn, "duplicate key \"%s\" in \"%s\"", k, c->recipe_key);
             goto bad;
         }
         json_t *val = recipe_node(c, vn, depth + 1);
         if (val == NULL)
             goto bad;
         if (json_object_set_new(obj, k, val) != 0) {
-            fail(c, kn, "out of memory");
+            config_fail(c, kn, "out of memory");
             goto bad;
         }
-    }
-    if (merge != NULL && merge->type == YAML_SEQUENCE_NODE) {
-        for (yaml_node_item_t *it = merge->data.sequence.items.start; it < merge->data.sequence.items.top; it++)
-            if (recipe_merge(c, obj, node_at(c, *it), depth + 1) != 0)
-                goto bad;
-    } else if (merge != NULL && recipe_merge(c, obj, merge, depth + 1) != 0) {
-        goto bad;
     }
     return obj;
 bad:
@@ -129,27 +103,27 @@ bad:
     return NULL;
 }
 
-static json_t *recipe_node(ctx_t *c, yaml_node_t *n, int depth)
+static json_t *recipe_node(ctx_t *c, ynode_t *n, int depth)
 {
     if (depth > RECIPE_MAX_DEPTH) {
-        fail(c, n, "\"%s\" is nested deeper than %d levels (or an alias contains itself)", c->recipe_key,
+        config_fail(c, n, "\"%s\" is nested deeper than %d levels (or an alias contains itself)", c->recipe_key,
              RECIPE_MAX_DEPTH);
         return NULL;
     }
     if (++c->expanded > RECIPE_MAX_NODES) {
-        fail(c, n, "\"%s\": recipes expand to more than %d values (aliases?)", c->recipe_key, RECIPE_MAX_NODES);
+        config_fail(c, n, "\"%s\": recipes expand to more than %d values (aliases?)", c->recipe_key, RECIPE_MAX_NODES);
         return NULL;
     }
     json_t *j = NULL;
-    if (n->type == YAML_MAPPING_NODE)
+    ynode_t *d = yaml_tree_deref(n);
+    if (d->kind == YAML_TREE_MAP)
         return recipe_mapping(c, n, depth);
-    if (n->type == YAML_SCALAR_NODE) {
+    if (d->kind == YAML_TREE_SCALAR) {
         j = recipe_scalar(n);
-    } else if (n->type == YAML_SEQUENCE_NODE) {
+    } else if (d->kind == YAML_TREE_SEQ) {
         j = json_array();
-        for (yaml_node_item_t *it = n->data.sequence.items.start; j != NULL && it < n->data.sequence.items.top;
-             it++) {
-            json_t *v = recipe_node(c, node_at(c, *it), depth + 1);
+        for (uint32_t i = 0; j != NULL && i < d->u.seq.n; i++) {
+            json_t *v = recipe_node(c, d->u.seq.items[i], depth + 1);
             if (v == NULL) {
                 json_decref(j);
                 return NULL;
@@ -161,7 +135,7 @@ static json_t *recipe_node(ctx_t *c, yaml_node_t *n, int depth)
         }
     }
     if (j == NULL)
-        fail(c, n, "out of memory");
+        config_fail(c, n, "out of memory");
     return j;
 }
 
@@ -177,7 +151,7 @@ static bool valid_role_name(const char *s)
     return true;
 }
 
-void config_roles_free(config_role_t *roles, size_t n)
+void config_free_roles(config_role_t *roles, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         free(roles[i].name);
@@ -187,32 +161,36 @@ void config_roles_free(config_role_t *roles, size_t n)
     free(roles);
 }
 
-static int load_role(ctx_t *c, yaml_node_t *n, size_t idx, config_role_t *role)
+static int load_role(ctx_t *c, ynode_t *n, size_t idx, config_role_t *role)
 {
     char where[64], key[96];
     snprintf(where, sizeof(where), "role_catalog[%zu]", idx);
-    if (n->type != YAML_MAPPING_NODE)
-        return fail(c, n, "\"%s\" must be a mapping with name, description and recipe, not %s", where, type_name(n));
+    ynode_t *m = yaml_tree_deref(n);
+    if (m->kind != YAML_TREE_MAP)
+        return config_fail(c, n, "\"%s\" must be a mapping with name, description and recipe, not %s", where, config_type_name(n));
     static const char *const known[] = {"name", "description", "recipe"};
-    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
-        yaml_node_t *kn = node_at(c, p->key), *vn = node_at(c, p->value);
-        const char *k = text(kn);
+    size_t dup = SIZE_MAX, first;
+    if (!yaml_tree_map_dup(c->tree, m, &dup, &first))
+        dup = SIZE_MAX;
+    /* as written: a "<<" here is an unknown key, as in the sections */
+    for (uint32_t i = 0; i < m->u.map.n_explicit; i++) {
+        ynode_t *kn = m->u.map.pairs[i].key, *vn = m->u.map.pairs[i].value;
+        const char *k = config_text(kn);
         if (k == NULL)
-            return fail(c, kn, "keys under \"%s\" must be names, not %s", where, type_name(kn));
+            return config_fail(c, kn, "keys under \"%s\" must be names, not %s", where, config_type_name(kn));
         size_t which = 0;
         while (which < 3 && strcmp(k, known[which]) != 0)
             which++;
         snprintf(key, sizeof(key), "%s.%s", where, k);
         if (which == 3)
-            return fail(c, kn, "unknown key \"%s\"", key);
-        for (yaml_node_pair_t *q = n->data.mapping.pairs.start; q < p; q++)
-            if (strcmp(text(node_at(c, q->key)), k) == 0)
-                return fail(c, kn, "duplicate key \"%s\"", key);
+            return config_fail(c, kn, "unknown key \"%s\"", key);
+        if (i == dup)
+            return config_fail(c, kn, "duplicate key \"%s\"", key);
         if (which == 2) {
-            if (is_null(vn))
+            if (config_is_null(vn))
                 continue;
-            if (vn->type != YAML_MAPPING_NODE)
-                return fail(c, vn, "\"%s\" must be a mapping, not %s", key, type_name(vn));
+            if (yaml_tree_deref(vn)->kind != YAML_TREE_MAP)
+                return config_fail(c, vn, "\"%s\" must be a mapping, not %s", key, config_type_name(vn));
             c->recipe_key = key;
             json_t *j = recipe_node(c, vn, 0);
             if (j == NULL)
@@ -220,62 +198,63 @@ static int load_role(ctx_t *c, yaml_node_t *n, size_t idx, config_role_t *role)
             char *dump = json_dumps(j, JSON_COMPACT);
             json_decref(j);
             if (dump == NULL)
-                return fail(c, vn, "out of memory");
+                return config_fail(c, vn, "out of memory");
             free(role->recipe_json);
             role->recipe_json = dump;
             continue;
         }
-        const char *s = text(vn);
+        const char *s = config_text(vn);
         if (s == NULL)
-            return fail(c, vn, "\"%s\" must be a string, not %s", key, type_name(vn));
-        if (which == 0 && is_null(vn))
-            return fail(c, vn, "\"%s\" needs a value", key);
+            return config_fail(c, vn, "\"%s\" must be a string, not %s", key, config_type_name(vn));
+        if (which == 0 && config_is_null(vn))
+            return config_fail(c, vn, "\"%s\" needs a value", key);
         if (which == 0 && !valid_role_name(s))
-            return fail(c, vn, "\"%s\": \"%s\" is not a role name (1-%d lowercase letters, digits, '-', '_', '.')", key, s,
+            return config_fail(c, vn, "\"%s\": \"%s\" is not a role name (1-%d lowercase letters, digits, '-', '_', '.')", key, s,
                         ROLE_NAME_MAX);
-        if (replace_str(c, vn, which == 0 ? &role->name : &role->description, is_null(vn) ? "" : s) != 0)
+        if (config_replace_str(c, vn, which == 0 ? &role->name : &role->description, config_is_null(vn) ? "" : s) != 0)
             return -1;
     }
     if (role->name == NULL)
-        return fail(c, n, "\"%s\" needs a \"name\"", where);
-    if ((role->description == NULL && replace_str(c, n, &role->description, "") != 0) ||
-        (role->recipe_json == NULL && replace_str(c, n, &role->recipe_json, "{}") != 0))
+        return config_fail(c, n, "\"%s\" needs a \"name\"", where);
+    if ((role->description == NULL && config_replace_str(c, n, &role->description, "") != 0) ||
+        (role->recipe_json == NULL && config_replace_str(c, n, &role->recipe_json, "{}") != 0))
         return -1;
     return 0;
 }
 
-int config_roles_set(ctx_t *c, const char *key, yaml_node_t *v, hc_config_t *cfg)
+int config_set_roles(ctx_t *c, const key_def_t *d, ynode_t *v, hc_config_t *cfg)
 {
-    if (v->type != YAML_SEQUENCE_NODE)
-        return fail(c, v, "\"%s\" must be a list of roles, not %s", key, type_name(v));
-    size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+    ynode_t *seq = yaml_tree_deref(v);
+    if (seq->kind != YAML_TREE_SEQ)
+        return config_fail(c, v, "\"%s\" must be a list of roles, not %s", d->key, config_type_name(v));
+    size_t n = seq->u.seq.n;
     config_role_t *roles = calloc(n ? n : 1, sizeof(*roles));
     json_t *seen = json_object(); /* a hash set: a long catalog must not cost n^2 compares */
     if (roles == NULL || seen == NULL) {
         free(roles);
         json_decref(seen);
-        return fail(c, v, "out of memory");
+        return config_fail(c, v, "out of memory");
     }
     size_t i = 0;
     for (; i < n; i++) {
-        yaml_node_t *item = node_at(c, v->data.sequence.items.start[i]);
+        ynode_t *item = seq->u.seq.items[i];
         if (load_role(c, item, i, &roles[i]) != 0)
             break;
         if (json_object_get(seen, roles[i].name) != NULL) {
-            fail(c, item, "role \"%s\" is listed twice in \"%s\"", roles[i].name, key);
+            config_fail(c, item, "role \"%s\" is listed twice in \"%s\"", roles[i].name, d->key);
             break;
         }
         if (json_object_set_new(seen, roles[i].name, json_true()) != 0) {
-            fail(c, item, "out of memory");
+            config_fail(c, item, "out of memory");
             break;
         }
     }
     json_decref(seen);
     if (i < n) {
-        config_roles_free(roles, n);
+        config_free_roles(roles, n);
         return -1;
     }
-    config_roles_free(cfg->role_catalog, cfg->role_catalog_count);
+    config_free_roles(cfg->role_catalog, cfg->role_catalog_count);
     cfg->role_catalog = roles;
     cfg->role_catalog_count = n;
     return 0;
