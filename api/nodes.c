@@ -23,17 +23,20 @@
 #include "commit.h"
 #include "exec_queue.h"
 #include "clock.h"
+#include "head_roles.h"
 #include "jsonio.h"
 #include "log.h"
 #include "registry.h"
 #include "serve.h"
 #include "softstate.h"
+#include "stream_sessions.h"
 
 #define NODE_ROLES_MAX 64 /* roles one node may hold */
 
 /* application errors of apply (negative, distinct from STORE_* and COMMIT_*) */
 #define NODES_ENOENT (-10)
 #define NODES_EUNKNOWN_ROLE (-11)
+#define NODES_EPINNED HEAD_ROLES_EPINNED
 
 int nodes_text_ok(const char *s)
 {
@@ -89,6 +92,7 @@ static void respond_node(hc_req_t *r, const char *id, int status)
 
 typedef struct {
     const char *role, *district, *venue, *status, *stream_status;
+    int orphaned; /* -1 any, 0 not orphaned, 1 orphaned */
     int64_t now;
     uint64_t offline_after_ms;
     json_t **items;
@@ -106,6 +110,8 @@ static int list_visit(node_t *n, void *arg)
     if (l->venue && strcmp(n->venue, l->venue) != 0)
         return 0;
     if (l->stream_status && strcmp(n->stream_status, l->stream_status) != 0)
+        return 0;
+    if (l->orphaned >= 0 && (n->orphaned_since != 0) != l->orphaned)
         return 0;
     json_t *o = node_to_json(n, l->now, l->offline_after_ms);
     if (o == NULL) {
@@ -145,10 +151,15 @@ static int by_name_then_id(const void *a, const void *b)
 
 void api_nodes_list(hc_req_t *r)
 {
-    static const char *const allowed[] = {"role", "district", "venue", "status", "stream_status", NULL};
+    static const char *const allowed[] = {"role", "district", "venue", "status", "stream_status", "orphaned", NULL};
     char err[256];
     if (route_query_check(r, allowed, err, sizeof(err)) != 0) {
-        json_error(r, 400, "bad_request", "%s (filters: role, district, venue, status, stream_status)", err);
+        json_error(r, 400, "bad_request", "%s (filters: role, district, venue, status, stream_status, orphaned)", err);
+        return;
+    }
+    const char *orphaned = route_query(r, "orphaned");
+    if (orphaned != NULL && strcmp(orphaned, "true") != 0 && strcmp(orphaned, "false") != 0) {
+        json_error(r, 400, "bad_request", "\"orphaned\" must be true or false");
         return;
     }
     list_t l = {.role = route_query(r, "role"),
@@ -156,6 +167,7 @@ void api_nodes_list(hc_req_t *r)
                 .venue = route_query(r, "venue"),
                 .status = route_query(r, "status"),
                 .stream_status = route_query(r, "stream_status"),
+                .orphaned = orphaned == NULL ? -1 : strcmp(orphaned, "true") == 0,
                 .now = clock_now(),
                 .offline_after_ms = offline_after_ms()};
     if (l.status && strcmp(l.status, "online") != 0 && strcmp(l.status, "offline") != 0 &&
@@ -403,6 +415,7 @@ typedef struct {
     char id[NODE_ID_MAX];
     char actor[80];
     json_t *unpinned; /* set by apply: heads that had this node as their body */
+    json_t *ended;    /* set by apply: the streaming sessions it was part of */
 } delete_t;
 
 static int delete_apply(sqlite3 *db, void *arg)
@@ -438,8 +451,9 @@ static int delete_apply(sqlite3 *db, void *arg)
         json_decref(detail);
         return -1;
     }
-    /* its exec commands and results go in the same transaction; memory follows in delete_publish */
-    if (exec_store_delete_node(db, d->id) != 0) {
+    /* its exec commands and results go in the same transaction, its sessions end; memory follows in delete_publish */
+    if (exec_store_delete_node(db, d->id) != 0 ||
+        stream_sessions_end_node_apply(db, d->id, SS_NODE_DELETED, d->ended) != 0) {
         json_decref(detail);
         return -1;
     }
@@ -467,6 +481,7 @@ static void delete_publish(void *arg)
     lock_give(&registry_nodes_lock);
     /* with no lock held: it answers the node's parked polls and result waiters */
     exec_queue_node_deleted(d->id);
+    stream_sessions_end_node_publish(d->id, SS_NODE_DELETED, d->ended, 1);
 }
 
 static void delete_respond(hc_req_t *r, int status, void *arg)
@@ -489,6 +504,7 @@ static void delete_free(void *arg)
 {
     delete_t *d = arg;
     json_decref(d->unpinned);
+    json_decref(d->ended);
     free(d);
 }
 
@@ -500,7 +516,9 @@ void api_nodes_delete(hc_req_t *r)
     if (id == NULL)
         return;
     delete_t *d = calloc(1, sizeof(*d));
-    if (d == NULL || (d->unpinned = json_array()) == NULL) {
+    if (d == NULL || (d->unpinned = json_array()) == NULL || (d->ended = json_array()) == NULL) {
+        if (d != NULL)
+            json_decref(d->unpinned);
         free(d);
         json_error(r, 500, "internal", "out of memory");
         return;
@@ -616,6 +634,7 @@ typedef struct {
     char id[NODE_ID_MAX];
     json_t *roles;   /* array of valid, distinct names */
     json_t *missing; /* set by apply: roles deleted from the catalog meanwhile */
+    int head_change; /* set by apply: head record created (+1) or dropped (-1) by a head role */
     char actor[80];
 } setroles_t;
 
@@ -643,6 +662,28 @@ static int setroles_apply(sqlite3 *db, void *arg)
     if (json_array_size(s->missing) > 0) {
         free(roles);
         return NODES_EUNKNOWN_ROLE;
+    }
+    /* a head role makes the node a head (fleet/head_roles.h): needs the roles it had */
+    json_t *old = NULL;
+    if ((st = store_prepare(db, "SELECT roles FROM nodes WHERE id = ?1")) == NULL) {
+        free(roles);
+        return -1;
+    }
+    sqlite3_bind_text(st, 1, s->id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        old = json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW) {
+        free(roles);
+        return rc == SQLITE_DONE ? NODES_ENOENT : -1;
+    }
+    rc = head_roles_sync(db, serve_config(), s->id, json_is_array(old) ? old : s->missing, s->roles, s->actor,
+                         &s->head_change);
+    json_decref(old);
+    if (rc != 0) {
+        free(roles);
+        return rc;
     }
     st = store_prepare(db, "UPDATE nodes SET roles = ?2 WHERE id = ?1");
     if (st == NULL) {
@@ -680,6 +721,8 @@ static void setroles_publish(void *arg)
         json_decref(n->roles);
         n->roles = copy;
         copy = NULL;
+        if (head_roles_publish(n, s->head_change) != 0)
+            log_error("msg=\"out of memory publishing a new head; it shows after a restart\" id=%s", s->id);
     }
     lock_give(&registry_nodes_lock);
     json_decref(copy);
@@ -712,6 +755,11 @@ static void setroles_respond(hc_req_t *r, int status, void *arg)
     setroles_t *s = arg;
     if (status == NODES_EUNKNOWN_ROLE) {
         respond_unknown_roles(r, s->missing);
+        return;
+    }
+    if (status == NODES_EPINNED) {
+        json_error(r, 409, "conflict", "node %s is the assigned body of a head: unassign it there before giving it "
+                                       "a head role; nothing was changed", s->id);
         return;
     }
     respond_mutation(r, status, s->id);

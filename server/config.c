@@ -27,6 +27,7 @@ static const key_def_t key_defs[] = {
     {.key = "server.admin_token_file", .kind = K_TOKEN_FILE, AT(server.admin_token_file), .nullable = true},
     {.key = "server.fleet_enrollment_token", .kind = K_TOKEN, AT(server.fleet_enrollment_token), .nullable = true},
     {.key = "server.workers", .kind = K_UINT, AT(server.workers), .max = 1024},
+    {.key = "server.max_connections", .kind = K_UINT, AT(server.max_connections), .min = 1, .max = 1000000},
     {.key = "server.tls", .kind = K_SECTION},
     {.key = "server.tls.cert_file", .kind = K_FILE, AT(server.tls.cert_file), .nullable = true},
     {.key = "server.tls.key_file", .kind = K_FILE, AT(server.tls.key_file), .nullable = true},
@@ -80,11 +81,22 @@ static const key_def_t key_defs[] = {
      .min = MS_PER_S,
      .max = 5 * MS_PER_M},
     {.key = "heads.logs_timeout", .kind = K_DURATION, AT(heads.logs_timeout_ms), .min = MS_PER_S, .max = 5 * MS_PER_M},
+    {.key = "heads.roles", .kind = K_HEAD_ROLES},
     {.key = "streams", .kind = K_SECTION},
     {.key = "streams.stop_command", .kind = K_TEXT, AT(streams.stop_command)},
     {.key = "streams.stop_timeout", .kind = K_DURATION, AT(streams.stop_timeout_ms), .min = MS_PER_S, .max = FOREVER},
+    {.key = "sessions", .kind = K_SECTION},
+    {.key = "sessions.retention", .kind = K_DURATION, AT(sessions.retention_ms), .min = MS_PER_S, .max = FOREVER},
+    {.key = "sessions.silence_timeout",
+     .kind = K_DURATION,
+     AT(sessions.silence_timeout_ms),
+     .min = MS_PER_S,
+     .max = 24 * MS_PER_H},
+    {.key = "sessions.orphan_after", .kind = K_DURATION, AT(sessions.orphan_after_ms), .min = MS_PER_S, .max = 24 * MS_PER_H},
+    {.key = "sessions.log_max_lines", .kind = K_UINT, AT(sessions.log_max_lines), .min = 10, .max = 1000000},
     {.key = "releases", .kind = K_SECTION},
     {.key = "releases.base_url", .kind = K_URL, AT(releases.base_url)},
+    {.key = "releases.channel", .kind = K_NAME, AT(releases.channel)},
     {.key = "role_catalog", .kind = K_ROLES},
 };
 
@@ -110,6 +122,9 @@ static int set_value(ctx_t *c, hc_config_t *cfg, const key_def_t *d, ynode_t *v)
         case K_PROXIES:
             config_free_strs(cfg->server.trusted_proxies, cfg->server.trusted_proxies_count);
             cfg->server.trusted_proxies_count = 0;
+            return 0;
+        case K_HEAD_ROLES:
+            cfg->heads.roles_count = 0;
             return 0;
         case K_ROLES:
             config_free_roles(cfg->role_catalog, cfg->role_catalog_count);
@@ -139,6 +154,8 @@ static int set_value(ctx_t *c, hc_config_t *cfg, const key_def_t *d, ynode_t *v)
         return config_set_list(c, d, v, cfg);
     case K_ROLES:
         return config_set_roles(c, d, v, cfg);
+    case K_HEAD_ROLES:
+        return config_set_head_roles(c, d, v, cfg);
     default:
         return config_set_string(c, d, v, cfg);
     }
@@ -290,6 +307,7 @@ int config_defaults(hc_config_t *cfg)
     cfg->server.watchdog_stall_ms = 5 * MS_PER_S;
     cfg->server.auth_max_failures = 30;
     cfg->server.auth_failure_window_ms = 60 * MS_PER_S;
+    cfg->server.max_connections = 4096;
     cfg->nodes.offline_after_ms = 90 * MS_PER_S;
     cfg->nodes.enrollment_ttl_ms = 24 * MS_PER_H;
     cfg->nodes.heartbeat_interval_s = 30;
@@ -307,9 +325,18 @@ int config_defaults(hc_config_t *cfg)
     cfg->heads.logs_timeout_ms = 15 * MS_PER_S;       /* spec: 504 after 15 s */
     cfg->streams.stop_command = strdup("hydrabody stream-stop");
     cfg->streams.stop_timeout_ms = 20 * MS_PER_S;
+    cfg->sessions.retention_ms = 30 * 24 * MS_PER_H;
+    cfg->sessions.silence_timeout_ms = 60 * MS_PER_S;
+    cfg->sessions.orphan_after_ms = 60 * MS_PER_S;
+    cfg->sessions.log_max_lines = 10000;
     cfg->releases.base_url = strdup("https://releases.example.com");
+    cfg->releases.channel = strdup("production");
+    static const char *const head_roles[] = {"hydraheadflatscreen", "hydraheadwindows", "hydraheadipad"};
+    for (size_t i = 0; i < sizeof(head_roles) / sizeof(head_roles[0]); i++)
+        snprintf(cfg->heads.roles[i], sizeof(cfg->heads.roles[i]), "%s", head_roles[i]);
+    cfg->heads.roles_count = sizeof(head_roles) / sizeof(head_roles[0]);
     if (cfg->server.listen[0] == NULL || cfg->server.data_dir == NULL || cfg->heads.screenshot_path == NULL ||
-        cfg->streams.stop_command == NULL || cfg->releases.base_url == NULL) {
+        cfg->streams.stop_command == NULL || cfg->releases.base_url == NULL || cfg->releases.channel == NULL) {
         config_free(cfg);
         return -1;
     }
@@ -356,6 +383,7 @@ void config_free(hc_config_t *cfg)
     free(cfg->heads.screenshot_path);
     free(cfg->streams.stop_command);
     free(cfg->releases.base_url);
+    free(cfg->releases.channel);
     config_free_roles(cfg->role_catalog, cfg->role_catalog_count);
     memset(cfg, 0, sizeof(*cfg));
 }

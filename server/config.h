@@ -11,6 +11,7 @@
 
 #define CONFIG_MAX_LISTEN 8
 #define CONFIG_MAX_PROXIES 16
+#define CONFIG_MAX_HEAD_ROLES 16
 
 typedef struct config_role {
     char *name;
@@ -30,6 +31,7 @@ typedef struct hc_config {
         char *admin_token_file;
         char *fleet_enrollment_token; /* NULL: generated in data_dir */
         unsigned workers;      /* 0 = one per core */
+        unsigned max_connections; /* server.max_connections, default 4096: open client connections, all workers */
         struct {
             char *cert_file;
             char *key_file;
@@ -71,6 +73,8 @@ typedef struct hc_config {
         uint64_t experience_timeout_ms;   /* heads.experience_timeout, default 5s: bound on the experience library's answer */
         uint64_t screenshot_timeout_ms;   /* heads.screenshot_timeout, default 20s: GET …/screenshot answers 504 after it */
         uint64_t logs_timeout_ms;         /* heads.logs_timeout, default 15s: GET …/logs answers 504 after it */
+        char roles[CONFIG_MAX_HEAD_ROLES][65]; /* heads.roles: a node holding one is a head */
+        size_t roles_count;               /* default 3: hydraheadflatscreen, hydraheadwindows, hydraheadipad */
     } heads;
 
     struct {
@@ -79,7 +83,15 @@ typedef struct hc_config {
     } streams;
 
     struct {
+        uint64_t retention_ms;       /* sessions.retention, default 30 days: ended sessions and their logs are pruned after */
+        uint64_t silence_timeout_ms; /* sessions.silence_timeout, default 60s: a streaming body silent this long ends its session */
+        uint64_t orphan_after_ms;    /* sessions.orphan_after, default 60s: a streaming body without a head this long is orphaned */
+        unsigned log_max_lines;      /* sessions.log_max_lines, default 10000: log lines kept per session side */
+    } sessions;
+
+    struct {
         char *base_url; /* default https://releases.example.com */
+        char *channel;  /* releases.channel, default "production": <base_url>/hydranode/<channel>/latest/… */
     } releases;
 
     config_role_t *role_catalog;

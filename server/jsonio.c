@@ -1,7 +1,6 @@
 #include "jsonio.h"
 
 #include <stdarg.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -31,57 +30,18 @@ void json_respond(hc_req_t *r, int status, json_t *obj)
     json_respond_raw(r->req, status, obj);
 }
 
-/* Replaces every byte that does not start a well-formed UTF-8 sequence
- * (stray continuation, cut sequence, overlong form, surrogate, beyond
- * U+10FFFF) by '?', in place. */
-static void utf8_sanitize(char *s)
-{
-    unsigned char *p = (unsigned char *)s;
-    while (*p) {
-        size_t n = 0;
-        uint32_t min = 0, cp = 0;
-        if (*p < 0x80) {
-            p++;
-            continue;
-        } else if ((*p & 0xe0) == 0xc0) {
-            n = 1, min = 0x80, cp = *p & 0x1f;
-        } else if ((*p & 0xf0) == 0xe0) {
-            n = 2, min = 0x800, cp = *p & 0x0f;
-        } else if ((*p & 0xf8) == 0xf0) {
-            n = 3, min = 0x10000, cp = *p & 0x07;
-        } else {
-            *p++ = '?';
-            continue;
-        }
-        size_t i;
-        for (i = 1; i <= n && (p[i] & 0xc0) == 0x80; i++)
-            cp = (cp << 6) | (p[i] & 0x3f);
-        if (i <= n || cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
-            *p++ = '?';
-            continue;
-        }
-        p += n + 1;
-    }
-}
-
 void json_error_raw(h2o_req_t *req, int status, const char *code, const char *msg)
 {
     json_t *o = json_pack("{s:s, s:s}", "error", msg, "code", code);
-    if (o == NULL) {
-        /* jansson refuses strings that are not UTF-8: a message quoting bad
-         * input (a parser error, a decoded id) or cut mid-character; say it
-         * with the bad bytes replaced rather than fail the answer */
-        char *clean = h2o_strdup(&req->pool, msg, SIZE_MAX).base;
-        utf8_sanitize(clean);
-        o = json_pack("{s:s, s:s}", "error", clean, "code", code);
-    }
+    if (o == NULL) /* not UTF-8 (an echoed input, or a sequence cut by the message buffer): say it in %XX */
+        o = json_pack("{s:s, s:s}", "error", router_text_sanitize(&req->pool, msg, strlen(msg), 1024), "code", code);
     if (o == NULL) {
         /* only on allocation failure: answer without JSON machinery */
         static const char oom[] = "{\"error\":\"out of memory\",\"code\":\"internal\"}\n";
         req->res.status = 500;
         req->res.reason = "";
         req->res.content_length = sizeof(oom) - 1;
-        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, json_ct.base, json_ct.len);
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("application/json"));
         h2o_send_inline(req, oom, sizeof(oom) - 1);
         return;
     }

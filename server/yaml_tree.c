@@ -70,7 +70,7 @@ typedef struct reader {
     yaml_tree_pair_t *tmp;
     size_t ntmp, captmp;
     uint32_t *set; /* index + 1 into tmp; 0 = empty */
-    size_t capset;
+    size_t setcap, setalloc; /* in use (a power of two), allocated */
 } reader_t;
 
 /* ---- arena ---- */
@@ -331,13 +331,14 @@ static int set_reset(reader_t *r, size_t want)
     size_t cap = 16;
     while (cap < want * 2)
         cap *= 2;
-    if (cap > r->capset) {
+    if (cap > r->setalloc) {
         uint32_t *ns = realloc(r->set, cap * sizeof(*ns));
         if (ns == NULL)
             return -1;
         r->set = ns;
-        r->capset = cap;
+        r->setalloc = cap;
     }
+    r->setcap = cap;
     memset(r->set, 0, cap * sizeof(*r->set));
     return 0;
 }
@@ -346,7 +347,7 @@ static int set_reset(reader_t *r, size_t want)
 static long set_find_or_add(reader_t *r, const yaml_tree_node_t *key, size_t idx)
 {
     const yaml_tree_node_t *k = yaml_tree_deref(key);
-    size_t cap = r->capset;
+    size_t cap = r->setcap;
     size_t i = fnv1a(k->u.s.text, k->u.s.len) & (cap - 1);
     while (r->set[i] != 0) {
         const yaml_tree_node_t *o = yaml_tree_deref(r->tmp[r->set[i] - 1].key);
@@ -370,7 +371,7 @@ static int tmp_push(reader_t *r, yaml_tree_node_t *k, yaml_tree_node_t *v)
     }
     r->tmp[r->ntmp++] = (yaml_tree_pair_t){k, v};
     /* keep the set at most half full */
-    if (r->ntmp * 2 > r->capset) {
+    if (r->ntmp * 2 > r->setcap) {
         if (set_reset(r, r->ntmp * 2) != 0)
             return -1;
         for (size_t i = 0; i < r->ntmp; i++)
