@@ -51,6 +51,9 @@ static const json_route_t routes[] = {
     {"POST", "/api/v1/body/exec/result", C_NODE, 1,
      "{\"id\":\"exec-1\",\"exit_code\":0,\"stdout\":\"\",\"stderr\":\"\",\"duration_ms\":1}", ""},
     {"POST", "/api/v1/session", C_NONE, 0, "{\"token\":\"not-a-token\"}", ""},
+    /* no such session: the body is parsed (and refused) before the handler looks */
+    {"POST", "/api/v1/body/sessions/sess-none/logs", C_NODE, 1, "{\"lines\":[{\"ts\":\"2026-11-23T06:31:27Z\",\"line\":\"x\"}]}",
+     ""},
 };
 
 static hc_server_t *srv;

@@ -53,6 +53,7 @@ static const struct {
     {"POST", "/api/v1/body/exec/result", C_NODE},
     {"POST", "/api/v1/session", C_NONE},
     {"PUT", "/api/v1/heads/@HEAD@", C_ADMIN},
+    {"POST", "/api/v1/body/sessions/sess-none/logs", C_NODE},
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 
