@@ -29,6 +29,13 @@ void api_nodes_reject(hc_req_t *r);
 /* the install commands (PowerShell and sh) for a one-time token; a new JSON object */
 json_t *enroll_install_commands(const char *token);
 
+/* api/enrollments.c */
+void api_enrollments_list(hc_req_t *r);
+void api_enrollments_revoke(hc_req_t *r);
+
+/* api/node_events.c */
+void api_node_events_list(hc_req_t *r);
+
 /* api/install.c */
 void api_install_sh(hc_req_t *r);
 void api_install_ps1(hc_req_t *r);

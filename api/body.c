@@ -15,9 +15,11 @@
 #include "api.h"
 #include "clock.h"
 #include "commit.h"
+#include "events.h"
 #include "jsonio.h"
 #include "log.h"
 #include "metrics.h"
+#include "node_events.h"
 #include "registry.h"
 #include "serve.h"
 #include "softstate.h"
@@ -65,6 +67,25 @@ typedef struct {
 static int ack_apply(sqlite3 *db, void *arg)
 {
     ack_t *a = arg;
+    /* which flags the agent acted on, for the node's history */
+    sqlite3_stmt *sel = store_prepare(db, "SELECT flag_update_node, flag_update_services, flag_reprovision FROM nodes "
+                                          "WHERE id = ?1 AND flags_generation = ?2");
+    if (sel == NULL)
+        return -1;
+    sqlite3_bind_text(sel, 1, a->node_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(sel, 2, a->generation);
+    json_t *delivered = NULL;
+    if (sqlite3_step(sel) == SQLITE_ROW)
+        delivered = json_pack("{s:b, s:b, s:b, s:I}", "update_node", sqlite3_column_int(sel, 0), "update_services",
+                              sqlite3_column_int(sel, 1), "reprovision", sqlite3_column_int(sel, 2),
+                              "flags_generation", (json_int_t)a->generation);
+    sqlite3_finalize(sel);
+    if (delivered != NULL) {
+        int erc = store_node_event_append(db, a->node_id, clock_now(), "flags_delivered", delivered);
+        json_decref(delivered);
+        if (erc != 0)
+            return -1;
+    }
     /* only the generation the agent saw: a flag set since stays */
     sqlite3_stmt *st = store_prepare(db, "UPDATE nodes SET flag_update_node = 0, flag_update_services = 0, "
                                          "flag_reprovision = 0 WHERE id = ?1 AND flags_generation = ?2");
@@ -205,10 +226,14 @@ void api_body_heartbeat(hc_req_t *r)
     int64_t now = clock_now();
     json_t *answer = NULL, *old_diag = NULL;
     int clear_flags = 0;
+    node_events_pending_t events = {0};
+    char prev_stream[NODE_SHORT_MAX];
     lock_take(&registry_nodes_lock);
     node_t *n = registry_node_find(id);
     if (n != NULL) {
         unsigned bits = SOFT_DIRTY_STATE;
+        int64_t prev_seen = n->last_seen;
+        snprintf(prev_stream, sizeof(prev_stream), "%s", n->stream_status);
         if (version != NULL)
             snprintf(n->version, sizeof(n->version), "%s", version);
         if (stream_status != NULL)
@@ -231,12 +256,14 @@ void api_body_heartbeat(hc_req_t *r)
         snprintf(n->ip, sizeof(n->ip), "%s", r->client_ip);
         n->last_seen = now;
         softstate_mark(n, bits);
+        node_events_heartbeat(n, prev_seen, prev_stream, now, serve_config()->nodes.offline_after_ms, &events);
         clear_flags = ack >= 0 && ack == n->flags_generation &&
                       (n->flag_update_node || n->flag_update_services || n->flag_reprovision);
         if (!clear_flags)
             answer = heartbeat_answer(n);
     }
     lock_give(&registry_nodes_lock);
+    node_events_submit(&events);
     json_decref(old_diag);
     json_decref(diag);
     if (n == NULL) {

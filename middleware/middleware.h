@@ -18,6 +18,8 @@ void mw_access_log(hc_req_t *r);
 void mw_limits(hc_req_t *r);
 /* the route's credential kind (401/403) */
 void mw_auth(hc_req_t *r);
+/* server.metrics_token's hash (NULL: none); main thread, before the workers start */
+void auth_set_metrics_token(const uint8_t *hash);
 
 /* Sets r->client_ip and r->scheme from the connection, believing X-Forwarded-For/-Proto only from server.trusted_proxies (run by mw_request_id). */
 void mw_client_ip_resolve(hc_req_t *r);

@@ -52,6 +52,7 @@ typedef enum {
     K_LISTEN,
     K_PROXIES,
     K_ROLES,
+    K_CHOICE, /* one of key_def_t.choices ("a|b|c"), kept as the string */
 } kind_t;
 
 typedef struct {
@@ -60,6 +61,7 @@ typedef struct {
     size_t off, size; /* the field in hc_config_t */
     uint64_t min, max;
     bool nullable; /* "key:" or "key: null" unsets it */
+    const char *choices; /* K_CHOICE: the allowed values, '|'-separated */
 } key_def_t;
 
 #define AT(m) .off = offsetof(hc_config_t, m), .size = sizeof(((hc_config_t *)0)->m)
@@ -80,6 +82,7 @@ static const key_def_t key_defs[] = {
     {.key = "server.tls.http2", .kind = K_BOOL, AT(server.tls.http2)},
     {.key = "server.trusted_proxies", .kind = K_PROXIES},
     {.key = "server.metrics_public", .kind = K_BOOL, AT(server.metrics_public)},
+    {.key = "server.metrics_token", .kind = K_TOKEN, AT(server.metrics_token), .nullable = true},
     {.key = "server.shutdown_grace", .kind = K_DURATION, AT(server.shutdown_grace_ms), .max = FOREVER},
     /* at least 2 s: an idle worker loop turns every 0.5 s (server/workers.c) */
     {.key = "server.watchdog_stall",
@@ -96,6 +99,7 @@ static const key_def_t key_defs[] = {
      AT(nodes.heartbeat_interval_s),
      .min = MS_PER_S,
      .max = MS_PER_H},
+    {.key = "nodes.events_retention", .kind = K_DURATION, AT(nodes.events_retention_ms), .min = MS_PER_S, .max = FOREVER},
     {.key = "exec", .kind = K_SECTION},
     {.key = "exec.default_timeout", .kind = K_DURATION, AT(exec.default_timeout_ms), .min = MS_PER_S, .max = 24 * MS_PER_H},
     /* an agent's result (stdout + stderr, JSON-escaped) must fit the 8 MiB body limit of POST /api/v1/body/exec/result */
@@ -126,6 +130,9 @@ static const key_def_t key_defs[] = {
     {.key = "releases", .kind = K_SECTION},
     {.key = "releases.base_url", .kind = K_URL, AT(releases.base_url)},
     {.key = "role_catalog", .kind = K_ROLES},
+    {.key = "log", .kind = K_SECTION},
+    {.key = "log.level", .kind = K_CHOICE, AT(log.level), .choices = "debug|info|warn|error"},
+    {.key = "log.format", .kind = K_CHOICE, AT(log.format), .choices = "logfmt|json"},
 };
 
 typedef struct {
@@ -446,6 +453,20 @@ static int set_token_file(ctx_t *c, const key_def_t *d, yaml_node_t *v, hc_confi
     return rc;
 }
 
+/* 1 when s is one of the '|'-separated choices */
+static bool choice_ok(const char *choices, const char *s)
+{
+    size_t n = strlen(s);
+    for (const char *p = choices; *p;) {
+        const char *end = strchr(p, '|');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len == n && strncmp(p, s, n) == 0)
+            return true;
+        p += len + (end != NULL);
+    }
+    return false;
+}
+
 static int set_string(ctx_t *c, const key_def_t *d, yaml_node_t *v, hc_config_t *cfg)
 {
     const char *s = text(v);
@@ -462,6 +483,10 @@ static int set_string(ctx_t *c, const key_def_t *d, yaml_node_t *v, hc_config_t 
         break;
     case K_TOKEN:
         bad = token_problem(s);
+        break;
+    case K_CHOICE:
+        if (!choice_ok(d->choices, s))
+            return fail(c, v, "\"%s\" must be one of %s, not \"%s\"", d->key, d->choices, s);
         break;
     default: /* paths */
         if (s[0] == '\0')
@@ -1092,6 +1117,7 @@ int config_defaults(hc_config_t *cfg)
     cfg->nodes.offline_after_ms = 90 * MS_PER_S;
     cfg->nodes.enrollment_ttl_ms = 24 * MS_PER_H;
     cfg->nodes.heartbeat_interval_s = 30;
+    cfg->nodes.events_retention_ms = 30 * 24 * MS_PER_H;
     cfg->exec.default_timeout_ms = 60 * MS_PER_S;
     cfg->exec.max_output_bytes = 1048576;
     cfg->exec.result_retention_ms = 168 * MS_PER_H;
@@ -1106,8 +1132,11 @@ int config_defaults(hc_config_t *cfg)
     cfg->streams.stop_command = strdup("hydrabody stream-stop");
     cfg->streams.stop_timeout_ms = 20 * MS_PER_S;
     cfg->releases.base_url = strdup("https://releases.example.com");
+    cfg->log.level = strdup("info");
+    cfg->log.format = strdup("logfmt");
     if (cfg->server.listen[0] == NULL || cfg->server.data_dir == NULL || cfg->heads.screenshot_path == NULL ||
-        cfg->streams.stop_command == NULL || cfg->releases.base_url == NULL) {
+        cfg->streams.stop_command == NULL || cfg->releases.base_url == NULL || cfg->log.level == NULL ||
+        cfg->log.format == NULL) {
         config_free(cfg);
         return -1;
     }
@@ -1147,6 +1176,11 @@ void config_free(hc_config_t *cfg)
     if (cfg->server.fleet_enrollment_token != NULL)
         explicit_bzero(cfg->server.fleet_enrollment_token, strlen(cfg->server.fleet_enrollment_token));
     free(cfg->server.fleet_enrollment_token);
+    if (cfg->server.metrics_token != NULL)
+        explicit_bzero(cfg->server.metrics_token, strlen(cfg->server.metrics_token));
+    free(cfg->server.metrics_token);
+    free(cfg->log.level);
+    free(cfg->log.format);
     free(cfg->server.tls.cert_file);
     free(cfg->server.tls.key_file);
     free_strs(cfg->server.trusted_proxies, CONFIG_MAX_PROXIES);

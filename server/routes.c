@@ -24,6 +24,10 @@ const route_t route_table[] = {
     /* enrollment of machines */
     {"POST", "/api/v1/enrollments", api_enrollments_create, AUTH_ADMIN, 16 * KiB, ROUTE_JSON_BODY,
      "mint a one-time enrollment token {name, owner, os} with install commands"},
+    {"GET", "/api/v1/enrollments", api_enrollments_list, AUTH_ADMIN, 0, 0,
+     "unspent, unexpired enrollments {id, name, os, owner, created_at, expires_at, created_by} (never the token)"},
+    {"DELETE", "/api/v1/enrollments/{id}", api_enrollments_revoke, AUTH_ADMIN, 0, 0,
+     "revoke an unspent enrollment: its token stops working at once"},
     {"POST", "/api/v1/enroll", api_enroll, AUTH_ENROLLMENT, 16 * KiB, ROUTE_JSON_BODY,
      "agent: spend an enrollment token {enrollment_token, hostname, os, arch, version}"},
     {"POST", "/api/v1/nodes/{id}/approve", api_nodes_approve, AUTH_ADMIN, 0, 0, "approve a pending node"},
@@ -40,6 +44,9 @@ const route_t route_table[] = {
     {"DELETE", "/api/v1/nodes/{id}", api_nodes_delete, AUTH_ADMIN, 0, 0, "remove a node; its token stops working"},
     {"POST", "/api/v1/nodes/{id}/roles", api_nodes_set_roles, AUTH_ADMIN, 16 * KiB, ROUTE_JSON_BODY,
      "replace the node's roles {roles:[...]}, each from the catalog"},
+    {"GET", "/api/v1/nodes/{id}/events", api_node_events_list, AUTH_ADMIN, 0, 0,
+     "the node's history, newest first: online/offline, approval, roles, flags delivered, streams; "
+     "?limit=&before=&kind=&since="},
     {"POST", "/api/v1/nodes/{id}/update-node", api_nodes_update_node, AUTH_ADMIN, 0, 0, "flag an agent self-update"},
     {"POST", "/api/v1/nodes/{id}/update-services", api_nodes_update_services, AUTH_ADMIN, 0, 0,
      "flag an update of every provisioned service"},

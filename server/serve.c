@@ -30,6 +30,8 @@
 #include "secret.h"
 #include "login_sessions.h"
 #include "softstate.h"
+#include "node_events.h"
+#include "middleware.h"
 #include "store.h"
 #include "tls.h"
 #include "watchdog.h"
@@ -113,6 +115,10 @@ static int load_credentials(void)
         secret_token_hash(tok, strlen(tok), h);
     }
     registry_set_config_admin(h);
+    if (config.server.metrics_token != NULL) {
+        secret_token_hash(config.server.metrics_token, strlen(config.server.metrics_token), h);
+        auth_set_metrics_token(h);
+    }
     if (fleet_token_load(&config, store_db(), err, sizeof(err)) != 0) {
         log_error("msg=\"%s\"", err);
         return -1;
@@ -213,6 +219,11 @@ int serve_main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     if (serve_load_config(config_path, &config) != 0)
         return 1;
+    log_level_t level = LOG_INFO;
+    log_level_parse(config.log.level, &level); /* config.c accepted only valid names */
+    log_set_min_level(level);
+    log_set_format(strcmp(config.log.format, "json") == 0 ? LOG_FORMAT_JSON : LOG_FORMAT_LOGFMT);
+    log_journal_detect();
     config_loaded = 1;
     if (config.server.public_url != NULL)
         snprintf(public_url, sizeof(public_url), "%s", config.server.public_url);
@@ -270,7 +281,7 @@ int serve_main(int argc, char **argv)
         return 1;
     }
     if (registry_load(store_db(), err, sizeof(err)) != 0 || roles_seed(&config, err, sizeof(err)) != 0 ||
-        exec_queue_load(store_db(), err, sizeof(err)) != 0) {
+        exec_queue_load(store_db(), err, sizeof(err)) != 0 || node_events_load(store_db(), err, sizeof(err)) != 0) {
         log_error("msg=\"%s\"", err);
         return 1;
     }
@@ -317,6 +328,7 @@ int serve_main(int argc, char **argv)
         return 1;
     }
     if (softstate_register() != 0 || housekeeping_every("sessions", 60 * 1000, login_session_prune, NULL) != 0 ||
+        node_events_register() != 0 ||
         housekeeping_start() != 0) {
         workers_stop(0);
         store_writer_stop();
