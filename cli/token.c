@@ -62,15 +62,7 @@ static json_t *expect(long status, long want, const cli_buf_t *b)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: hydracluster token <command> [--server URL] [--admin-token T] [--config PATH] [--json]\n"
-               "  rotate-fleet           mint a new fleet enrollment token (the previous one keeps working for\n"
-               "                         heads.fleet_token_overlap); prints it\n"
-               "  print-qr [--svg FILE]  the iPad enrollment QR: drawn in the terminal with its payload, or written\n"
-               "                         as SVG to FILE; --json prints the payload only\n"
-               "  mint-admin [--label L] mint an admin token; prints it (shown once)\n"
-               "  revoke-admin ID        revoke a minted admin token\n"
-               "  --server defaults to $HYDRACLUSTER_SERVER, else the config's first listen address;\n"
-               "  --admin-token to $HYDRACLUSTER_TOKEN, else the config's admin token, else data_dir/admin_token.\n");
+    cli_usage(f, "token"); /* the text is in the command table, cli/commands.c */
 }
 
 /* http://<first listen>, with a wildcard address replaced by loopback */

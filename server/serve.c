@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "cli.h"
 #include "clock.h"
 #include "exec_queue.h"
 #include "fleet_token.h"
@@ -64,9 +65,7 @@ int64_t serve_uptime_s(void)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: hydracluster serve [--config PATH]\n"
-               "  Runs the server. Without --config: $HYDRACLUSTER_CONFIG, then ~/.hydracluster/config.yaml,\n"
-               "  else the embedded default (127.0.0.1:8080, data in ./data).\n");
+    cli_usage(f, "serve"); /* the text is in the command table, cli/commands.c */
 }
 
 /* Loads config for any subcommand: --config, env, home, or the embedded default. */
