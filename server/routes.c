@@ -127,6 +127,8 @@ const route_t route_table[] = {
     {"GET", "/heads", api_web_page, AUTH_NONE, 0, 0, "page: kiosk heads"},
     {"GET", "/heads/{id}", api_web_page, AUTH_NONE, 0, 0, "page: one head (screenshot, log tail)"},
     {"GET", "/roles", api_web_page, AUTH_NONE, 0, 0, "page: role catalog"},
+    {"GET", "/activity", api_web_page, AUTH_NONE, 0, 0, "page: fleet-wide activity (the audit log, filterable)"},
+    {"GET", "/admin", api_web_page, AUTH_NONE, 0, 0, "page: admin tokens, enrollments, fleet token rotation"},
     {"GET", "/static/{*path}", api_web_static, AUTH_NONE, 0, 0, "web UI files (content-hashed URLs are immutable)"},
 };
 
