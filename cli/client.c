@@ -253,6 +253,8 @@ int cli_get_all(cli_ctx_t *c, const char *path, const char *what, json_t **out)
             if (p == NULL)
                 break;
         }
+        if (strcmp(next, p) == 0)
+            break; /* a page linking to itself would never end */
         snprintf(next, sizeof(next), "%s", p);
     }
     *out = all;

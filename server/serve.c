@@ -216,6 +216,7 @@ int serve_main(int argc, char **argv)
     }
     started_ms = clock_mono_ms();
     signal(SIGPIPE, SIG_IGN);
+    log_journal_detect(); /* before the config: its errors go to the journal too */
     if (serve_load_config(config_path, &config) != 0)
         return 1;
     log_level_t level = LOG_INFO;

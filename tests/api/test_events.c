@@ -203,9 +203,12 @@ static void test_paging_and_filters(void **state)
                      json_integer_value(json_object_get(json_array_get(all, 2), "id")));
     hc_resp_free(&r);
 
+    /* (the node may have dropped meanwhile: offline_after is 1 s) */
     json_t *a = events(id, "?kind=online,offline");
-    assert_int_equal(json_array_size(a), 1);
-    assert_string_equal(kind_at(a, 0), "online");
+    assert_true(json_array_size(a) >= 1);
+    for (size_t i = 0; i < json_array_size(a); i++)
+        assert_true(strcmp(kind_at(a, i), "online") == 0 || strcmp(kind_at(a, i), "offline") == 0);
+    assert_string_equal(kind_at(a, json_array_size(a) - 1), "online");
     json_decref(a);
     a = events(id, "?since=2099-01-01T00:00:00Z");
     assert_int_equal(json_array_size(a), 0);

@@ -123,6 +123,9 @@ test('dashboard: select nodes, then approve, set roles and flag updates in bulk'
 test('dashboard: a failed refresh marks the table stale; no green dot from old data', async () => {
   const n = await enrollNode(server, 'ops-stale', { approve: true });
   await heartbeat(n);
+  // offline_after is 1 s here: keep the node alive, so only the failed refresh can take its green dot
+  let beating = true;
+  const beat = (async () => { while (beating) { await heartbeat(n); await sleep(250); } })();
   const p = await page();
   await p.goto('/?q=ops-stale');
   const row = p.locator(`#nodes tbody tr[data-id="${n.id}"]`);
@@ -141,6 +144,8 @@ test('dashboard: a failed refresh marks the table stale; no green dot from old d
   assert.equal(await p.isHidden('#stale'), true);
   assertClean(p, [/503/]);
   await p.context().close();
+  beating = false;
+  await beat;
 });
 
 test('node page: command history with cancel for pending commands, and the online timeline', async () => {
@@ -155,6 +160,9 @@ test('node page: command history with cancel for pending commands, and the onlin
     await sleep(200);
   }
   await heartbeat(n);
+  // keep it online from here (offline_after is 1 s)
+  let beating = true;
+  const beat = (async () => { while (beating) { await heartbeat(n); await sleep(250); } })();
   const c1 = await api(server, 'POST', `/api/v1/nodes/${n.id}/exec`, { body: { command: 'hostname', timeout_s: 30 } });
   const c2 = await api(server, 'POST', `/api/v1/nodes/${n.id}/exec`, { body: { command: 'uptime', timeout_s: 30 } });
   assert.equal(c1.status, 202, c1.text);
@@ -185,6 +193,8 @@ test('node page: command history with cancel for pending commands, and the onlin
   await shots(p, 'node-history');
   assertClean(p);
   await p.context().close();
+  beating = false;
+  await beat;
 });
 
 test('activity page: the audit log, filtered by action, actor, target and search', async () => {
