@@ -56,6 +56,8 @@ static void server_from_config(const hc_config_t *cfg, char *out, size_t outlen)
         snprintf(out, outlen, "%s://127.0.0.1:%s", scheme, l + 8);
     else if (strncmp(l, "[::]:", 5) == 0)
         snprintf(out, outlen, "%s://[::1]:%s", scheme, l + 5);
+    else if (l[0] == ':')
+        snprintf(out, outlen, "%s://127.0.0.1%s", scheme, l);
     else
         snprintf(out, outlen, "%s://%s", scheme, l);
 }
