@@ -238,10 +238,13 @@ static void prune_task(void *arg)
 {
     (void)arg;
     uint64_t keep_s = serve_config()->nodes.events_retention_ms / 1000;
+    int64_t now = clock_now();
+    if (keep_s >= (uint64_t)now)
+        return; /* kept since before the epoch: nothing is that old */
     char *cutoff = malloc(32);
     if (cutoff == NULL)
         return;
-    clock_rfc3339(clock_now() - (int64_t)keep_s, cutoff, 32);
+    clock_rfc3339(now - (int64_t)keep_s, cutoff, 32);
     if (store_submit(prune_apply, prune_done, cutoff) != 0)
         free(cutoff);
 }
