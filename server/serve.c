@@ -33,6 +33,7 @@
 #include "softstate.h"
 #include "node_events.h"
 #include "middleware.h"
+#include "stream_sessions.h"
 #include "store.h"
 #include "tls.h"
 #include "watchdog.h"
@@ -285,6 +286,10 @@ int serve_main(int argc, char **argv)
         log_error("msg=\"%s\"", err);
         return 1;
     }
+    if (stream_sessions_init() != 0 || stream_sessions_load(store_db(), err, sizeof(err)) != 0) {
+        log_error("msg=\"%s\"", err);
+        return 1;
+    }
     registry_set_exec_pending_fn(exec_queue_pending_count); /* the heartbeat's exec_pending */
     if (store_writer_start() != 0) {
         log_error("msg=\"cannot start the store writer thread\"");
@@ -328,8 +333,7 @@ int serve_main(int argc, char **argv)
         return 1;
     }
     if (softstate_register() != 0 || housekeeping_every("sessions", 60 * 1000, login_session_prune, NULL) != 0 ||
-        node_events_register() != 0 ||
-        housekeeping_start() != 0) {
+        node_events_register() != 0 || stream_sessions_register() != 0 || housekeeping_start() != 0) {
         workers_stop(0);
         store_writer_stop();
         tls_free();
@@ -370,6 +374,7 @@ int serve_main(int argc, char **argv)
     store_writer_stop();
     store_close();
     login_session_free();
+    stream_sessions_free();
     web_free();
     close(lock_fd);
     tls_free();
