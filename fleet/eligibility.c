@@ -1,3 +1,4 @@
+/* fleet/: body eligibility for a head, best first (eligibility.h). */
 #include "eligibility.h"
 
 #include <stdio.h>

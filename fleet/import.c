@@ -112,20 +112,33 @@ int import_notes_add(char ***notes, size_t *n, const char *fmt, ...)
     return 0;
 }
 
+char *import_plan_strndup(import_plan_t *plan, const char *s, size_t len)
+{
+    import_text_chunk_t *c = plan->text;
+    if (c == NULL || c->size - c->used < len + 1) {
+        size_t size = len + 1 > 256 * 1024 ? len + 1 : 256 * 1024;
+        if ((c = malloc(sizeof(*c) + size)) == NULL)
+            return NULL;
+        c->used = 0;
+        c->size = size;
+        c->next = plan->text;
+        plan->text = c;
+    }
+    char *d = c->data + c->used;
+    memcpy(d, s, len);
+    d[len] = '\0';
+    c->used += len + 1;
+    return d;
+}
+
 static void plan_node_clear(plan_node_t *pn)
 {
-    for (int i = 0; i < NSTR; i++)
-        free(pn->str[i]);
-    if (pn->token != NULL) {
+    /* the strings are in the plan's text; the token is wiped there */
+    if (pn->token != NULL)
         sodium_memzero(pn->token, strlen(pn->token));
-        free(pn->token);
-    }
     json_decref(pn->roles);
     json_decref(pn->diagnostics);
     json_decref(pn->extra);
-    free(pn->head.status);
-    free(pn->head.assigned_body_id);
-    free(pn->head.app_id);
     json_decref(pn->head.allowed_experiences);
     json_decref(pn->head.diagnostics);
 }
@@ -137,12 +150,13 @@ void import_plan_free(import_plan_t *plan)
     for (size_t i = 0; i < plan->nnodes; i++)
         plan_node_clear(&plan->nodes[i]);
     free(plan->nodes);
-    for (size_t i = 0; i < plan->nroles; i++) {
-        free(plan->roles[i].name);
-        free(plan->roles[i].description);
+    for (size_t i = 0; i < plan->nroles; i++)
         json_decref(plan->roles[i].recipe);
-    }
     free(plan->roles);
+    for (import_text_chunk_t *c = plan->text, *next; c != NULL; c = next) {
+        next = c->next;
+        free(c);
+    }
     for (size_t i = 0; i < plan->nnotes; i++)
         free(plan->notes[i]);
     free(plan->notes);
@@ -162,26 +176,36 @@ size_t import_plan_role_count(const import_plan_t *plan)
 
 /* ---- parsing ---- */
 
-import_plan_t *import_parse_buffer(const char *name, const char *text, size_t len, char *err, size_t errlen)
+/* text_owned: text was malloc'ed for this parse and is freed as soon as the
+ * tree holds it (a large file is not kept twice while the plan is built) */
+static import_plan_t *parse_text(const char *name, char *text_owned, const char *text, size_t len, char *err,
+                                 size_t errlen)
 {
     import_plan_t *plan = calloc(1, sizeof(*plan));
     if (plan == NULL || (plan->name = strdup(name)) == NULL) {
         snprintf(err, errlen, "%s: out of memory", name);
         import_plan_free(plan);
+        free(text_owned);
         return NULL;
     }
     int rc;
     if (len > IMPORT_MAX_FILE_BYTES) {
         snprintf(err, errlen, "%s: the file is %zu bytes; at most %u are accepted", name, len, IMPORT_MAX_FILE_BYTES);
+        free(text_owned);
         rc = -1;
     } else {
-        rc = import_plan_build(plan, text, len, err, errlen);
+        rc = import_plan_build(plan, text_owned, text, len, err, errlen);
     }
     if (rc != 0) {
         import_plan_free(plan);
         return NULL;
     }
     return plan;
+}
+
+import_plan_t *import_parse_buffer(const char *name, const char *text, size_t len, char *err, size_t errlen)
+{
+    return parse_text(name, NULL, text, len, err, errlen);
 }
 
 import_plan_t *import_parse_file(const char *path, char *err, size_t errlen)
@@ -238,9 +262,7 @@ import_plan_t *import_parse_file(const char *path, char *err, size_t errlen)
         free(buf);
         return NULL;
     }
-    import_plan_t *plan = import_parse_buffer(path, buf, len, err, errlen);
-    free(buf);
-    return plan;
+    return parse_text(path, buf, buf, len, err, errlen);
 }
 
 void import_report_free(import_report_t *rep)

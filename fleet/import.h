@@ -27,7 +27,7 @@
 #include <stddef.h>
 
 /* about 230,000 nodes of the sample's shape (100,000 take 54 MB); reading
- * one takes about 4.5 KB of memory per node of the file at its peak */
+ * one takes about 4 KB of memory per node of the file at its peak */
 #define IMPORT_MAX_FILE_BYTES (128u * 1024 * 1024)
 #define IMPORT_MAX_DEPTH 64u
 #define IMPORT_MIN_TOKEN 16u

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "log.h"
 #include "store.h"
 
 /* a nodes row as stored, and what the import makes of it */
@@ -727,7 +728,8 @@ static void cache_size_set(sqlite3 *db, int64_t v)
     if (v == 0)
         return;
     snprintf(sql, sizeof(sql), "PRAGMA cache_size = %lld", (long long)v);
-    sqlite3_exec(db, sql, NULL, NULL, NULL);
+    if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+        log_warn("msg=\"could not restore the page cache size after an import\" error=\"%s\"", sqlite3_errmsg(db));
 }
 
 int import_apply(sqlite3 *db, const import_plan_t *plan, unsigned flags, import_report_t *rep, char *err,
@@ -745,8 +747,9 @@ int import_apply(sqlite3 *db, const import_plan_t *plan, unsigned flags, import_
     /* A large import would spill SQLite's default 2 MB page cache into the
      * WAL many times before its commit; pages are only allocated as used. */
     int64_t cache = cache_size_get(db);
-    if (cache != 0)
-        sqlite3_exec(db, "PRAGMA cache_size = -131072", NULL, NULL, NULL);
+    /* best effort: only the import's speed depends on it */
+    if (cache != 0 && sqlite3_exec(db, "PRAGMA cache_size = -131072", NULL, NULL, NULL) != SQLITE_OK)
+        cache = 0;
     char *msg = NULL;
     if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK) {
         cache_size_set(db, cache);

@@ -91,7 +91,7 @@ typedef struct plan_node {
     unsigned line, col;
     char id[NODE_ID_MAX];
     char *str[NSTR]; /* NULL: not in the file */
-    char *token;     /* clear text; wiped on free */
+    char *token;     /* clear text; wiped when the plan is freed */
     json_t *roles;   /* NULL: not in the file */
     json_t *diagnostics;
     json_t *extra; /* unknown fields, always an object */
@@ -109,8 +109,17 @@ typedef struct plan_role {
     json_t *recipe;    /* NULL: not in the file */
 } plan_role_t;
 
+/* the plan's text: one chunk list, so that 100,000 nodes of a dozen fields
+ * are a few hundred allocations, not a million */
+typedef struct import_text_chunk {
+    struct import_text_chunk *next;
+    size_t used, size;
+    char data[];
+} import_text_chunk_t;
+
 struct import_plan {
     char *name;
+    import_text_chunk_t *text; /* every string of nodes, heads and roles below */
     plan_node_t *nodes;
     size_t nnodes;
     plan_role_t *roles;
@@ -119,10 +128,14 @@ struct import_plan {
     size_t nnotes;
 };
 
+/* a copy of s (len bytes, then a NUL) in the plan's text; NULL out of memory */
+char *import_plan_strndup(import_plan_t *plan, const char *s, size_t len);
+
 int import_notes_add(char ***notes, size_t *n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-/* import_plan.c: fills plan from the text; 0, or -1 with err */
-int import_plan_build(import_plan_t *plan, const char *text, size_t len, char *err, size_t errlen);
+/* import_plan.c: fills plan from the text; 0, or -1 with err. text_owned
+ * (NULL, or text itself, malloc'ed) is freed once the YAML tree is built. */
+int import_plan_build(import_plan_t *plan, char *text_owned, const char *text, size_t len, char *err, size_t errlen);
 
 /* import_apply.c: meta.nodes_yaml_imported is there; 0, or -1 on a database error */
 int import_meta_present(sqlite3 *db, int *found);

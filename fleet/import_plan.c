@@ -23,6 +23,7 @@ typedef struct pctx {
     size_t errlen;
     const yaml_tree_t *tree;
     ynode_t *root;
+    import_plan_t *plan; /* its text holds the strings the walk keeps */
 } pctx_t;
 
 const import_str_field_t import_str_fields[NSTR] = {
@@ -208,8 +209,7 @@ static int dup_text(pctx_t *c, ynode_t *v, const char *what, size_t max, char **
         return -1;
     if (t == NULL)
         return 0; /* null: as if absent, so an existing value is kept */
-    free(*dst);
-    if ((*dst = strdup(t)) == NULL)
+    if ((*dst = import_plan_strndup(c->plan, t, yaml_tree_deref(v)->u.s.len)) == NULL)
         return fail_at(c, 0, 0, "out of memory");
     return 0;
 }
@@ -453,12 +453,11 @@ static int plan_head_parse(pctx_t *c, plan_node_t *pn, ynode_t *v)
             const char *t;
             if ((rc = get_text(c, val, f, NODE_ID_MAX - 1, &t)) == 0) {
                 h->has_body = 1;
-                free(h->assigned_body_id);
                 h->assigned_body_id = NULL;
                 if (t != NULL && t[0] != '\0') {
                     if (!name_ok(t, strlen(t)))
                         rc = FAIL_N(c, val, "%s: \"%s\" is not a valid node id", f, shown(s, sizeof(s), t));
-                    else if ((h->assigned_body_id = strdup(t)) == NULL)
+                    else if ((h->assigned_body_id = import_plan_strndup(c->plan, t, strlen(t))) == NULL)
                         rc = fail_at(c, 0, 0, "out of memory");
                 }
             }
@@ -550,7 +549,7 @@ static int plan_node_parse(pctx_t *c, plan_node_t *pn, ynode_t *item, size_t ind
             const char *bad = import_token_problem(t, strlen(t));
             if (bad != NULL)
                 rc = FAIL_N(c, v, "%s %s", f, bad);
-            else if ((pn->token = strdup(t)) == NULL)
+            else if ((pn->token = import_plan_strndup(c->plan, t, strlen(t))) == NULL)
                 rc = fail_at(c, 0, 0, "out of memory");
         } else if (strcmp(k, "roles") == 0) {
             rc = get_text_list(c, v, f, 1, NAME_MAX_LEN, &pn->roles);
@@ -604,7 +603,7 @@ static int plan_role_parse(pctx_t *c, plan_role_t *pr, ynode_t *item, size_t ind
                 if (t == NULL || !name_ok(t, strlen(t)))
                     rc = FAIL_N(c, v, "role name \"%s\" is not valid: letters, digits, '.', '_' and '-' only, at most %d",
                                 shown(s, sizeof(s), t ? t : ""), NAME_MAX_LEN);
-                else if ((pr->name = strdup(t)) == NULL)
+                else if ((pr->name = import_plan_strndup(c->plan, t, strlen(t))) == NULL)
                     rc = fail_at(c, 0, 0, "out of memory");
             }
         } else if (strcmp(k, "description") == 0) {
@@ -719,12 +718,14 @@ static int plan_build(pctx_t *c, import_plan_t *plan)
 }
 
 
-int import_plan_build(import_plan_t *plan, const char *text, size_t len, char *err, size_t errlen)
+int import_plan_build(import_plan_t *plan, char *text_owned, const char *text, size_t len, char *err, size_t errlen)
 {
-    pctx_t c = {.name = plan->name, .err = err, .errlen = errlen};
+    pctx_t c = {.name = plan->name, .err = err, .errlen = errlen, .plan = plan};
     static const yaml_tree_opts_t opts = {.syntax_label = "malformed YAML", .max_depth = IMPORT_MAX_DEPTH};
     yaml_tree_t *tree;
-    if (yaml_tree_parse(plan->name, text, len, &opts, &tree, err, errlen) != 0)
+    int parsed = yaml_tree_parse(plan->name, text, len, &opts, &tree, err, errlen);
+    free(text_owned); /* the tree holds its own copy of every text */
+    if (parsed != 0)
         return -1;
     c.tree = tree;
     c.root = yaml_tree_root(tree);

@@ -1,3 +1,4 @@
+/* fleet/: the registry of nodes, heads and the role catalog, in memory (registry.h). */
 #include "registry.h"
 
 #include <stdatomic.h>

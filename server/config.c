@@ -27,6 +27,7 @@ static const key_def_t key_defs[] = {
     {.key = "server.admin_token_file", .kind = K_TOKEN_FILE, AT(server.admin_token_file), .nullable = true},
     {.key = "server.fleet_enrollment_token", .kind = K_TOKEN, AT(server.fleet_enrollment_token), .nullable = true},
     {.key = "server.workers", .kind = K_UINT, AT(server.workers), .max = 1024},
+    {.key = "server.max_connections", .kind = K_UINT, AT(server.max_connections), .min = 1, .max = 1000000},
     {.key = "server.tls", .kind = K_SECTION},
     {.key = "server.tls.cert_file", .kind = K_FILE, AT(server.tls.cert_file), .nullable = true},
     {.key = "server.tls.key_file", .kind = K_FILE, AT(server.tls.key_file), .nullable = true},
@@ -295,6 +296,7 @@ int config_defaults(hc_config_t *cfg)
     cfg->server.data_dir = strdup("./data");
     cfg->server.shutdown_grace_ms = 10 * MS_PER_S;
     cfg->server.watchdog_stall_ms = 5 * MS_PER_S;
+    cfg->server.max_connections = 4096;
     cfg->nodes.offline_after_ms = 90 * MS_PER_S;
     cfg->nodes.enrollment_ttl_ms = 24 * MS_PER_H;
     cfg->nodes.heartbeat_interval_s = 30;

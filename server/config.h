@@ -30,6 +30,7 @@ typedef struct hc_config {
         char *admin_token_file;
         char *fleet_enrollment_token; /* NULL: generated in data_dir */
         unsigned workers;      /* 0 = one per core */
+        unsigned max_connections; /* server.max_connections, default 4096: open client connections, all workers */
         struct {
             char *cert_file;
             char *key_file;

@@ -18,6 +18,7 @@
 #include "api.h"
 #include "cli.h"
 #include "clock.h"
+#include "conn_guard.h"
 #include "exec_queue.h"
 #include "fleet_token.h"
 #include "housekeeping.h"
@@ -25,6 +26,7 @@
 #include "lock.h"
 #include "log.h"
 #include "metrics.h"
+#include "middleware.h"
 #include "notify.h"
 #include "registry.h"
 #include "router.h"
@@ -242,6 +244,11 @@ int serve_main(int argc, char **argv)
         log_error("msg=\"libsodium failed to initialise\"");
         return 1;
     }
+    /* a second server on the same address stops here, before it touches its data dir */
+    if (workers_listen_probe(&config, err, sizeof(err)) != 0) {
+        log_error("msg=\"%s\"", err);
+        return 1;
+    }
     if (store_open(config.server.data_dir, err, sizeof(err)) != 0) {
         log_error("msg=\"%s\"", err);
         return 1;
@@ -312,8 +319,16 @@ int serve_main(int argc, char **argv)
     h2o_config_init(&globalconf);
     globalconf.max_request_entity_size = max_body_limit();
     globalconf.server_name = h2o_iovec_init(H2O_STRLIT("hydracluster"));
+    /* HTTP/2 only through TLS ALPN "h2", and only with server.tls.http2:
+     * this one switch is h2o 2.2's gate for both `Upgrade: h2c` and the
+     * prior-knowledge preface ("PRI * HTTP/2.0") on plain and ALPN-less TLS
+     * connections (lib/http1.c) */
+    globalconf.http1.upgrade_to_http2 = 0;
+    globalconf.http2.max_concurrent_requests_per_connection = HTTP2_MAX_CONCURRENT_REQUESTS;
     h2o_hostconf_t *host = h2o_config_register_host(&globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     router_register(h2o_config_register_path(host, "/", 0));
+    router_register_fallback(host);
+    prebody_enable();
     if (tls_init(&config, err, sizeof(err)) != 0) {
         log_error("msg=\"%s\"", err);
         store_writer_stop();
@@ -324,6 +339,13 @@ int serve_main(int argc, char **argv)
         watchdog_register_housekeeping() != 0) {
         log_error("msg=\"too many housekeeping tasks (raise MAX_TASKS in server/housekeeping.c)\"");
         store_writer_stop();
+        return 1;
+    }
+    err[0] = '\0';
+    if (conn_guard_init(&config, err, sizeof(err)) != 0 || metrics_register_collector(conn_guard_metrics) != 0) {
+        log_error("msg=\"%s\"", err[0] ? err : "too many metrics collectors");
+        store_writer_stop();
+        tls_free();
         return 1;
     }
     if (workers_start(&config, &globalconf, err, sizeof(err)) != 0) {

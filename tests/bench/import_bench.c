@@ -8,6 +8,7 @@
  * round in a fresh data dir, as `hydracluster import` does it:
  *   parse   import_parse_file: the YAML tree and the plan, every field checked
  *   apply   import_apply: one transaction into a migrated store
+ *   again   import_apply of the same plan over the rows it wrote (all unchanged)
  * and two baselines measured in the same run on the same machine:
  *   libyaml      the same file through libyaml's event parser alone (what
  *                any reader of this file must at least pay)
@@ -232,7 +233,7 @@ int main(int argc, char **argv)
     }
     size_t events = 0;
     uint64_t tree_nodes = 0;
-    double best_wall = 1e9;
+    double best_wall = 1e9, best_again = 1e9;
     double best_tree = 1e9, best_yaml = 1e9, best_raw = 1e9, best_parse = 1e9, best_apply = 1e9, best_total = 1e9;
     size_t imported = 0;
     for (int r = 0; r < rounds; r++) {
@@ -267,22 +268,32 @@ int main(int argc, char **argv)
             fprintf(stderr, "import_bench: %s\n", err);
             return 1;
         }
-        double t3 = cpu_s();
+        double t3 = cpu_s(), w3 = now_s();
         imported = rep.nodes.imported;
         import_report_free(&rep);
+        /* the same plan again over the rows it wrote: every row read back and compared, none written */
+        double r0 = cpu_s();
+        if (import_apply(store_db(), plan, 0, &rep, err, sizeof(err)) != 0 || rep.nodes.unchanged != imported) {
+            fprintf(stderr, "import_bench: re-import: %s\n", err);
+            return 1;
+        }
+        double r1 = cpu_s();
+        import_report_free(&rep);
+        if (r1 - r0 < best_again)
+            best_again = r1 - r0;
         import_plan_free(plan);
-        double t4 = cpu_s(), w4 = now_s();
+        double t4 = cpu_s() - (r1 - r0);
         store_close();
         if (t1 - t0 < best_parse)
             best_parse = t1 - t0;
         if (t3 - t2 < best_apply)
             best_apply = t3 - t2;
-        if ((t1 - t0) + (t4 - t2) < best_total)
-            best_total = (t1 - t0) + (t4 - t2);
+        if ((t1 - t0) + (t3 - t2) + (t4 - t3) < best_total)
+            best_total = (t1 - t0) + (t3 - t2) + (t4 - t3);
         printf("round %d: parse %.3f s, apply %.3f s, free %.3f s CPU; %.3f s wall with the store's start\n", r + 1,
-               t1 - t0, t3 - t2, t4 - t3, w4 - w0);
-        if (w4 - w0 < best_wall)
-            best_wall = w4 - w0;
+               t1 - t0, t3 - t2, t4 - t3, w3 - w0);
+        if (w3 - w0 < best_wall)
+            best_wall = w3 - w0;
     }
     printf("file: %s, %.1f MB, %zu YAML events, %zu nodes imported\n", file, (double)st.st_size / 1e6, events,
            imported);
@@ -292,8 +303,11 @@ int main(int argc, char **argv)
     printf("baseline raw insert of %ld rows:   %.3f s\n", nodes, best_raw);
     printf("import parse (tree + plan):          %.3f s  = %.2fx libyaml alone\n", best_parse, best_parse / best_yaml);
     printf("import apply (one transaction):      %.3f s  = %.2fx raw insert\n", best_apply, best_apply / best_raw);
-    printf("import total (best round, with free): %.3f s  = %.2fx (libyaml + raw insert); target < 3 s: %s\n",
-           best_total, best_total / (best_yaml + best_raw), best_total < 3.0 ? "met" : "MISSED");
+    printf("import total (best round, with free): %.3f s  = %.2fx (libyaml + raw insert)\n", best_total,
+           best_total / (best_yaml + best_raw));
+    if (imported >= 100000)
+        printf("target for 100,000 nodes in one file, < 3 s: %s\n", best_total < 3.0 ? "met" : "MISSED");
+    printf("import again (same file, all unchanged): %.3f s\n", best_again);
     printf("import wall clock (best round, store open and migrate included): %.3f s\n", best_wall);
     printf("(times are CPU seconds of this process unless said otherwise: steadier on a shared machine)\n");
     printf("peak RSS of this process: %ld MB\n", peak_rss_mb());
