@@ -31,7 +31,8 @@
 typedef struct head_rec {
     char status[16]; /* idle / streaming / error */
     json_t *diagnostics; /* object of strings */
-    char assigned_body_id[NODE_ID_MAX];
+    char assigned_body_id[NODE_ID_MAX]; /* an admin's pin; wins over reported_body_id */
+    char reported_body_id[NODE_ID_MAX]; /* the body the head chose itself and reported; "" = none */
     char app_id[NODE_TEXT_MAX];
     json_t *allowed_experiences; /* array of strings */
     int64_t updated_at;
@@ -67,6 +68,7 @@ typedef struct node {
     int drain;
     int flag_update_node, flag_update_services, flag_reprovision;
     int64_t flags_generation;
+    int flags_acked; /* its agent has sent flags_ack at least once; else flags are delivered once */
     json_t *diagnostics; /* object of strings */
     json_t *extra;       /* imported fields without a column */
     head_rec_t *head;    /* non-NULL for heads */

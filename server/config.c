@@ -76,6 +76,7 @@ static const key_def_t key_defs[] = {
      .min = MS_PER_S,
      .max = 5 * MS_PER_M},
     {.key = "heads.logs_timeout", .kind = K_DURATION, AT(heads.logs_timeout_ms), .min = MS_PER_S, .max = 5 * MS_PER_M},
+    {.key = "heads.roles", .kind = K_HEAD_ROLES},
     {.key = "streams", .kind = K_SECTION},
     {.key = "streams.stop_command", .kind = K_TEXT, AT(streams.stop_command)},
     {.key = "streams.stop_timeout", .kind = K_DURATION, AT(streams.stop_timeout_ms), .min = MS_PER_S, .max = FOREVER},
@@ -90,6 +91,7 @@ static const key_def_t key_defs[] = {
     {.key = "sessions.log_max_lines", .kind = K_UINT, AT(sessions.log_max_lines), .min = 10, .max = 1000000},
     {.key = "releases", .kind = K_SECTION},
     {.key = "releases.base_url", .kind = K_URL, AT(releases.base_url)},
+    {.key = "releases.channel", .kind = K_NAME, AT(releases.channel)},
     {.key = "role_catalog", .kind = K_ROLES},
     {.key = "log", .kind = K_SECTION},
     {.key = "log.level", .kind = K_CHOICE, AT(log.level), .choices = "debug|info|warn|error"},
@@ -119,6 +121,9 @@ static int set_value(ctx_t *c, hc_config_t *cfg, const key_def_t *d, ynode_t *v)
             config_free_strs(cfg->server.trusted_proxies, cfg->server.trusted_proxies_count);
             cfg->server.trusted_proxies_count = 0;
             return 0;
+        case K_HEAD_ROLES:
+            cfg->heads.roles_count = 0;
+            return 0;
         case K_ROLES:
             config_free_roles(cfg->role_catalog, cfg->role_catalog_count);
             cfg->role_catalog = NULL;
@@ -147,6 +152,8 @@ static int set_value(ctx_t *c, hc_config_t *cfg, const key_def_t *d, ynode_t *v)
         return config_set_list(c, d, v, cfg);
     case K_ROLES:
         return config_set_roles(c, d, v, cfg);
+    case K_HEAD_ROLES:
+        return config_set_head_roles(c, d, v, cfg);
     default:
         return config_set_string(c, d, v, cfg);
     }
@@ -319,11 +326,16 @@ int config_defaults(hc_config_t *cfg)
     cfg->sessions.orphan_after_ms = 60 * MS_PER_S;
     cfg->sessions.log_max_lines = 10000;
     cfg->releases.base_url = strdup("https://releases.example.com");
+    cfg->releases.channel = strdup("production");
+    static const char *const head_roles[] = {"hydraheadflatscreen", "hydraheadwindows", "hydraheadipad"};
+    for (size_t i = 0; i < sizeof(head_roles) / sizeof(head_roles[0]); i++)
+        snprintf(cfg->heads.roles[i], sizeof(cfg->heads.roles[i]), "%s", head_roles[i]);
+    cfg->heads.roles_count = sizeof(head_roles) / sizeof(head_roles[0]);
     cfg->log.level = strdup("info");
     cfg->log.format = strdup("logfmt");
     if (cfg->server.listen[0] == NULL || cfg->server.data_dir == NULL || cfg->heads.screenshot_path == NULL ||
-        cfg->streams.stop_command == NULL || cfg->releases.base_url == NULL || cfg->log.level == NULL ||
-        cfg->log.format == NULL) {
+        cfg->streams.stop_command == NULL || cfg->releases.base_url == NULL || cfg->releases.channel == NULL ||
+        cfg->log.level == NULL || cfg->log.format == NULL) {
         config_free(cfg);
         return -1;
     }
@@ -375,6 +387,7 @@ void config_free(hc_config_t *cfg)
     free(cfg->heads.screenshot_path);
     free(cfg->streams.stop_command);
     free(cfg->releases.base_url);
+    free(cfg->releases.channel);
     config_free_roles(cfg->role_catalog, cfg->role_catalog_count);
     memset(cfg, 0, sizeof(*cfg));
 }

@@ -11,6 +11,7 @@
 
 #define CONFIG_MAX_LISTEN 8
 #define CONFIG_MAX_PROXIES 16
+#define CONFIG_MAX_HEAD_ROLES 16
 
 typedef struct config_role {
     char *name;
@@ -69,6 +70,8 @@ typedef struct hc_config {
         uint64_t experience_timeout_ms;   /* heads.experience_timeout, default 5s: bound on the experience library's answer */
         uint64_t screenshot_timeout_ms;   /* heads.screenshot_timeout, default 20s: GET …/screenshot answers 504 after it */
         uint64_t logs_timeout_ms;         /* heads.logs_timeout, default 15s: GET …/logs answers 504 after it */
+        char roles[CONFIG_MAX_HEAD_ROLES][65]; /* heads.roles: a node holding one is a head */
+        size_t roles_count;               /* default 3: hydraheadflatscreen, hydraheadwindows, hydraheadipad */
     } heads;
 
     struct {
@@ -85,6 +88,7 @@ typedef struct hc_config {
 
     struct {
         char *base_url; /* default https://releases.example.com */
+        char *channel;  /* releases.channel, default "production": <base_url>/hydranode/<channel>/latest/… */
     } releases;
 
     struct {

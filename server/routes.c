@@ -28,6 +28,8 @@ const route_t route_table[] = {
      "unspent, unexpired enrollments {id, name, os, owner, created_at, expires_at, created_by} (never the token)"},
     {"DELETE", "/api/v1/enrollments/{id}", api_enrollments_revoke, AUTH_ADMIN, 0, 0,
      "revoke an unspent enrollment: its token stops working at once"},
+    {"GET", "/api/v1/enroll-warnings", api_enroll_warnings, AUTH_ADMIN, 0, 0,
+     "what would make install commands useless here (public_url loopback, placeholder releases.base_url)"},
     {"POST", "/api/v1/enroll", api_enroll, AUTH_ENROLLMENT, 16 * KiB, ROUTE_JSON_BODY,
      "agent: spend an enrollment token {enrollment_token, hostname, os, arch, version}"},
     {"POST", "/api/v1/nodes/{id}/approve", api_nodes_approve, AUTH_ADMIN, 0, 0, "approve a pending node"},

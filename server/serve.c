@@ -15,12 +15,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "agent_fields.h"
 #include "api.h"
 #include "cli.h"
 #include "clock.h"
 #include "conn_guard.h"
 #include "exec_queue.h"
 #include "fleet_token.h"
+#include "head_roles.h"
 #include "housekeeping.h"
 #include "import.h"
 #include "lock.h"
@@ -277,7 +279,7 @@ int serve_main(int argc, char **argv)
         return 1;
     }
     if (registry_init() != 0 || metrics_init() != 0 || exec_queue_init() != 0 ||
-        metrics_register_collector(exec_queue_metrics_render) != 0) {
+        metrics_register_collector(exec_queue_metrics_render) != 0 || agent_fields_init() != 0) {
         log_error("msg=\"out of memory at start\"");
         return 1;
     }
@@ -288,8 +290,9 @@ int serve_main(int argc, char **argv)
         log_error("msg=\"%s\"", err[0] ? err : "cannot set up web sessions");
         return 1;
     }
-    if (registry_load(store_db(), err, sizeof(err)) != 0 || roles_seed(&config, err, sizeof(err)) != 0 ||
-        exec_queue_load(store_db(), err, sizeof(err)) != 0 || node_events_load(store_db(), err, sizeof(err)) != 0) {
+    if (head_roles_reconcile(&config, err, sizeof(err)) != 0 || registry_load(store_db(), err, sizeof(err)) != 0 ||
+        roles_seed(&config, err, sizeof(err)) != 0 || exec_queue_load(store_db(), err, sizeof(err)) != 0 ||
+        node_events_load(store_db(), err, sizeof(err)) != 0) {
         log_error("msg=\"%s\"", err);
         return 1;
     }
@@ -298,6 +301,7 @@ int serve_main(int argc, char **argv)
         return 1;
     }
     registry_set_exec_pending_fn(exec_queue_pending_count); /* the heartbeat's exec_pending */
+    enroll_warnings_log();
     if (store_writer_start() != 0) {
         log_error("msg=\"cannot start the store writer thread\"");
         return 1;

@@ -431,6 +431,40 @@ static void test_urls_and_tokens(void **state)
     config_free(&c);
 }
 
+static void test_head_roles_and_channel(void **state)
+{
+    (void)state;
+    hc_config_t c;
+    assert_int_equal(config_defaults(&c), 0);
+    assert_int_equal(c.heads.roles_count, 3);
+    assert_string_equal(c.heads.roles[0], "hydraheadflatscreen");
+    assert_string_equal(c.heads.roles[2], "hydraheadipad");
+    assert_string_equal(c.releases.channel, "production");
+    config_free(&c);
+    load_ok("heads:\n  roles: [kiosk-x, &k kiosk.y]\nreleases:\n  channel: staging_2\n", &c);
+    assert_int_equal(c.heads.roles_count, 2);
+    assert_string_equal(c.heads.roles[1], "kiosk.y");
+    assert_string_equal(c.releases.channel, "staging_2");
+    config_free(&c);
+    load_ok("heads:\n  roles: one-role\n", &c);
+    assert_int_equal(c.heads.roles_count, 1);
+    assert_string_equal(c.heads.roles[0], "one-role");
+    config_free(&c);
+    /* [] and null: no role makes a head */
+    load_ok("heads:\n  roles: []\n", &c);
+    assert_int_equal(c.heads.roles_count, 0);
+    config_free(&c);
+    load_ok("heads:\n  roles:\n", &c);
+    assert_int_equal(c.heads.roles_count, 0);
+    config_free(&c);
+    expect_error("heads:\n  roles: [ok, \"a b\"]\n", ":2:", "\"heads.roles\" entries must be 1 to 64", NULL);
+    expect_error("heads:\n  roles: [[x]]\n", ":2:", "\"heads.roles\" entries must be strings", NULL);
+    expect_error("heads:\n  roles: {a: b}\n", ":2:", "\"heads.roles\" must be a string or a list", NULL);
+    expect_error("heads:\n  roles: [a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q]\n", ":2:", "at most 16 entries", NULL);
+    expect_error("releases:\n  channel: a/b\n", ":2:", "\"releases.channel\" must be 1 to 64", NULL);
+    expect_error("releases:\n  channel:\n", ":2:", "\"releases.channel\" needs a value", NULL);
+}
+
 static void test_tls_missing_file(void **state)
 {
     (void)state;
@@ -785,6 +819,7 @@ int main(void)
         cmocka_unit_test(test_duration_bounds),
         cmocka_unit_test(test_null_and_empty_values),
         cmocka_unit_test(test_urls_and_tokens),
+        cmocka_unit_test(test_head_roles_and_channel),
         cmocka_unit_test(test_tls_missing_file),
         cmocka_unit_test(test_tls_needs_both),
         cmocka_unit_test(test_admin_token_file),
