@@ -355,8 +355,8 @@ void api_body_heartbeat(hc_req_t *r)
         int streaming = strcmp(n->stream_status, "streaming") == 0;
         if (strcmp(n->approval, "approved") != 0)
             rep.kind = SS_REPORT_UNKNOWN;
-        else if (sid_none || (!rep.is_head && !streaming && stream_status != NULL))
-            rep.kind = SS_REPORT_NONE;
+        else if (sid_none || (!rep.is_head && stream_status != NULL && strcmp(stream_status, "idle") == 0))
+            rep.kind = SS_REPORT_NONE; /* a status this server does not know (a newer agent's) ends nothing */
         else if (session_id != NULL && (rep.is_head || streaming))
             rep.kind = SS_REPORT_SESSION;
         snprintf(name, sizeof(name), "%s", n->name);
