@@ -195,9 +195,9 @@ void api_enrollments_create(hc_req_t *r)
     int auto_approve = serve_config()->nodes.auto_approve;
     int64_t ttl_s = (int64_t)(serve_config()->nodes.enrollment_ttl_ms / 1000);
     if (json_check_keys(r->body, allowed, err, sizeof(err)) != 0 ||
-        json_get_str(r->body, "name", NODE_TEXT_MAX - 1, &name, err, sizeof(err)) < 0 ||
-        json_get_str(r->body, "owner", NODE_TEXT_MAX - 1, &owner, err, sizeof(err)) < 0 ||
-        json_get_str(r->body, "os", NODE_SHORT_MAX - 1, &os, err, sizeof(err)) < 0 ||
+        json_get_name(r->body, "name", NODE_TEXT_MAX - 1, &name, err, sizeof(err)) < 0 ||
+        json_get_name(r->body, "owner", NODE_TEXT_MAX - 1, &owner, err, sizeof(err)) < 0 ||
+        json_get_name(r->body, "os", NODE_SHORT_MAX - 1, &os, err, sizeof(err)) < 0 ||
         json_get_bool(r->body, "auto_approve", &auto_approve, err, sizeof(err)) < 0 ||
         json_get_int(r->body, "ttl_s", 60, 30 * 86400, &ttl_s, err, sizeof(err)) < 0) {
         json_error(r, 400, "bad_request", "%s", err);

@@ -79,6 +79,8 @@ static void respond_204(hc_req_t *r)
 
 typedef struct {
     exec_rec_t rec;
+    char node_id[NODE_ID_MAX];
+    int admitted; /* holds a place from exec_queue_admit until it is published (or failed) */
 } submit_t;
 
 static int submit_apply(sqlite3 *db, void *arg)
@@ -88,7 +90,12 @@ static int submit_apply(sqlite3 *db, void *arg)
 
 static void submit_publish(void *arg)
 {
-    exec_publish_submit(&((submit_t *)arg)->rec, NULL);
+    submit_t *s = arg;
+    exec_publish_submit(&s->rec, NULL);
+    /* queued now, so it counts as pending: give the admission back before
+     * the submitter hears 202, or its next submission could be refused */
+    exec_queue_admit_done(s->node_id);
+    s->admitted = 0;
 }
 
 static void submit_respond(hc_req_t *r, int status, void *arg)
@@ -115,6 +122,8 @@ static void submit_respond(hc_req_t *r, int status, void *arg)
 static void submit_free(void *arg)
 {
     submit_t *s = arg;
+    if (s->admitted)
+        exec_queue_admit_done(s->node_id); /* the submission failed */
     exec_rec_clear(&s->rec);
     free(s);
 }
@@ -181,14 +190,27 @@ void api_exec_submit(hc_req_t *r)
                    id, approval);
         return;
     }
-    submit_t *s = calloc(1, sizeof(*s));
+    size_t max_pending = (size_t)serve_config()->exec.max_pending;
+    int admit = exec_queue_admit(id, max_pending);
+    if (admit == 1) {
+        json_error(r, 429, "too_many_pending",
+                   "node %s has %zu pending commands (exec.max_pending): wait for its agent, or cancel them with "
+                   "DELETE /api/v1/nodes/%s/exec",
+                   id, max_pending, id);
+        return;
+    }
+    submit_t *s = admit == 0 ? calloc(1, sizeof(*s)) : NULL;
     if (s == NULL || (s->rec.command = strdup(command)) == NULL) {
+        if (admit == 0)
+            exec_queue_admit_done(id);
         free(s);
         json_error(r, 500, "internal", "out of memory");
         return;
     }
     secret_id_new("exec-", s->rec.id, sizeof(s->rec.id));
     snprintf(s->rec.node_id, sizeof(s->rec.node_id), "%s", id);
+    snprintf(s->node_id, sizeof(s->node_id), "%s", id);
+    s->admitted = 1;
     s->rec.timeout_s = timeout_s;
     s->rec.submitted_at = clock_now();
     snprintf(s->rec.submitted_by, sizeof(s->rec.submitted_by), "%s", r->auth.actor);
@@ -199,24 +221,45 @@ void api_exec_submit(hc_req_t *r)
 
 void api_exec_list(hc_req_t *r)
 {
+    static const char *const allowed[] = {"limit", "after", "before", "full", NULL};
+    char err[256];
     const char *id = route_param(r, "id");
+    if (route_query_check(r, allowed, err, sizeof(err)) != 0) {
+        json_error(r, 400, "bad_request", "%s", err);
+        return;
+    }
     size_t limit = EXEC_LIST_DEFAULT;
     const char *l = route_query(r, "limit");
     if (l != NULL) {
         char *end;
         long v = strtol(l, &end, 10);
-        if (*l == '\0' || *end != '\0' || v < 0 || v > EXEC_LIST_MAX) {
-            json_error(r, 400, "bad_request", "\"limit\" must be a whole number from 0 to %d", EXEC_LIST_MAX);
+        if (*l == '\0' || *end != '\0' || v < 1 || v > EXEC_LIST_MAX) {
+            json_error(r, 400, "bad_request", "\"limit\" must be a whole number from 1 to %d", EXEC_LIST_MAX);
             return;
         }
         limit = (size_t)v;
+    }
+    const char *after = route_query(r, "after"), *before = route_query(r, "before"), *full = route_query(r, "full");
+    if (after != NULL && before != NULL) {
+        json_error(r, 400, "bad_request", "give \"after\" or \"before\", not both");
+        return;
+    }
+    if (full != NULL && strcmp(full, "true") != 0 && strcmp(full, "false") != 0) {
+        json_error(r, 400, "bad_request", "\"full\" must be true or false");
+        return;
     }
     int approved;
     if (!node_lookup(id, &approved, NULL, 0)) {
         json_error(r, 404, "not_found", "no node %s", id);
         return;
     }
-    json_t *o = exec_queue_list_json(id, limit);
+    int bad_cursor = 0;
+    json_t *o = exec_queue_list_json(id, limit, after, before, full != NULL && strcmp(full, "true") == 0, &bad_cursor);
+    if (o == NULL && bad_cursor) {
+        json_error(r, 400, "bad_request", "\"%s\" names no command of node %s (finished and pruned, or never there)",
+                   after ? "after" : "before", id);
+        return;
+    }
     if (o == NULL) {
         json_error(r, 500, "internal", "out of memory");
         return;

@@ -248,9 +248,9 @@ void api_heads_register(hc_req_t *r)
     char err[256];
     const char *name = NULL, *district = "", *venue = "";
     if (json_check_keys(r->body, allowed, err, sizeof(err)) != 0 ||
-        json_get_str(r->body, "name", HEAD_FIELD_MAX, &name, err, sizeof(err)) < 0 ||
-        json_get_str(r->body, "district", HEAD_FIELD_MAX, &district, err, sizeof(err)) < 0 ||
-        json_get_str(r->body, "venue", HEAD_FIELD_MAX, &venue, err, sizeof(err)) < 0) {
+        json_get_name(r->body, "name", HEAD_FIELD_MAX, &name, err, sizeof(err)) < 0 ||
+        json_get_name(r->body, "district", HEAD_FIELD_MAX, &district, err, sizeof(err)) < 0 ||
+        json_get_name(r->body, "venue", HEAD_FIELD_MAX, &venue, err, sizeof(err)) < 0) {
         json_error(r, 400, "bad_request", "%s", err);
         return;
     }
@@ -533,8 +533,8 @@ void api_nodes_head_assign(hc_req_t *r)
     char err[256];
     const char *body_id = NULL, *app_id = APP_ID_DEFAULT;
     if (json_check_keys(r->body, allowed, err, sizeof(err)) != 0 ||
-        json_get_str(r->body, "body_id", 256, &body_id, err, sizeof(err)) < 0 ||
-        json_get_str(r->body, "app_id", NODE_TEXT_MAX - 1, &app_id, err, sizeof(err)) < 0) {
+        json_get_name(r->body, "body_id", 256, &body_id, err, sizeof(err)) < 0 ||
+        json_get_name(r->body, "app_id", NODE_TEXT_MAX - 1, &app_id, err, sizeof(err)) < 0) {
         json_error(r, 400, "bad_request", "%s", err);
         return;
     }

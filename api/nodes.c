@@ -41,10 +41,7 @@
 
 int nodes_text_ok(const char *s)
 {
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-        if (*p < 0x20 || *p == 0x7f)
-            return 0;
-    return 1;
+    return json_text_ok(s); /* the one rule for names (jsonio.h) */
 }
 
 int nodes_ip_ok(const char *s)
@@ -347,15 +344,9 @@ static const commit_spec_t patch_spec = {patch_apply, patch_publish, patch_respo
 static int get_text(hc_req_t *r, const char *key, size_t max, const char **out)
 {
     char err[256];
-    int rc = json_get_str(r->body, key, max, out, err, sizeof(err));
-    if (rc < 0) {
+    int rc = json_get_name(r->body, key, max, out, err, sizeof(err));
+    if (rc < 0)
         json_error(r, 400, "bad_request", "%s", err);
-        return -1;
-    }
-    if (rc > 0 && !nodes_text_ok(*out)) {
-        json_error(r, 400, "bad_request", "\"%s\" must not contain control characters", key);
-        return -1;
-    }
     return rc;
 }
 

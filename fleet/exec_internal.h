@@ -57,6 +57,7 @@ struct exec_node {
     char id[NODE_ID_MAX];
     h2o_linklist_t queued, reserved, running, finished;
     size_t nqueued, nreserved, nrunning, nfinished;
+    size_t nadmitted; /* submissions admitted by exec_queue_admit, not yet published or failed */
     waiter_t *agents; /* parked long polls, oldest first */
     waiter_t **agents_tail;
     exec_node_t *next;

@@ -297,31 +297,128 @@ json_t *exec_result_json_locked(const exec_entry_t *e)
         return exec_entry_json_locked(e, 1);
     return json_pack("{s:s, s:s}", "id", e->rec.id, "status", exec_status_api(e->rec.status));
 }
-json_t *exec_queue_list_json(const char *node_id, size_t limit)
+/* the listing's order: reserved (being handed out: first in line), queued,
+ * running, finished newest first */
+static h2o_linklist_t *list_next(exec_node_t *n, h2o_linklist_t *l, int *part)
 {
+    h2o_linklist_t *anchors[] = {&n->reserved, &n->queued, &n->running, &n->finished};
+    l = *part == 3 ? l->prev : l->next;
+    while (l == anchors[*part]) {
+        if (++*part == 4)
+            return NULL;
+        l = *part == 3 ? anchors[3]->prev : anchors[*part]->next;
+    }
+    return l;
+}
+
+static h2o_linklist_t *list_first(exec_node_t *n, int *part)
+{
+    *part = 0;
+    h2o_linklist_t *l = n->reserved.next;
+    if (l != &n->reserved)
+        return l;
+    return list_next(n, &n->reserved, part);
+}
+
+static json_t *list_entry_json(const exec_entry_t *e, int full)
+{
+    json_t *o = exec_entry_json_locked(e, 0);
+    size_t len = strlen(e->rec.command);
+    if (o != NULL && !full && len > EXEC_LIST_PREVIEW) {
+        size_t cut = exec_utf8_cut(e->rec.command, len, EXEC_LIST_PREVIEW);
+        json_object_set_new(o, "command", json_stringn(e->rec.command, cut));
+    }
+    if (o != NULL)
+        json_object_set_new(o, "command_bytes", json_integer((json_int_t)len));
+    return o;
+}
+
+json_t *exec_queue_list_json(const char *node_id, size_t limit, const char *after, const char *before, int full,
+                             int *bad_cursor)
+{
+    *bad_cursor = 0;
     json_t *cmds = json_array();
     if (cmds == NULL)
         return NULL;
     size_t pending = 0, running = 0;
+    const char *next_after = NULL, *prev_before = NULL;
+    char next_buf[EXEC_ID_MAX] = "";
+    int has_prev = 0;
     lock_take_shared(&exec_lock);
     exec_node_t *n = exec_node_find(node_id);
-    if (n != NULL) {
+    const char *cursor = after ? after : before;
+    if (n == NULL) {
+        *bad_cursor = cursor != NULL;
+    } else {
         pending = n->nqueued + n->nreserved;
         running = n->nrunning;
-        /* the reserved ones are being handed out or canceled: still pending, and first in line */
-        for (h2o_linklist_t *l = n->reserved.next; l != &n->reserved; l = l->next)
-            json_array_append_new(cmds, exec_entry_json_locked(exec_entry_of(l), 0));
-        for (h2o_linklist_t *l = n->queued.next; l != &n->queued; l = l->next)
-            json_array_append_new(cmds, exec_entry_json_locked(exec_entry_of(l), 0));
-        for (h2o_linklist_t *l = n->running.next; l != &n->running; l = l->next)
-            json_array_append_new(cmds, exec_entry_json_locked(exec_entry_of(l), 0));
-        size_t k = 0;
-        for (h2o_linklist_t *l = n->finished.prev; l != &n->finished && k < limit; l = l->prev, k++)
-            json_array_append_new(cmds, exec_entry_json_locked(exec_entry_of(l), 0));
+        int part;
+        h2o_linklist_t *l = list_first(n, &part);
+        size_t index = 0, start = 0, found = cursor == NULL;
+        /* the cursor's position in the sequence */
+        for (h2o_linklist_t *c = l; cursor != NULL && c != NULL; c = list_next(n, c, &part), index++)
+            if (strcmp(exec_entry_of(c)->rec.id, cursor) == 0) {
+                found = 1;
+                break;
+            }
+        if (!found) {
+            *bad_cursor = 1;
+        } else {
+            if (after != NULL)
+                start = index + 1;
+            else if (before != NULL)
+                start = index > limit ? index - limit : 0;
+            size_t stop = before != NULL ? index : SIZE_MAX;
+            size_t i = 0;
+            l = list_first(n, &part);
+            for (; l != NULL && i < start; l = list_next(n, l, &part), i++)
+                ;
+            has_prev = start > 0;
+            size_t k = 0;
+            for (; l != NULL && k < limit && i < stop; l = list_next(n, l, &part), i++, k++) {
+                const exec_entry_t *e = exec_entry_of(l);
+                json_array_append_new(cmds, list_entry_json(e, full));
+                snprintf(next_buf, sizeof(next_buf), "%s", e->rec.id);
+            }
+            if (l != NULL && k > 0)
+                next_after = next_buf;
+        }
     }
     lock_give(&exec_lock);
-    return json_pack("{s:s, s:I, s:I, s:o}", "node_id", node_id, "pending", (json_int_t)pending, "running",
-                     (json_int_t)running, "commands", cmds);
+    if (*bad_cursor) {
+        json_decref(cmds);
+        return NULL;
+    }
+    /* prev_before names the first entry of this page when entries precede it */
+    if (has_prev && json_array_size(cmds) > 0)
+        prev_before = json_string_value(json_object_get(json_array_get(cmds, 0), "id"));
+    return json_pack("{s:s, s:I, s:I, s:o, s:s?, s:s?}", "node_id", node_id, "pending", (json_int_t)pending,
+                     "running", (json_int_t)running, "commands", cmds, "next_after", next_after, "prev_before",
+                     prev_before);
+}
+
+int exec_queue_admit(const char *node_id, size_t max_pending)
+{
+    int rc = 0;
+    lock_take(&exec_lock);
+    exec_node_t *n = exec_node_get(node_id);
+    if (n == NULL)
+        rc = EXEC_ENOMEM;
+    else if (max_pending > 0 && n->nqueued + n->nreserved + n->nadmitted >= max_pending)
+        rc = 1;
+    else
+        n->nadmitted++;
+    lock_give(&exec_lock);
+    return rc;
+}
+
+void exec_queue_admit_done(const char *node_id)
+{
+    lock_take(&exec_lock);
+    exec_node_t *n = exec_node_find(node_id);
+    if (n != NULL && n->nadmitted > 0)
+        n->nadmitted--;
+    lock_give(&exec_lock);
 }
 
 int exec_queue_pending_count(const char *node_id)

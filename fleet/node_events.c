@@ -160,7 +160,7 @@ int node_events_load(sqlite3 *db, char *err, size_t errlen)
     int rc = store_node_events_presence(db, set_presence, NULL);
     lock_give(&registry_nodes_lock);
     if (rc != 0)
-        snprintf(err, errlen, "cannot read the node events table");
+        snprintf(err, errlen, "cannot read the node events table: %s", sqlite3_errmsg(db));
     return rc;
 }
 

@@ -564,9 +564,9 @@ int registry_load(sqlite3 *db, char *err, size_t errlen)
         registry_node_insert(n);
     }
     lock_give(&registry_nodes_lock);
-    sqlite3_finalize(st);
     if (rc != SQLITE_DONE)
-        goto fail;
+        goto fail; /* fail finalizes st after reading the error */
+    sqlite3_finalize(st);
 
     st = NULL;
     if (sqlite3_prepare_v2(db, "SELECT id, token_hash, label, created_at FROM admin_tokens WHERE revoked_at IS NULL ORDER BY created_at", -1, &st, NULL) !=
@@ -586,9 +586,9 @@ int registry_load(sqlite3 *db, char *err, size_t errlen)
         }
     }
     lock_give(&registry_nodes_lock);
-    sqlite3_finalize(st);
     if (rc != SQLITE_DONE)
-        goto fail;
+        goto fail; /* fail finalizes st after reading the error */
+    sqlite3_finalize(st);
 
     st = NULL;
     if (sqlite3_prepare_v2(db, "SELECT name, description, recipe FROM roles", -1, &st, NULL) != SQLITE_OK)
@@ -613,9 +613,9 @@ int registry_load(sqlite3 *db, char *err, size_t errlen)
         }
     }
     lock_give(&registry_catalog_lock);
-    sqlite3_finalize(st);
     if (rc != SQLITE_DONE)
         goto fail;
+    sqlite3_finalize(st);
 
     /* When each head and each body was last assigned (eligibility order: least
      * recently assigned body first). The audit log already records every
@@ -638,9 +638,9 @@ int registry_load(sqlite3 *db, char *err, size_t errlen)
             b->last_assigned_at = at;
     }
     lock_give(&registry_nodes_lock);
-    sqlite3_finalize(st);
     if (rc != SQLITE_DONE)
-        goto fail;
+        goto fail; /* fail finalizes st after reading the error */
+    sqlite3_finalize(st);
     return 0;
 fail:
     snprintf(err, errlen, "cannot load the registry from the database: %s", sqlite3_errmsg(db));

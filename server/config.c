@@ -42,6 +42,12 @@ static const key_def_t key_defs[] = {
      AT(server.watchdog_stall_ms),
      .min = 2 * MS_PER_S,
      .max = 10 * MS_PER_M},
+    {.key = "server.auth_max_failures", .kind = K_UINT, AT(server.auth_max_failures), .max = 1000000},
+    {.key = "server.auth_failure_window",
+     .kind = K_DURATION,
+     AT(server.auth_failure_window_ms),
+     .min = MS_PER_S,
+     .max = 24 * MS_PER_H},
     {.key = "nodes", .kind = K_SECTION},
     {.key = "nodes.offline_after", .kind = K_DURATION, AT(nodes.offline_after_ms), .min = MS_PER_S, .max = FOREVER},
     {.key = "nodes.auto_approve", .kind = K_BOOL, AT(nodes.auto_approve)},
@@ -57,6 +63,7 @@ static const key_def_t key_defs[] = {
     /* an agent's result (stdout + stderr, JSON-escaped) must fit the 8 MiB body limit of POST /api/v1/body/exec/result */
     {.key = "exec.max_output_bytes", .kind = K_UINT, AT(exec.max_output_bytes), .max = 4ULL * 1024 * 1024},
     {.key = "exec.result_retention", .kind = K_DURATION, AT(exec.result_retention_ms), .max = FOREVER},
+    {.key = "exec.max_pending", .kind = K_UINT, AT(exec.max_pending), .min = 1, .max = 1000000},
     {.key = "exec.timeout_grace", .kind = K_DURATION, AT(exec.timeout_grace_ms), .max = MS_PER_H},
     {.key = "heads", .kind = K_SECTION},
     {.key = "heads.experience_library_url", .kind = K_URL, AT(heads.experience_library_url), .nullable = true},
@@ -303,6 +310,8 @@ int config_defaults(hc_config_t *cfg)
     cfg->server.data_dir = strdup("./data");
     cfg->server.shutdown_grace_ms = 10 * MS_PER_S;
     cfg->server.watchdog_stall_ms = 5 * MS_PER_S;
+    cfg->server.auth_max_failures = 30;
+    cfg->server.auth_failure_window_ms = 60 * MS_PER_S;
     cfg->server.max_connections = 4096;
     cfg->nodes.offline_after_ms = 90 * MS_PER_S;
     cfg->nodes.enrollment_ttl_ms = 24 * MS_PER_H;
@@ -312,6 +321,7 @@ int config_defaults(hc_config_t *cfg)
     cfg->exec.max_output_bytes = 1048576;
     cfg->exec.result_retention_ms = 168 * MS_PER_H;
     cfg->exec.timeout_grace_ms = 30 * MS_PER_S;
+    cfg->exec.max_pending = 1000;
     cfg->heads.screenshot_path = strdup("/tmp/hydra-live-screenshot.jpg");
     cfg->heads.screenshot_max_age_ms = 30 * MS_PER_S;
     cfg->heads.sunshine_port = 47990;

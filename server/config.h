@@ -43,6 +43,9 @@ typedef struct hc_config {
         char *metrics_token; /* server.metrics_token: read-only credential for /metrics only; NULL: none */
         uint64_t shutdown_grace_ms; /* server.shutdown_grace, default 10s */
         uint64_t watchdog_stall_ms; /* server.watchdog_stall, default 5s: a worker loop stuck this long is a stall */
+        uint64_t auth_max_failures;       /* server.auth_max_failures, default 30: wrong bearer tokens per
+                                             address and window before 429; 0 = no throttle */
+        uint64_t auth_failure_window_ms;  /* server.auth_failure_window, default 60s */
     } server;
 
     struct {
@@ -59,6 +62,8 @@ typedef struct hc_config {
         uint64_t result_retention_ms; /* default 168h */
         uint64_t timeout_grace_ms;    /* exec.timeout_grace, default 30s: a running command without a result
                                          is finished as timeout after its timeout plus this */
+        uint64_t max_pending;         /* exec.max_pending, default 1000: pending commands per node before
+                                         POST …/exec answers 429 */
     } exec;
 
     struct {

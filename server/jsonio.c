@@ -130,6 +130,24 @@ int json_get_str(json_t *obj, const char *key, size_t maxlen, const char **out, 
     return 1;
 }
 
+int json_text_ok(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return 0;
+    return 1;
+}
+
+int json_get_name(json_t *obj, const char *key, size_t maxlen, const char **out, char *err, size_t errlen)
+{
+    int rc = json_get_str(obj, key, maxlen, out, err, errlen);
+    if (rc > 0 && !json_text_ok(*out)) {
+        snprintf(err, errlen, "\"%s\" must not contain control characters", key);
+        return -1;
+    }
+    return rc;
+}
+
 int json_get_bool(json_t *obj, const char *key, int *out, char *err, size_t errlen)
 {
     json_t *v = json_object_get(obj, key);

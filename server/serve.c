@@ -196,6 +196,17 @@ static int first_start_import(void)
     return 0;
 }
 
+/* A start-up error reading the database; a damaged file also gets what to do. */
+static int db_start_failed(const char *err)
+{
+    char q[1200], a[400];
+    if (store_db_damaged(store_db()))
+        log_error("msg=%s advice=%s", log_quote(q, sizeof(q), err), log_quote(a, sizeof(a), STORE_RESTORE_ADVICE));
+    else
+        log_error("msg=%s", log_quote(q, sizeof(q), err));
+    return 1;
+}
+
 int serve_main(int argc, char **argv)
 {
     const char *config_path = NULL;
@@ -239,7 +250,7 @@ int serve_main(int argc, char **argv)
     while (n > 0 && public_url[n - 1] == '/')
         public_url[--n] = '\0';
 
-    char err[1024];
+    char err[1024], eq[1200];
     int applied = 0;
     notify_init();
     if (secret_init() != 0) {
@@ -268,10 +279,17 @@ int serve_main(int argc, char **argv)
         store_close();
         return 1;
     }
-    if (store_migrate(&applied, err, sizeof(err)) != 0 || secret_load_key(store_db(), err, sizeof(err)) != 0) {
-        log_error("msg=\"%s\"", err);
+    int quick_check = 1;
+#ifdef HC_TESTING
+    /* the corrupt-database test reaches the loaders' error paths this way */
+    quick_check = getenv("HC_TEST_SKIP_QUICK_CHECK") == NULL;
+#endif
+    if (quick_check && store_quick_check(err, sizeof(err)) != 0) {
+        log_error("msg=%s", log_quote(eq, sizeof(eq), err));
         return 1;
     }
+    if (store_migrate(&applied, err, sizeof(err)) != 0 || secret_load_key(store_db(), err, sizeof(err)) != 0)
+        return db_start_failed(err);
     if (applied > 0)
         log_info("msg=\"applied schema migrations\" count=%d version=%d", applied, store_schema_version());
     if (first_start_import() != 0) {
@@ -292,14 +310,10 @@ int serve_main(int argc, char **argv)
     }
     if (head_roles_reconcile(&config, err, sizeof(err)) != 0 || registry_load(store_db(), err, sizeof(err)) != 0 ||
         roles_seed(&config, err, sizeof(err)) != 0 || exec_queue_load(store_db(), err, sizeof(err)) != 0 ||
-        node_events_load(store_db(), err, sizeof(err)) != 0) {
-        log_error("msg=\"%s\"", err);
-        return 1;
-    }
-    if (stream_sessions_init() != 0 || stream_sessions_load(store_db(), err, sizeof(err)) != 0) {
-        log_error("msg=\"%s\"", err);
-        return 1;
-    }
+        node_events_load(store_db(), err, sizeof(err)) != 0)
+        return db_start_failed(err);
+    if (stream_sessions_init() != 0 || stream_sessions_load(store_db(), err, sizeof(err)) != 0)
+        return db_start_failed(err);
     registry_set_exec_pending_fn(exec_queue_pending_count); /* the heartbeat's exec_pending */
     enroll_warnings_log();
     if (store_writer_start() != 0) {

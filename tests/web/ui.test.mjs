@@ -58,7 +58,10 @@ test('admin pages send an anonymous browser to the login page, and back after lo
 });
 
 test('the login page only sends the browser on to pages of this server', async () => {
-  for (const next of ['//evil.example/x', '/\\evil.example', '/\t/evil.example', 'https://evil.example/']) {
+  for (const next of ['//evil.example/x', '/\\evil.example', '/\t/evil.example', 'https://evil.example/',
+    // same origin at first sight, but the resolved path starts with "//"
+    '/..//evil.example/phish', '/a/..//evil.example/x', '/%2e%2e//evil.example/x', '/.//evil.example/x',
+    '/..\\/evil.example/x']) {
     const page = await newPage(browser, server);
     await page.goto('/login?next=' + encodeURIComponent(next));
     await page.fill('#token', ADMIN);
@@ -69,6 +72,17 @@ test('the login page only sends the browser on to pages of this server', async (
     assert.equal(u.pathname, '/');
     await page.context().close();
   }
+  // already logged in: /login sends the browser on at once, by the same rule
+  const page = await newPage(browser, server);
+  await loginApi(page, server);
+  await page.goto('/login?next=' + encodeURIComponent('/..//evil.example/phish'));
+  await page.waitForURL((u) => u.pathname !== '/login');
+  assert.equal(new URL(page.url()).origin, server.url);
+  assert.equal(new URL(page.url()).pathname, '/');
+  // a page of this server is still where it goes
+  await page.goto('/login?next=' + encodeURIComponent('/roles?x=1#top'));
+  await page.waitForURL('**/roles?x=1#top');
+  await page.context().close();
 });
 
 test('enroll tab: a logged-in admin gets an install command that works, with copy and expiry', async () => {
