@@ -35,6 +35,13 @@ json_t *enroll_warnings(void);
 void enroll_warnings_log(void);
 void api_enroll_warnings(hc_req_t *r);
 
+/* api/enrollments.c */
+void api_enrollments_list(hc_req_t *r);
+void api_enrollments_revoke(hc_req_t *r);
+
+/* api/node_events.c */
+void api_node_events_list(hc_req_t *r);
+
 /* api/install.c */
 void api_install_sh(hc_req_t *r);
 void api_install_ps1(hc_req_t *r);

@@ -25,9 +25,11 @@
 #include "api.h"
 #include "clock.h"
 #include "commit.h"
+#include "events.h"
 #include "jsonio.h"
 #include "log.h"
 #include "metrics.h"
+#include "node_events.h"
 #include "registry.h"
 #include "serve.h"
 #include "softstate.h"
@@ -98,6 +100,25 @@ static int flags_apply(sqlite3 *db, void *arg)
     }
     if (a->generation < 0)
         return 0;
+    /* which flags the agent acted on, for the node's history */
+    sqlite3_stmt *sel = store_prepare(db, "SELECT flag_update_node, flag_update_services, flag_reprovision FROM nodes "
+                                          "WHERE id = ?1 AND flags_generation = ?2");
+    if (sel == NULL)
+        return -1;
+    sqlite3_bind_text(sel, 1, a->node_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(sel, 2, a->generation);
+    json_t *delivered = NULL;
+    if (sqlite3_step(sel) == SQLITE_ROW)
+        delivered = json_pack("{s:b, s:b, s:b, s:I}", "update_node", sqlite3_column_int(sel, 0), "update_services",
+                              sqlite3_column_int(sel, 1), "reprovision", sqlite3_column_int(sel, 2),
+                              "flags_generation", (json_int_t)a->generation);
+    sqlite3_finalize(sel);
+    if (delivered != NULL) {
+        int erc = store_node_event_append(db, a->node_id, clock_now(), "flags_delivered", delivered);
+        json_decref(delivered);
+        if (erc != 0)
+            return -1;
+    }
     /* only the generation the agent saw: a flag set since stays */
     sqlite3_stmt *st = store_prepare(db, "UPDATE nodes SET flag_update_node = 0, flag_update_services = 0, "
                                          "flag_reprovision = 0 WHERE id = ?1 AND flags_generation = ?2");
@@ -280,12 +301,16 @@ void api_body_heartbeat(hc_req_t *r)
 
     int64_t now = clock_now();
     json_t *answer = NULL, *old_diag = NULL;
+    node_events_pending_t events = {0};
+    char prev_stream[NODE_SHORT_MAX];
     flags_op_t op = {.generation = -1};
     int deliver_once = 0;
     lock_take(&registry_nodes_lock);
     node_t *n = registry_node_find(id);
     if (n != NULL) {
         unsigned bits = SOFT_DIRTY_STATE;
+        int64_t prev_seen = n->last_seen;
+        snprintf(prev_stream, sizeof(prev_stream), "%s", n->stream_status);
         if (version != NULL)
             snprintf(n->version, sizeof(n->version), "%s", version);
         if (stream_status != NULL) /* as reported, known or not: only "idle" is free (eligibility) */
@@ -312,6 +337,7 @@ void api_body_heartbeat(hc_req_t *r)
         snprintf(n->ip, sizeof(n->ip), "%s", r->client_ip);
         n->last_seen = now;
         softstate_mark(n, bits);
+        node_events_heartbeat(n, prev_seen, prev_stream, now, serve_config()->nodes.offline_after_ms, &events);
         int flags_set = n->flag_update_node || n->flag_update_services || n->flag_reprovision;
         if (ack >= 0) {
             op.mark_acked = !n->flags_acked;
@@ -329,8 +355,8 @@ void api_body_heartbeat(hc_req_t *r)
         int streaming = strcmp(n->stream_status, "streaming") == 0;
         if (strcmp(n->approval, "approved") != 0)
             rep.kind = SS_REPORT_UNKNOWN;
-        else if (sid_none || (!rep.is_head && !streaming && stream_status != NULL))
-            rep.kind = SS_REPORT_NONE;
+        else if (sid_none || (!rep.is_head && stream_status != NULL && strcmp(stream_status, "idle") == 0))
+            rep.kind = SS_REPORT_NONE; /* a status this server does not know (a newer agent's) ends nothing */
         else if (session_id != NULL && (rep.is_head || streaming))
             rep.kind = SS_REPORT_SESSION;
         snprintf(name, sizeof(name), "%s", n->name);
@@ -340,6 +366,7 @@ void api_body_heartbeat(hc_req_t *r)
             answer = heartbeat_answer(n);
     }
     lock_give(&registry_nodes_lock);
+    node_events_submit(&events);
     json_decref(old_diag);
     json_decref(diag);
     if (n == NULL) {

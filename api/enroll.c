@@ -18,6 +18,7 @@
 #include "audit.h"
 #include "clock.h"
 #include "commit.h"
+#include "events.h"
 #include "jsonio.h"
 #include "log.h"
 #include "nodes.h"
@@ -28,6 +29,7 @@
 /* ---- POST /api/v1/enrollments ---- */
 
 typedef struct {
+    char id[NODE_ID_MAX];
     char token[SECRET_TOKEN_HEX + 1];
     uint8_t hash[SECRET_HASH_LEN];
     char name[NODE_TEXT_MAX], owner[NODE_TEXT_MAX], os[NODE_SHORT_MAX];
@@ -40,7 +42,8 @@ static int mint_apply(sqlite3 *db, void *arg)
 {
     mint_t *m = arg;
     sqlite3_stmt *st = store_prepare(db, "INSERT INTO enrollments (token_hash, name, owner, os, auto_approve, "
-                                         "created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+                                         "created_at, expires_at, id, created_by) "
+                                         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
     if (st == NULL)
         return -1;
     sqlite3_bind_blob(st, 1, m->hash, SECRET_HASH_LEN, SQLITE_STATIC);
@@ -50,12 +53,14 @@ static int mint_apply(sqlite3 *db, void *arg)
     sqlite3_bind_int(st, 5, m->auto_approve);
     sqlite3_bind_text(st, 6, m->created_at, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 7, m->expires_at, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 8, m->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 9, m->actor, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE)
         return -1;
-    json_t *d = json_pack("{s:s, s:s, s:s, s:s}", "name", m->name, "owner", m->owner, "os", m->os, "expires_at",
-                          m->expires_at);
+    json_t *d = json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", m->id, "name", m->name, "owner", m->owner, "os", m->os,
+                          "expires_at", m->expires_at);
     rc = store_audit_append(db, m->actor, "enrollment.create", m->name, d);
     json_decref(d);
     return rc;
@@ -155,10 +160,13 @@ static void mint_respond(hc_req_t *r, int status, void *arg)
         json_error(r, 500, "store_error", "the enrollment could not be stored");
         return;
     }
-    json_respond(r, 201, json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:s, s:o, s:o}", "enrollment_token", m->token,
-                                   "name", m->name, "owner", m->owner, "os", m->os, "expires_at", m->expires_at,
-                                   "auto_approve", m->auto_approve, "server_url", serve_public_url(), "install",
-                                   enroll_install_commands(m->token), "warnings", enroll_warnings()));
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:s, s:o, s:o}", "enrollment_token", m->token, "name",
+                          m->name, "owner", m->owner, "os", m->os, "expires_at", m->expires_at, "auto_approve",
+                          m->auto_approve, "server_url", serve_public_url(), "install",
+                          enroll_install_commands(m->token), "warnings", enroll_warnings());
+    if (o != NULL)
+        json_object_set_new(o, "id", json_string(m->id)); /* for GET/DELETE /api/v1/enrollments */
+    json_respond(r, 201, o);
 }
 
 static void mint_free(void *arg)
@@ -208,6 +216,7 @@ void api_enrollments_create(hc_req_t *r)
         json_error(r, 500, "internal", "out of memory");
         return;
     }
+    secret_id_new("enr-", m->id, sizeof(m->id));
     secret_token_new(m->token);
     secret_token_hash(m->token, strlen(m->token), m->hash);
     snprintf(m->name, sizeof(m->name), "%s", name);
@@ -268,6 +277,8 @@ static int enroll_apply(sqlite3 *db, void *arg)
     char actor[NODE_ID_MAX + 8];
     snprintf(actor, sizeof(actor), "node:%s", n->id);
     rc = store_audit_append(db, actor, "node.enroll", n->id, d);
+    if (rc == 0)
+        rc = store_node_event_append(db, n->id, n->enrolled_at, "enroll", d);
     json_decref(d);
     return rc;
 }
@@ -402,7 +413,12 @@ static int approval_apply(sqlite3 *db, void *arg)
         sqlite3_finalize(st);
         return rc == SQLITE_ROW ? APPROVAL_ECONFLICT : APPROVAL_ENOENT;
     }
-    return store_audit_append(db, a->actor, reject ? "node.reject" : "node.approve", a->id, NULL);
+    json_t *d = json_pack("{s:s}", "actor", a->actor);
+    rc = store_audit_append(db, a->actor, reject ? "node.reject" : "node.approve", a->id, NULL);
+    if (rc == 0)
+        rc = store_node_event_append(db, a->id, clock_now(), reject ? "reject" : "approve", d);
+    json_decref(d);
+    return rc;
 }
 
 static void approval_publish(void *arg)

@@ -327,9 +327,10 @@ void api_heads_put(hc_req_t *r)
         same = (status == NULL || strcmp(status, head_status(n->head)) == 0) &&
                (diag == NULL || json_equal(diag, n->head->diagnostics)) &&
                (body_id == NULL || body_bad || strcmp(body_id, n->head->reported_body_id) == 0);
-        /* streaming with a session id is in that session; reporting another status is in none */
+        /* streaming with a session id is in that session; idle or error is in none; a status this
+         * server does not know (a newer kiosk's, read tolerantly) ends nothing */
         const char *now_status = status != NULL ? status : head_status(n->head);
-        if (sid_none || (status != NULL && strcmp(status, "streaming") != 0))
+        if (sid_none || (status != NULL && (strcmp(status, "idle") == 0 || strcmp(status, "error") == 0)))
             rep.kind = SS_REPORT_NONE;
         else if (sid != NULL && strcmp(now_status, "streaming") == 0)
             rep.kind = SS_REPORT_SESSION;

@@ -21,6 +21,7 @@
 #include "api.h"
 #include "audit.h"
 #include "commit.h"
+#include "events.h"
 #include "exec_queue.h"
 #include "clock.h"
 #include "head_roles.h"
@@ -701,6 +702,8 @@ static int setroles_apply(sqlite3 *db, void *arg)
         return NODES_ENOENT;
     json_t *detail = json_pack("{s:O}", "roles", s->roles);
     rc = store_audit_append(db, s->actor, "node.roles", s->id, detail);
+    if (rc == 0 && json_object_set_new(detail, "actor", json_string(s->actor)) == 0)
+        rc = store_node_event_append(db, s->id, clock_now(), "roles", detail);
     json_decref(detail);
     return rc;
 }

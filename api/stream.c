@@ -17,7 +17,9 @@
 
 #include "api.h"
 #include "audit.h"
+#include "clock.h"
 #include "commit.h"
+#include "events.h"
 #include "exec_queue.h"
 #include "jsonio.h"
 #include "registry.h"
@@ -45,7 +47,12 @@ static int stop_apply(sqlite3 *db, void *arg)
         return EXEC_ENOENT;
     if (stream_sessions_end_node_apply(db, s->node_id, SS_STREAM_STOPPED, s->ended) != 0)
         return -1;
-    return store_audit_append(db, s->actor, "node.stream_stop", s->node_id, NULL);
+    json_t *d = json_pack("{s:s}", "actor", s->actor);
+    rc = store_audit_append(db, s->actor, "node.stream_stop", s->node_id, NULL);
+    if (rc == 0)
+        rc = store_node_event_append(db, s->node_id, clock_now(), "stream_stop", d);
+    json_decref(d);
+    return rc;
 }
 
 static void stop_publish(void *arg)

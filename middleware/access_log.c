@@ -17,7 +17,7 @@ static void on_done(void *p)
     h2o_req_t *req = r->req;
     uint64_t dur_us = clock_mono_us() - r->start_us;
     int status = req->res.status;
-    metrics_request_observe(r->route, status, dur_us);
+    metrics_request_observe(r->route, req->method.base, req->method.len, status, dur_us);
     if (r->route != NULL && (r->route->flags & ROUTE_NO_ACCESS_LOG))
         return;
     /* a stream reset flood would otherwise write a line per stream: counted

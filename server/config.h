@@ -40,6 +40,7 @@ typedef struct hc_config {
         char *trusted_proxies[CONFIG_MAX_PROXIES];
         size_t trusted_proxies_count;
         int metrics_public; /* bool */
+        char *metrics_token; /* server.metrics_token: read-only credential for /metrics only; NULL: none */
         uint64_t shutdown_grace_ms; /* server.shutdown_grace, default 10s */
         uint64_t watchdog_stall_ms; /* server.watchdog_stall, default 5s: a worker loop stuck this long is a stall */
         uint64_t auth_max_failures;       /* server.auth_max_failures, default 30: wrong bearer tokens per
@@ -52,6 +53,7 @@ typedef struct hc_config {
         int auto_approve;          /* default false */
         uint64_t enrollment_ttl_ms; /* nodes.enrollment_ttl, default 24h */
         unsigned heartbeat_interval_s; /* nodes.heartbeat_interval, default 30s */
+        uint64_t events_retention_ms; /* nodes.events_retention, default 30 days: node events older are pruned */
     } nodes;
 
     struct {
@@ -93,6 +95,11 @@ typedef struct hc_config {
         char *base_url; /* default https://releases.example.com */
         char *channel;  /* releases.channel, default "production": <base_url>/hydranode/<channel>/latest/… */
     } releases;
+
+    struct {
+        char *level;  /* log.level: debug, info (default), warn, error */
+        char *format; /* log.format: logfmt (default) or json */
+    } log;
 
     config_role_t *role_catalog;
     size_t role_catalog_count;

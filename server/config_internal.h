@@ -36,6 +36,7 @@ typedef enum {
     K_ROLES,
     K_NAME,       /* 1..64 of [A-Za-z0-9._-]: a role name, a release channel */
     K_HEAD_ROLES, /* a list of K_NAME: heads.roles */
+    K_CHOICE, /* one of key_def_t.choices ("a|b|c"), kept as the string */
 } kind_t;
 
 typedef struct {
@@ -44,6 +45,7 @@ typedef struct {
     size_t off, size; /* the field in hc_config_t */
     uint64_t min, max;
     bool nullable; /* "key:" or "key: null" unsets it */
+    const char *choices; /* K_CHOICE: the allowed values, '|'-separated */
 } key_def_t;
 
 typedef const yaml_tree_node_t ynode_t;

@@ -335,6 +335,20 @@ static const char *name_problem(const char *s)
     return s[0] == '\0' || s[n] != '\0' || n > 64 ? "must be 1 to 64 characters of A-Z, a-z, 0-9, '.', '_', '-'" : NULL;
 }
 
+/* 1 when s is one of the '|'-separated choices */
+static bool choice_ok(const char *choices, const char *s)
+{
+    size_t n = strlen(s);
+    for (const char *p = choices; *p;) {
+        const char *end = strchr(p, '|');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len == n && strncmp(p, s, n) == 0)
+            return true;
+        p += len + (end != NULL);
+    }
+    return false;
+}
+
 int config_set_string(ctx_t *c, const key_def_t *d, ynode_t *v, hc_config_t *cfg)
 {
     const char *s = config_text(v);
@@ -351,6 +365,10 @@ int config_set_string(ctx_t *c, const key_def_t *d, ynode_t *v, hc_config_t *cfg
         break;
     case K_TOKEN:
         bad = token_problem(s);
+        break;
+    case K_CHOICE:
+        if (!choice_ok(d->choices, s))
+            return config_fail(c, v, "\"%s\" must be one of %s, not \"%s\"", d->key, d->choices, s);
         break;
     case K_NAME:
         bad = name_problem(s);

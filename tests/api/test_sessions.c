@@ -669,6 +669,28 @@ static void test_head_by_role_reports_sessions(void **state)
     beat(srv, btok, "{\"stream_status\":\"idle\"}");
 }
 
+/* Newer agents report statuses this server does not know; they are stored
+ * as reported and end no session (only idle does, or error for a head). */
+static void test_unknown_status_keeps_the_session(void **state)
+{
+    (void)state;
+    char body[64], btok[65], head[64], htok[65];
+    make_body(srv, "body-newer", "bxl1", body, btok);
+    register_ipad(srv, "ipad-newer", "bxl1", head, htok);
+    beat(srv, btok, "{\"stream_status\":\"streaming\",\"session_id\":\"newer-1\"}");
+    head_put(srv, head, htok, "{\"status\":\"streaming\",\"session_id\":\"newer-1\"}", 200);
+    expect_session(srv, "newer-1", "active", body, head, NULL);
+    beat(srv, btok, "{\"stream_status\":\"reconnecting\",\"session_id\":\"newer-1\"}");
+    head_put(srv, head, htok, "{\"status\":\"buffering\",\"session_id\":\"newer-1\"}", 200);
+    expect_session(srv, "newer-1", "active", body, head, NULL);
+    json_t *n = node_get(srv, body);
+    assert_string_equal(str(n, "stream_status"), "reconnecting");
+    json_decref(n);
+    head_put(srv, head, htok, "{\"status\":\"error\"}", 200);
+    expect_session(srv, "newer-1", "ended", body, head, "head_idle");
+    beat(srv, btok, "{\"stream_status\":\"idle\"}");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -680,6 +702,7 @@ int main(void)
         cmocka_unit_test(test_watchdog_silence_and_retention),
         cmocka_unit_test(test_orphans),
         cmocka_unit_test(test_head_by_role_reports_sessions),
+        cmocka_unit_test(test_unknown_status_keeps_the_session),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

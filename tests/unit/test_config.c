@@ -200,6 +200,33 @@ static void test_listen_as_string(void **state)
     config_free(&c);
 }
 
+/* the keys of issue 16: log.level/format, server.metrics_token, nodes.events_retention */
+static void test_ops_keys(void **state)
+{
+    (void)state;
+    hc_config_t c;
+    assert_int_equal(config_defaults(&c), 0);
+    assert_string_equal(c.log.level, "info");
+    assert_string_equal(c.log.format, "logfmt");
+    assert_null(c.server.metrics_token);
+    assert_int_equal(c.nodes.events_retention_ms, 30ULL * 24 * 3600 * 1000);
+    config_free(&c);
+    load_ok("server:\n  metrics_token: prometheus-scrape-token-0123456789\nnodes:\n  events_retention: 168h\n"
+            "log:\n  level: debug\n  format: json\n",
+            &c);
+    assert_string_equal(c.log.level, "debug");
+    assert_string_equal(c.log.format, "json");
+    assert_string_equal(c.server.metrics_token, "prometheus-scrape-token-0123456789");
+    assert_int_equal(c.nodes.events_retention_ms, 7ULL * 24 * 3600 * 1000);
+    config_free(&c);
+    expect_error("log:\n  level: verbose\n", ":2:10:", "\"log.level\" must be one of debug|info|warn|error", NULL);
+    expect_error("log:\n  format: text\n", ":2:", "logfmt|json", NULL);
+    expect_error("log:\n  format: [json]\n", ":2:", "log.format", NULL);
+    expect_error("log:\n  level:\n", ":2:", "needs a value", NULL);
+    expect_error("server:\n  metrics_token: short\n", ":2:", "metrics_token", NULL);
+    expect_error("nodes:\n  events_retention: 10ms\n", ":2:", "events_retention", NULL);
+}
+
 static void test_listen_as_list(void **state)
 {
     (void)state;
@@ -778,6 +805,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_ops_keys),
         cmocka_unit_test(test_full_config),
         cmocka_unit_test(test_listen_as_string),
         cmocka_unit_test(test_listen_as_list),

@@ -175,5 +175,10 @@
     if (on) loadWarnings();
     const wanted = location.hash.slice(1);
     select(TABS.includes(wanted) ? wanted : on ? 'machine' : 'recovery');
+    // a link to /enroll#ipad (or typing it) while the page is open switches tabs too
+    window.addEventListener('hashchange', () => {
+      const h = location.hash.slice(1);
+      if (TABS.includes(h)) select(h);
+    });
   });
 })();
