@@ -5,7 +5,8 @@
  *    with the start-up quick_check skipped (HC_TEST_SKIP_QUICK_CHECK), which
  *    reaches the loaders' own error paths (registry_load finalized a
  *    statement twice there);
- *  - kill -9 during concurrent acknowledged writes, ten rounds: after each,
+ *  - kill -9 during concurrent acknowledged writes (roles and admin tokens),
+ *    ten rounds: after each,
  *    PRAGMA integrity_check is "ok" and every write acknowledged with a 2xx
  *    is there after the restart. */
 #include <errno.h>
@@ -183,14 +184,22 @@ typedef struct writer {
     size_t other;      /* answers that were neither 2xx nor a broken connection */
 } writer_t;
 
+/* even writers put roles, odd ones mint admin tokens (labelled with the
+ * name): two tables, two in-memory indexes */
 static void *writer_main(void *arg)
 {
     writer_t *w = arg;
     for (int i = 0; !*w->stop; i++) {
-        char path[96], name[48];
+        char path[96], name[48], body[96];
         snprintf(name, sizeof(name), "k%d-%d-%d", w->round, w->id, i);
-        snprintf(path, sizeof(path), "/api/v1/roles/%s", name);
-        hc_resp_t r = hc_json(w->s, "PUT", path, TEST_ADMIN_TOKEN, "{\"description\":\"kill -9 round\"}");
+        hc_resp_t r;
+        if (w->id % 2 == 0) {
+            snprintf(path, sizeof(path), "/api/v1/roles/%s", name);
+            r = hc_json(w->s, "PUT", path, TEST_ADMIN_TOKEN, "{\"description\":\"kill -9 round\"}");
+        } else {
+            snprintf(body, sizeof(body), "{\"label\":\"%s\"}", name);
+            r = hc_post_json(w->s, "/api/v1/admin-tokens", TEST_ADMIN_TOKEN, body);
+        }
         long status = r.status;
         hc_resp_free(&r);
         if (status == 200 || status == 201) {
@@ -250,34 +259,39 @@ static void test_kill9_loses_no_acknowledged_write(void **state)
         integrity_ok(path);
         hc_server_restart(s);
 
-        hc_resp_t r = hc_get(s, "/api/v1/roles", TEST_ADMIN_TOKEN);
-        assert_int_equal(r.status, 200);
-        assert_true(json_is_array(r.json));
+        hc_resp_t roles = hc_get(s, "/api/v1/roles", TEST_ADMIN_TOKEN);
+        hc_resp_t tokens = hc_get(s, "/api/v1/admin-tokens", TEST_ADMIN_TOKEN);
+        assert_int_equal(roles.status, 200);
+        assert_int_equal(tokens.status, 200);
+        assert_true(json_is_array(roles.json) && json_is_array(tokens.json));
         size_t missing = 0, acked = 0;
         for (int i = 0; i < WRITERS; i++) {
             assert_int_equal(w[i].other, 0);
+            json_t *have = i % 2 == 0 ? roles.json : tokens.json;
+            const char *field = i % 2 == 0 ? "name" : "label";
             for (size_t k = 0; k < w[i].nacked; k++) {
                 int found = 0;
                 size_t j;
                 json_t *role;
-                json_array_foreach(r.json, j, role)
+                json_array_foreach(have, j, role)
                 {
-                    const char *n = json_string_value(json_object_get(role, "name"));
+                    const char *n = json_string_value(json_object_get(role, field));
                     if (n != NULL && strcmp(n, w[i].acked[k]) == 0) {
                         found = 1;
                         break;
                     }
                 }
                 if (!found) {
-                    fprintf(stderr, "round %d: acknowledged role %s is missing after kill -9\n", round,
-                            w[i].acked[k]);
+                    fprintf(stderr, "round %d: acknowledged %s %s is missing after kill -9\n", round,
+                            i % 2 == 0 ? "role" : "admin token", w[i].acked[k]);
                     missing++;
                 }
                 acked++;
             }
             free(w[i].acked);
         }
-        hc_resp_free(&r);
+        hc_resp_free(&roles);
+        hc_resp_free(&tokens);
         fprintf(stderr, "round %d: %zu writes acknowledged, %zu missing after kill -9 and restart\n", round, acked,
                 missing);
         assert_int_equal(missing, 0);
