@@ -24,6 +24,7 @@
 #include "exec_queue.h"
 #include "clock.h"
 #include "jsonio.h"
+#include "shell_session.h"
 #include "log.h"
 #include "registry.h"
 #include "serve.h"
@@ -476,6 +477,7 @@ static void delete_publish(void *arg)
     lock_give(&registry_nodes_lock);
     /* with no lock held: it answers the node's parked polls and result waiters */
     exec_queue_node_deleted(d->id);
+    shell_node_gone(d->id);
 }
 
 static void delete_respond(hc_req_t *r, int status, void *arg)

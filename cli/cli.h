@@ -11,6 +11,10 @@ int cli_token_main(int argc, char **argv);
 /* cli/exec.c: `hydracluster exec` (an HTTP client of a running server) */
 int cli_exec_main(int argc, char **argv);
 int cli_backup_main(int argc, char **argv);
+/* cli/shell.c: `hydracluster shell <node>` (interactive), and `exec --shell`'s one command in a fresh PTY */
+int cli_shell_main(int argc, char **argv);
+int cli_shell_exec(const char *server, const char *token, const char *node_id, const char *command,
+                   uint64_t timeout_ms);
 
 /* serve.c: config for any subcommand (--config, env, home, embedded default); prints errors */
 int serve_load_config(const char *explicit_path, hc_config_t *cfg);

@@ -34,6 +34,7 @@ static const struct {
     {"import", cli_import_main, "import the previous service's nodes.yaml (--dry-run to preview)"},
     {"token", cli_token_main, "mint/revoke admin tokens, rotate the fleet token, print the iPad QR"},
     {"exec", cli_exec_main, "run a command on a node through the exec queue"},
+    {"shell", cli_shell_main, "an interactive shell on a node (WebSocket relay to a fresh PTY)"},
     {"backup", cli_backup_main, "write a consistent copy of the live database (backup DEST [--force])"},
     {"routes", routes_main, "print the API route table"},
     {"version", version_main, "print the version"},

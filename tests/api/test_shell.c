@@ -1,0 +1,446 @@
+/* The interactive shell end to end: the real server, the reference agent
+ * (tests/agent/refagent.c: a real PTY) and the CLI (`exec --shell`) or a
+ * WebSocket client (cli/ws_client.c) in the test. Command output and exit
+ * code, a PTY, initial size and resize, the audit row and metrics, no agent
+ * (fails within connect_timeout + 2 s), responsiveness with 30 commands in
+ * the exec queue, a flood to a client that does not read (server memory
+ * stays bounded), node deletion closing the session, handshake errors. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+#include "ws_client.h"
+
+static hc_server_t *srv;
+static char node_id[64], node_tok[65], lonely_id[64], lonely_tok[65];
+static pid_t agent_pid;
+
+static pid_t agent_start(const char *token)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int null = open("/dev/null", O_RDONLY);
+        dup2(null, 0);
+        execl(getenv("HC_REFAGENT"), "refagent", "--server", srv->url, "--token", token, "--wait", "20", (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    srv = hc_server_start(NULL, "shell:\n  connect_timeout: 1s\n  max_sessions_per_node: 3\n");
+    hc_enroll_node(srv, "shell-node", "linux", 1, node_id, node_tok);
+    hc_enroll_node(srv, "no-agent-node", "linux", 1, lonely_id, lonely_tok);
+    agent_pid = agent_start(node_tok);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    kill(agent_pid, SIGTERM);
+    waitpid(agent_pid, NULL, 0);
+    int rc = hc_server_stop(srv);
+    hc_server_free(srv);
+    assert_int_equal(rc, 0);
+    return 0;
+}
+
+typedef struct {
+    int code;
+    char *out, *err;
+    double ms;
+} run_t;
+
+static void run_free(run_t *r)
+{
+    free(r->out);
+    free(r->err);
+}
+
+static void slurp(int fd, char **dst)
+{
+    size_t len = 0;
+    *dst = calloc(1, 1);
+    char buf[8192];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof(buf))) > 0) {
+        *dst = realloc(*dst, len + (size_t)n + 1);
+        memcpy(*dst + len, buf, (size_t)n);
+        len += (size_t)n;
+        (*dst)[len] = '\0';
+    }
+}
+
+/* `hydracluster exec --shell` with the arguments (NULL-terminated) */
+static run_t cli(const char *first, ...)
+{
+    const char *argv[32];
+    int argc = 0;
+    argv[argc++] = getenv("HC_BINARY");
+    argv[argc++] = "exec";
+    va_list ap;
+    va_start(ap, first);
+    for (const char *a = first; a != NULL && argc < 31; a = va_arg(ap, const char *))
+        argv[argc++] = a;
+    va_end(ap);
+    argv[argc] = NULL;
+    char outp[] = "/tmp/hc-shell-out-XXXXXX", errp[] = "/tmp/hc-shell-err-XXXXXX";
+    int o = mkstemp(outp), e = mkstemp(errp);
+    assert_true(o >= 0 && e >= 0);
+    double t0 = hc_now_ms();
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(o, 1);
+        dup2(e, 2);
+        unsetenv("HYDRACLUSTER_SERVER");
+        unsetenv("HYDRACLUSTER_TOKEN");
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    run_t r = {.code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st), .ms = hc_now_ms() - t0};
+    lseek(o, 0, SEEK_SET);
+    lseek(e, 0, SEEK_SET);
+    slurp(o, &r.out);
+    slurp(e, &r.err);
+    close(o);
+    close(e);
+    unlink(outp);
+    unlink(errp);
+    return r;
+}
+
+#define SRV_ARGS "--server", srv->url, "--admin-token", TEST_ADMIN_TOKEN
+
+static void test_command_output_and_exit_code(void **state)
+{
+    (void)state;
+    run_t r = cli("--shell", node_id, "echo hello-from-pty; exit 3", SRV_ARGS, "--timeout", "20s", NULL);
+    if (r.code != 3)
+        fail_msg("exit %d, out %s, err %s", r.code, r.out, r.err);
+    assert_non_null(strstr(r.out, "hello-from-pty"));
+    run_free(&r);
+    /* the flag after the node id, as the runbook also writes it */
+    r = cli(node_id, "tty", "--shell", SRV_ARGS, NULL);
+    assert_int_equal(r.code, 0);
+    assert_non_null(strstr(r.out, "/dev/pts/"));
+    run_free(&r);
+
+    /* audited on the node: who, the command, the exit code, bytes */
+    hc_resp_t a = {0};
+    json_t *row = NULL;
+    for (int i = 0; i < 50 && row == NULL; i++) {
+        char path[256];
+        snprintf(path, sizeof(path), "/api/v1/audit?target=%s", node_id);
+        hc_resp_free(&a);
+        a = hc_get(srv, path, TEST_ADMIN_TOKEN);
+        assert_int_equal(a.status, 200);
+        json_t *rows = json_is_array(a.json) ? a.json : json_object_get(a.json, "entries");
+        size_t k;
+        json_t *v;
+        json_array_foreach(rows, k, v)
+        {
+            const char *cmd = json_string_value(json_object_get(json_object_get(v, "detail"), "command"));
+            if (strcmp(json_string_value(json_object_get(v, "action")), "shell.session") == 0 && cmd != NULL &&
+                strstr(cmd, "hello-from-pty") != NULL)
+                row = v;
+        }
+        if (row == NULL)
+            usleep(100 * 1000);
+    }
+    if (row == NULL)
+        fail_msg("no shell.session audit row: %s", a.body);
+    json_t *d = json_object_get(row, "detail");
+    assert_string_equal(json_string_value(json_object_get(row, "actor")), "admin:config");
+    assert_int_equal(json_integer_value(json_object_get(d, "exit_code")), 3);
+    assert_string_equal(json_string_value(json_object_get(d, "reason")), "exit");
+    assert_true(json_integer_value(json_object_get(d, "bytes_from_node")) > 10);
+    assert_non_null(json_object_get(d, "started_at"));
+    assert_non_null(json_object_get(d, "ended_at"));
+    hc_resp_free(&a);
+
+    hc_resp_t m = hc_get(srv, "/metrics", TEST_ADMIN_TOKEN);
+    assert_non_null(strstr(m.body, "hydracluster_shell_sessions_started_total"));
+    assert_non_null(strstr(m.body, "hydracluster_shell_sessions_ended_total{reason=\"exit\"}"));
+    assert_non_null(strstr(m.body, "hydracluster_shell_bytes_relayed_total{direction=\"from_node\"}"));
+    hc_resp_free(&m);
+}
+
+/* ---- a WebSocket client in the test ---- */
+
+typedef struct {
+    char out[1 << 16];
+    size_t len;
+    uint64_t total;
+    int exit_code;
+} sink_t;
+
+static void on_msg(void *user, int opcode, const uint8_t *data, size_t len)
+{
+    sink_t *s = user;
+    s->total += len;
+    if (opcode == WSC_OP_TEXT) {
+        json_t *o = json_loadb((const char *)data, len, 0, NULL);
+        if (o && strcmp(json_string_value(json_object_get(o, "type")) ?: "", "exit") == 0)
+            s->exit_code = (int)json_integer_value(json_object_get(o, "code"));
+        json_decref(o);
+        return;
+    }
+    size_t n = len < sizeof(s->out) - 1 - s->len ? len : sizeof(s->out) - 1 - s->len;
+    memcpy(s->out + s->len, data, n);
+    s->len += n;
+    s->out[s->len] = '\0';
+}
+
+static ws_client_t *ws_open(const char *node, const char *query, sink_t *s)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "/api/v1/nodes/%s/shell%s", node, query);
+    long status = 0;
+    char err[256];
+    ws_client_t *c = ws_client_connect(srv->url, path, TEST_ADMIN_TOKEN, 5000, on_msg, s, &status, err, sizeof(err));
+    if (c == NULL)
+        fail_msg("no WebSocket (%ld): %s", status, err);
+    return c;
+}
+
+/* pumps until needle shows up in the output or the session ends; returns 1 when seen */
+static int pump_until(ws_client_t *c, sink_t *s, const char *needle, int ms)
+{
+    double end = hc_now_ms() + ms;
+    while (hc_now_ms() < end) {
+        if (needle != NULL && strstr(s->out, needle) != NULL)
+            return 1;
+        if (ws_client_io(c) != 0)
+            return needle == NULL || strstr(s->out, needle) != NULL;
+        struct pollfd p = {.fd = ws_client_fd(c), .events = POLLIN | (ws_client_want_write(c) ? POLLOUT : 0)};
+        poll(&p, 1, 50);
+    }
+    return 0;
+}
+
+static void test_size_and_resize_reach_the_pty(void **state)
+{
+    (void)state;
+    sink_t *s = calloc(1, sizeof(*s));
+    s->exit_code = -1;
+    ws_client_t *c = ws_open(node_id, "?cols=101&rows=31", s);
+    assert_true(pump_until(c, s, "$ ", 10000) || pump_until(c, s, "# ", 2000));
+    const char *cmd = "stty size\n";
+    ws_client_send(c, WSC_OP_BINARY, cmd, strlen(cmd));
+    assert_true(pump_until(c, s, "31 101", 10000));
+    const char *rs = "{\"type\":\"resize\",\"cols\":123,\"rows\":45}";
+    ws_client_send(c, WSC_OP_TEXT, rs, strlen(rs));
+    cmd = "stty size; exit 7\n";
+    ws_client_send(c, WSC_OP_BINARY, cmd, strlen(cmd));
+    assert_true(pump_until(c, s, "45 123", 10000));
+    pump_until(c, s, NULL, 10000);
+    assert_int_equal(s->exit_code, 7);
+    char reason[128];
+    assert_int_equal(ws_client_close_info(c, reason, sizeof(reason)), 1000);
+    ws_client_free(c);
+    free(s);
+}
+
+static void test_no_agent_fails_fast(void **state)
+{
+    (void)state;
+    run_t r = cli("--shell", lonely_id, "true", SRV_ARGS, NULL);
+    assert_int_equal(r.code, 255);
+    assert_non_null(strstr(r.err, "did not connect"));
+    assert_true(r.ms < 1000 + 2000);
+    run_free(&r);
+    /* unknown node: refused before any WebSocket, fast */
+    r = cli("--shell", "no-such-node", "true", SRV_ARGS, NULL);
+    assert_int_equal(r.code, 255);
+    assert_non_null(strstr(r.err, "404"));
+    run_free(&r);
+    /* server not there */
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", hc_free_port());
+    r = cli("--shell", node_id, "true", "--server", url, "--admin-token", TEST_ADMIN_TOKEN, NULL);
+    assert_int_equal(r.code, 255);
+    assert_true(r.ms < 3000);
+    run_free(&r);
+}
+
+static void test_timeout_exits_124(void **state)
+{
+    (void)state;
+    run_t r = cli("--shell", node_id, "sleep 30", SRV_ARGS, "--timeout", "1s", NULL);
+    assert_int_equal(r.code, 124);
+    assert_true(r.ms < 4000);
+    run_free(&r);
+}
+
+static void test_responsive_with_a_full_exec_queue(void **state)
+{
+    (void)state;
+    char path[256];
+    snprintf(path, sizeof(path), "/api/v1/nodes/%s/exec", node_id);
+    for (int i = 0; i < 30; i++) {
+        hc_resp_t r = hc_post_json(srv, path, TEST_ADMIN_TOKEN, "{\"command\":\"sleep 100\",\"timeout_s\":600}");
+        assert_int_equal(r.status, 202);
+        hc_resp_free(&r);
+    }
+    run_t r = cli("--shell", node_id, "echo still-answering", SRV_ARGS, "--timeout", "10s", NULL);
+    assert_int_equal(r.code, 0);
+    assert_non_null(strstr(r.out, "still-answering"));
+    assert_true(r.ms < 5000);
+    run_free(&r);
+    hc_resp_t d = hc_json(srv, "DELETE", path, TEST_ADMIN_TOKEN, NULL);
+    hc_resp_free(&d);
+}
+
+static long server_rss_kb(void)
+{
+    char p[64], line[256];
+    snprintf(p, sizeof(p), "/proc/%d/status", (int)srv->pid);
+    FILE *f = fopen(p, "r");
+    assert_non_null(f);
+    long kb = -1;
+    while (fgets(line, sizeof(line), f) != NULL)
+        if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+            break;
+    fclose(f);
+    return kb;
+}
+
+static void test_flood_to_a_slow_client_stays_bounded(void **state)
+{
+    (void)state;
+    sink_t *s = calloc(1, sizeof(*s));
+    s->exit_code = -1;
+    ws_client_t *c = ws_open(node_id, "?command=yes%200123456789abcdef0123456789abcdef0123456789abcdef", s);
+    assert_true(pump_until(c, s, "0123456789abcdef", 10000));
+    long before = server_rss_kb();
+    sleep(4); /* the client reads nothing: the agent's PTY would produce gigabytes meanwhile */
+    long after = server_rss_kb();
+    /* relayed bytes stay near the buffers (ours, the sockets'): not what `yes` could write in 4 s */
+    hc_resp_t m = hc_get(srv, "/metrics", TEST_ADMIN_TOKEN);
+    const char *b = strstr(m.body, "hydracluster_shell_bytes_relayed_total{direction=\"from_node\"} ");
+    assert_non_null(b);
+    double relayed1 = strtod(b + strlen("hydracluster_shell_bytes_relayed_total{direction=\"from_node\"} "), NULL);
+    hc_resp_free(&m);
+    sleep(1);
+    m = hc_get(srv, "/metrics", TEST_ADMIN_TOKEN);
+    b = strstr(m.body, "hydracluster_shell_bytes_relayed_total{direction=\"from_node\"} ");
+    double relayed2 = strtod(b + strlen("hydracluster_shell_bytes_relayed_total{direction=\"from_node\"} "), NULL);
+    hc_resp_free(&m);
+    print_message("server RSS %ld kB -> %ld kB while the client did not read; relayed %.0f then %.0f bytes\n", before,
+                  after, relayed1, relayed2);
+    assert_true(after - before < 64 * 1024);
+    assert_true(relayed2 - relayed1 < 1024 * 1024); /* stalled: backpressure reached the agent */
+    /* reading again, the stream flows again */
+    uint64_t seen = s->total;
+    double end = hc_now_ms() + 3000;
+    while (hc_now_ms() < end && s->total < seen + 4 * 1024 * 1024) {
+        if (ws_client_io(c) != 0)
+            break;
+        struct pollfd p = {.fd = ws_client_fd(c), .events = POLLIN};
+        poll(&p, 1, 50);
+    }
+    assert_true(s->total >= seen + 4 * 1024 * 1024);
+    ws_client_close(c, 1000, "");
+    pump_until(c, s, NULL, 5000);
+    ws_client_free(c);
+    free(s);
+}
+
+static void test_node_deletion_closes_the_session(void **state)
+{
+    (void)state;
+    char id[64], tok[65];
+    hc_enroll_node(srv, "doomed", "linux", 1, id, tok);
+    pid_t a = agent_start(tok);
+    sink_t *s = calloc(1, sizeof(*s));
+    s->exit_code = -1;
+    ws_client_t *c = ws_open(id, "?command=echo%20up%3B%20sleep%2060", s);
+    assert_true(pump_until(c, s, "up", 10000));
+    char path[128];
+    snprintf(path, sizeof(path), "/api/v1/nodes/%s", id);
+    hc_resp_t d = hc_json(srv, "DELETE", path, TEST_ADMIN_TOKEN, NULL);
+    assert_int_equal(d.status, 200);
+    hc_resp_free(&d);
+    double t0 = hc_now_ms();
+    pump_until(c, s, NULL, 5000);
+    char reason[128];
+    assert_int_equal(ws_client_close_info(c, reason, sizeof(reason)), 4004);
+    assert_non_null(strstr(reason, "node_deleted"));
+    assert_true(hc_now_ms() - t0 < 2000);
+    ws_client_free(c);
+    free(s);
+    kill(a, SIGTERM);
+    waitpid(a, NULL, 0);
+}
+
+static void test_handshake_errors(void **state)
+{
+    (void)state;
+    char path[256];
+    snprintf(path, sizeof(path), "/api/v1/nodes/%s/shell", node_id);
+    hc_resp_t r = hc_get(srv, path, TEST_ADMIN_TOKEN); /* not a WebSocket */
+    hc_assert_error(&r, 426, "websocket_required");
+    hc_resp_free(&r);
+    r = hc_get(srv, path, NULL);
+    hc_assert_error(&r, 401, "unauthorized");
+    hc_resp_free(&r);
+    snprintf(path, sizeof(path), "/api/v1/nodes/%s/shell?cols=0", node_id);
+    r = hc_get(srv, path, TEST_ADMIN_TOKEN);
+    hc_assert_error(&r, 400, "bad_request");
+    hc_resp_free(&r);
+    r = hc_get(srv, "/api/v1/body/shell/check", node_tok);
+    assert_int_equal(r.status, 200);
+    assert_true(json_is_null(json_object_get(r.json, "session")));
+    hc_resp_free(&r);
+    r = hc_get(srv, "/api/v1/body/shell/check?wait=99", node_tok);
+    hc_assert_error(&r, 400, "bad_request");
+    hc_resp_free(&r);
+    /* a WebSocket with a bad node token is refused before the upgrade */
+    long status = 0;
+    char err[256];
+    sink_t s = {0};
+    ws_client_t *c = ws_client_connect(srv->url, "/api/v1/body/shell/sh-nope", "not-a-token", 3000, on_msg, &s,
+                                       &status, err, sizeof(err));
+    assert_null(c);
+    assert_int_equal(status, 401);
+    c = ws_client_connect(srv->url, "/api/v1/body/shell/sh-nope", node_tok, 3000, on_msg, &s, &status, err,
+                          sizeof(err));
+    assert_null(c);
+    assert_int_equal(status, 404);
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_handshake_errors),
+        cmocka_unit_test(test_command_output_and_exit_code),
+        cmocka_unit_test(test_size_and_resize_reach_the_pty),
+        cmocka_unit_test(test_no_agent_fails_fast),
+        cmocka_unit_test(test_timeout_exits_124),
+        cmocka_unit_test(test_responsive_with_a_full_exec_queue),
+        cmocka_unit_test(test_flood_to_a_slow_client_stays_bounded),
+        cmocka_unit_test(test_node_deletion_closes_the_session),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
