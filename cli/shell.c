@@ -33,16 +33,21 @@
 #define CONNECT_TIMEOUT_MS 10000
 #define OUT_PAUSE_BYTES (256 * 1024) /* stop reading the terminal while this much input is unsent */
 #define DEFAULT_SERVER "http://127.0.0.1:8080"
+#define EOF_QUIET_MS 500
 
 typedef struct {
     int exit_code; /* -1 until the agent reports one */
     int out_fd;
+    long last_output_ms;
 } session_t;
+
+static long now_ms(void);
 
 static void on_msg(void *user, int opcode, const uint8_t *data, size_t len)
 {
     session_t *s = user;
     if (opcode == WSC_OP_BINARY) {
+        s->last_output_ms = now_ms();
         size_t off = 0;
         while (off < len) {
             ssize_t n = write(s->out_fd, data + off, len - off);
@@ -288,6 +293,7 @@ int cli_shell_main(int argc, char **argv)
         tcsetattr(STDIN_FILENO, TCSAFLUSH, &raw);
     }
     int stdin_open = 1;
+    long eof_sent_ms = 0;
     for (;;) {
         if (stop_sig) {
             ws_client_close(c, 1000, "{\"code\":\"client_closed\"}");
@@ -305,11 +311,21 @@ int cli_shell_main(int argc, char **argv)
             rc = r < 0 ? EXIT_NO_SESSION : session_result(prog, c, &s);
             break;
         }
+        /* input from a pipe ended: an end-of-file character (^D) whenever the
+         * remote side has been quiet for a moment, as a user would press it
+         * until the shell exits (one typed ahead while a command runs can be
+         * swallowed by the remote terminal, so it is repeated) */
+        long now = now_ms();
+        if (!stdin_open && now - s.last_output_ms >= EOF_QUIET_MS && now - eof_sent_ms >= EOF_QUIET_MS) {
+            ws_client_send(c, WSC_OP_BINARY, "\x04", 1);
+            eof_sent_ms = now;
+            continue;
+        }
         struct pollfd p[2] = {
             {.fd = ws_client_fd(c), .events = POLLIN | (ws_client_want_write(c) ? POLLOUT : 0)},
             {.fd = stdin_open && ws_client_unsent(c) < OUT_PAUSE_BYTES ? STDIN_FILENO : -1, .events = POLLIN},
         };
-        if (poll(p, 2, 1000) < 0 && errno != EINTR)
+        if (poll(p, 2, stdin_open ? 1000 : 100) < 0 && errno != EINTR)
             break;
         if (p[1].revents & (POLLIN | POLLHUP)) {
             char buf[4096];
@@ -317,10 +333,7 @@ int cli_shell_main(int argc, char **argv)
             if (n > 0) {
                 ws_client_send(c, WSC_OP_BINARY, buf, (size_t)n);
             } else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
-                /* input ended (a pipe): an end-of-file character lets the
-                 * remote shell exit as it would at a terminal */
                 stdin_open = 0;
-                ws_client_send(c, WSC_OP_BINARY, "\x04", 1);
             }
         }
     }

@@ -16,7 +16,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pty.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -429,6 +432,190 @@ static void test_handshake_errors(void **state)
     assert_int_equal(status, 404);
 }
 
+/* `hydracluster shell` on a terminal (a PTY the test holds): raw mode, the
+ * size at start and after SIGWINCH reach the remote PTY, the exit code, and
+ * the local terminal restored afterwards */
+static void test_interactive_cli_on_a_terminal(void **state)
+{
+    (void)state;
+    int master;
+    struct winsize ws = {.ws_row = 30, .ws_col = 100};
+    pid_t pid = forkpty(&master, NULL, NULL, &ws);
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        execl(getenv("HC_BINARY"), "hydracluster", "shell", node_id, "--server", srv->url, "--admin-token",
+              TEST_ADMIN_TOKEN, (char *)NULL);
+        _exit(127);
+    }
+    char out[65536];
+    size_t len = 0;
+    out[0] = '\0';
+#define READ_UNTIL(needle)                                                                                             \
+    do {                                                                                                               \
+        double end_ = hc_now_ms() + 15000;                                                                             \
+        while (strstr(out, needle) == NULL && hc_now_ms() < end_) {                                                    \
+            struct pollfd p_ = {.fd = master, .events = POLLIN};                                                       \
+            if (poll(&p_, 1, 100) > 0) {                                                                               \
+                ssize_t n_ = read(master, out + len, sizeof(out) - 1 - len);                                           \
+                if (n_ <= 0)                                                                                           \
+                    break;                                                                                             \
+                len += (size_t)n_;                                                                                     \
+                out[len] = '\0';                                                                                       \
+            }                                                                                                          \
+        }                                                                                                              \
+        if (strstr(out, needle) == NULL)                                                                               \
+            fail_msg("\"%s\" never came; the terminal shows:\n%s", needle, out);                                      \
+    } while (0)
+    usleep(300 * 1000);
+    struct termios raw;
+    assert_int_equal(tcgetattr(master, &raw), 0);
+    assert_false(raw.c_lflag & (ICANON | ECHO)); /* the CLI put its terminal in raw mode */
+    const char *c1 = "stty size\n";
+    assert_int_equal(write(master, c1, strlen(c1)), (ssize_t)strlen(c1));
+    READ_UNTIL("30 100");
+    struct winsize ws2 = {.ws_row = 41, .ws_col = 121};
+    ioctl(master, TIOCSWINSZ, &ws2); /* the CLI gets SIGWINCH */
+    usleep(300 * 1000);
+    const char *c2 = "stty size; exit 4\n";
+    assert_int_equal(write(master, c2, strlen(c2)), (ssize_t)strlen(c2));
+    READ_UNTIL("41 121");
+    int st;
+    double end = hc_now_ms() + 15000;
+    while (waitpid(pid, &st, WNOHANG) == 0 && hc_now_ms() < end) {
+        char buf[4096];
+        struct pollfd p = {.fd = master, .events = POLLIN};
+        if (poll(&p, 1, 100) > 0 && read(master, buf, sizeof(buf)) < 0)
+            usleep(100 * 1000);
+    }
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 4);
+    struct termios after;
+    assert_int_equal(tcgetattr(master, &after), 0);
+    assert_true((after.c_lflag & (ICANON | ECHO)) == (ICANON | ECHO)); /* restored */
+    close(master);
+#undef READ_UNTIL
+}
+
+/* `hydracluster shell` with input from a pipe: the lines run, then the end
+ * of input ends the remote shell */
+static void test_interactive_cli_from_a_pipe(void **state)
+{
+    (void)state;
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd), "printf 'echo piped-$((40+2))\\n' | '%s' shell %s --server %s --admin-token %s",
+             getenv("HC_BINARY"), node_id, srv->url, TEST_ADMIN_TOKEN);
+    FILE *f = popen(cmd, "r");
+    assert_non_null(f);
+    char buf[65536];
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    buf[n] = '\0';
+    int st = pclose(f);
+    assert_non_null(strstr(buf, "piped-42"));
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+}
+
+static void test_sessions_per_node_limit(void **state)
+{
+    (void)state;
+    sink_t s[3];
+    ws_client_t *c[3];
+    memset(s, 0, sizeof(s));
+    for (int i = 0; i < 3; i++)
+        c[i] = ws_open(lonely_id, "", &s[i]); /* no agent: they wait */
+    char path[256], err[256];
+    long status = 0;
+    snprintf(path, sizeof(path), "/api/v1/nodes/%s/shell", lonely_id);
+    sink_t x = {0};
+    ws_client_t *over = ws_client_connect(srv->url, path, TEST_ADMIN_TOKEN, 3000, on_msg, &x, &status, err,
+                                          sizeof(err));
+    assert_null(over);
+    assert_int_equal(status, 429);
+    assert_non_null(strstr(err, "max_sessions_per_node"));
+    /* the waiting ones end after shell.connect_timeout (1 s) with 4001 */
+    for (int i = 0; i < 3; i++) {
+        pump_until(c[i], &s[i], NULL, 5000);
+        char reason[128];
+        assert_int_equal(ws_client_close_info(c[i], reason, sizeof(reason)), 4001);
+        assert_non_null(strstr(reason, "agent_timeout"));
+        ws_client_free(c[i]);
+    }
+}
+
+/* the session cookie opens a shell only from this server's own origin */
+static void test_cookie_needs_own_origin(void **state)
+{
+    (void)state;
+    hc_resp_t l = hc_post_json(srv, "/api/v1/session", NULL, "{\"token\":\"" TEST_ADMIN_TOKEN "\"}");
+    assert_int_equal(l.status, 200);
+    const char *sc = hc_resp_header(&l, "set-cookie");
+    assert_non_null(sc);
+    char cookie[256];
+    snprintf(cookie, sizeof(cookie), "%.*s", (int)strcspn(sc, ";"), sc);
+    hc_resp_free(&l);
+    char req[1024];
+    const char *origins[] = {"http://evil.example", srv->url};
+    for (int i = 0; i < 2; i++) {
+        int n = snprintf(req, sizeof(req),
+                         "GET /api/v1/nodes/%s/shell?command=true HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
+                         "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                         "Sec-WebSocket-Version: 13\r\nOrigin: %s\r\nCookie: %s\r\n\r\n",
+                         node_id, srv->url + 7, origins[i], cookie);
+        char *resp = hc_raw(srv, req, (size_t)n, 1500);
+        if (i == 0) {
+            assert_non_null(strstr(resp, " 403 "));
+            assert_non_null(strstr(resp, "own origin"));
+        } else {
+            assert_non_null(strstr(resp, " 101 "));
+            assert_non_null(strstr(resp, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")); /* RFC 6455's example key */
+        }
+        free(resp);
+    }
+}
+
+/* idle and total limits, on a server of their own; it is stopped with a
+ * session still open and must exit cleanly */
+static void test_idle_and_max_duration(void **state)
+{
+    (void)state;
+    hc_server_t *s2 = hc_server_start(NULL, "shell:\n  idle_timeout: 2s\n  max_duration: 3s\n");
+    char id[64], tok[65];
+    hc_enroll_node(s2, "limits", "linux", 1, id, tok);
+    hc_server_t *keep = srv;
+    srv = s2;
+    pid_t a = agent_start(tok);
+    sink_t *s = calloc(1, sizeof(*s));
+    ws_client_t *c = ws_open(id, "?command=echo%20idle-start%3B%20sleep%2030", s);
+    assert_true(pump_until(c, s, "idle-start", 10000));
+    double t0 = hc_now_ms();
+    pump_until(c, s, NULL, 6000);
+    char reason[128];
+    assert_int_equal(ws_client_close_info(c, reason, sizeof(reason)), 4002);
+    assert_true(hc_now_ms() - t0 > 1000 && hc_now_ms() - t0 < 4500);
+    ws_client_free(c);
+    memset(s, 0, sizeof(*s));
+    c = ws_open(id, "?command=while%20true%3B%20do%20echo%20tick%3B%20sleep%200.2%3B%20done", s);
+    assert_true(pump_until(c, s, "tick", 10000));
+    pump_until(c, s, NULL, 8000);
+    assert_int_equal(ws_client_close_info(c, reason, sizeof(reason)), 4003);
+    assert_non_null(strstr(reason, "max_duration"));
+    ws_client_free(c);
+    /* a session open while the server stops: closed with 1001, clean exit */
+    memset(s, 0, sizeof(*s));
+    c = ws_open(id, "?command=echo%20last%3B%20sleep%2030", s);
+    assert_true(pump_until(c, s, "last", 10000));
+    int rc = hc_server_stop(s2);
+    pump_until(c, s, NULL, 3000);
+    assert_int_equal(ws_client_close_info(c, reason, sizeof(reason)), 1001);
+    assert_int_equal(rc, 0);
+    ws_client_free(c);
+    free(s);
+    kill(a, SIGTERM);
+    waitpid(a, NULL, 0);
+    srv = keep;
+    hc_server_free(s2);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -448,6 +635,11 @@ int main(void)
         cmocka_unit_test(test_responsive_with_a_full_exec_queue),
         cmocka_unit_test(test_flood_to_a_slow_client_stays_bounded),
         cmocka_unit_test(test_node_deletion_closes_the_session),
+        cmocka_unit_test(test_interactive_cli_on_a_terminal),
+        cmocka_unit_test(test_interactive_cli_from_a_pipe),
+        cmocka_unit_test(test_sessions_per_node_limit),
+        cmocka_unit_test(test_cookie_needs_own_origin),
+        cmocka_unit_test(test_idle_and_max_duration),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
