@@ -30,6 +30,11 @@ typedef void (*ws_client_msg_fn)(void *user, int opcode, const uint8_t *data, si
 ws_client_t *ws_client_connect(const char *base_url, const char *path, const char *bearer, long timeout_ms,
                                ws_client_msg_fn on_msg, void *user, long *http_status, char *err, size_t errlen);
 
+/* Process-wide: do not verify the server's TLS certificate from now on.
+ * For test tooling only (the reference agent's --insecure, the API test
+ * against a self-signed certificate); the CLI never sets it. */
+void ws_client_set_insecure(int on);
+
 int ws_client_fd(ws_client_t *c);
 /* 1 while queued frames wait for the socket to be writable */
 int ws_client_want_write(ws_client_t *c);

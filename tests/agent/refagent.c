@@ -2,7 +2,9 @@
  * Reference node agent for the shell protocol (docs/api.md "Shell"), used by
  * the API and browser tests and usable by hand:
  *
- *   refagent --server http://127.0.0.1:8080 --token NODE_TOKEN [--wait 25]
+ *   refagent --server http://127.0.0.1:8080 --token NODE_TOKEN [--wait 25] [--insecure]
+ *
+ * (--insecure: do not verify the server's TLS certificate; for tests.)
  *
  * Long-polls GET /api/v1/body/shell/check; for every session it forks a
  * child that opens the agent WebSocket (/api/v1/body/shell/{id}) and bridges
@@ -173,8 +175,9 @@ int main(int argc, char **argv)
     static const struct option opts[] = {{"server", required_argument, NULL, 's'},
                                          {"token", required_argument, NULL, 't'},
                                          {"wait", required_argument, NULL, 'w'},
+                                         {"insecure", no_argument, NULL, 'k'},
                                          {0}};
-    int wait = 25, ch;
+    int wait = 25, ch, insecure = 0;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         if (ch == 's')
             server = optarg;
@@ -182,6 +185,8 @@ int main(int argc, char **argv)
             token = optarg;
         else if (ch == 'w')
             wait = atoi(optarg);
+        else if (ch == 'k')
+            insecure = 1;
         else
             return 2;
     }
@@ -199,6 +204,11 @@ int main(int argc, char **argv)
     snprintf(url, sizeof(url), "%s/api/v1/body/shell/check?wait=%d", server, wait);
     snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
     struct curl_slist *hdrs = curl_slist_append(NULL, auth);
+    if (insecure) {
+        ws_client_set_insecure(1);
+        curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
     while (!stopping) {
         json_t *o = NULL;
         curl_easy_setopt(h, CURLOPT_URL, url);

@@ -33,12 +33,14 @@ static pid_t agent_pid;
 
 static pid_t agent_start(const char *token)
 {
+    int tls = strncmp(srv->url, "https:", 6) == 0;
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
         int null = open("/dev/null", O_RDONLY);
         dup2(null, 0);
-        execl(getenv("HC_REFAGENT"), "refagent", "--server", srv->url, "--token", token, "--wait", "20", (char *)NULL);
+        execl(getenv("HC_REFAGENT"), "refagent", "--server", srv->url, "--token", token, "--wait", "20",
+              tls ? "--insecure" : (char *)NULL, (char *)NULL);
         _exit(127);
     }
     return pid;
@@ -616,6 +618,47 @@ static void test_idle_and_max_duration(void **state)
     hc_server_free(s2);
 }
 
+/* the relay over the server's own TLS listener (h2o's TLS socket after the
+ * upgrade; libcurl's TLS under the client and the agent) */
+static void test_over_tls(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/hc-shell-tls-XXXXXX", yaml[1024];
+    assert_non_null(mkdtemp(dir));
+    hc_make_cert(dir, "srv", "localhost");
+    snprintf(yaml, sizeof(yaml), "  tls:\n    cert_file: %s/srv.pem\n    key_file: %s/srv.key\n", dir, dir);
+    hc_server_t *s2 = hc_server_start(yaml, NULL);
+    assert_int_equal(strncmp(s2->url, "https://", 8), 0);
+    char id[64], tok[65];
+    hc_enroll_node(s2, "tls-node", "linux", 1, id, tok);
+    hc_server_t *keep = srv;
+    srv = s2;
+    pid_t a = agent_start(tok);
+    /* without verification off, the self-signed certificate is refused */
+    long status = 0;
+    char err[256], path[256];
+    sink_t *s = calloc(1, sizeof(*s));
+    snprintf(path, sizeof(path), "/api/v1/nodes/%s/shell", id);
+    assert_null(ws_client_connect(s2->url, path, TEST_ADMIN_TOKEN, 3000, on_msg, s, &status, err, sizeof(err)));
+    ws_client_set_insecure(1);
+    s->exit_code = -1;
+    ws_client_t *c = ws_open(id, "?command=echo%20over-tls%3B%20exit%206", s);
+    assert_true(pump_until(c, s, "over-tls", 10000));
+    pump_until(c, s, NULL, 10000);
+    assert_int_equal(s->exit_code, 6);
+    ws_client_free(c);
+    ws_client_set_insecure(0);
+    free(s);
+    kill(a, SIGTERM);
+    waitpid(a, NULL, 0);
+    srv = keep;
+    assert_int_equal(hc_server_stop(s2), 0);
+    hc_server_free(s2);
+    char rm[128];
+    snprintf(rm, sizeof(rm), "rm -rf %s", dir);
+    assert_int_equal(system(rm), 0);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -640,6 +683,7 @@ int main(void)
         cmocka_unit_test(test_sessions_per_node_limit),
         cmocka_unit_test(test_cookie_needs_own_origin),
         cmocka_unit_test(test_idle_and_max_duration),
+        cmocka_unit_test(test_over_tls),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
