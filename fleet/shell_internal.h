@@ -12,6 +12,10 @@
 #include "ws.h"
 
 enum { SHELL_CLIENT = 0, SHELL_AGENT = 1 };
+/* how often both ends of a session get a WebSocket ping: less than the read
+ * timeouts of the reverse proxies in deploy/ (120 s), so a quiet shell stays
+ * open through them */
+#define SHELL_PING_MS 30000
 enum { SH_WAITING = 0, SH_OFFERED, SH_ACTIVE, SH_CLOSED };
 
 /* why a session ended (metrics label, audit "reason") */
@@ -50,6 +54,7 @@ typedef struct shell_end {
     int resume;              /* ... and may read again */
     int eof;                 /* send the queue, then close with close_code */
     int force;               /* close now with close_code, dropping the queue */
+    int ping;                /* send a ping (the sweep asks every SHELL_PING_MS) */
     uint16_t close_code;
     char close_reason[124];
 } shell_end_t;
@@ -64,6 +69,7 @@ struct shell_session {
     unsigned cols, rows;
     int64_t started_at; /* wall clock, for the audit */
     uint64_t created_ms, active_ms;
+    uint64_t pinged_ms; /* under the shell lock: the sweep's last ping */
     _Atomic uint64_t last_activity_ms;
     _Atomic uint64_t bytes[2]; /* [SHELL_CLIENT]: client -> agent, [SHELL_AGENT]: agent -> client */
     /* under the shell lock: */

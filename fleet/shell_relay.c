@@ -106,7 +106,11 @@ static void pump(shell_end_t *e)
     }
     resume = e->resume;
     e->resume = 0;
+    int ping = e->ping && !close;
+    e->ping = 0;
     lock_give(&shell_lock);
+    if (ping)
+        ws_ping(ws);
     while (take != NULL) {
         shell_frame_t *f = take;
         take = f->next;
@@ -218,6 +222,7 @@ static int attach(shell_session_t *s, int side, hc_req_t *r, const char *ws_key)
         if (side == SHELL_AGENT) {
             s->state = SH_ACTIVE;
             s->active_ms = clock_mono_ms();
+            s->pinged_ms = s->active_ms;
         }
     }
     lock_give(&shell_lock);

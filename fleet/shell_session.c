@@ -332,8 +332,21 @@ static void close_matching(const char *node_id, int node_reason)
         } else if (now - s->active_ms >= max_duration_ms) {
             why = SHELL_END_MAX_DURATION;
         }
-        if (why < 0)
+        if (why < 0) {
+            /* pings keep proxies from cutting a quiet session */
+            if (node_id == NULL && s->state == SH_ACTIVE && now - s->pinged_ms >= SHELL_PING_MS) {
+                s->pinged_ms = now;
+                for (int i = 0; i < 2; i++) {
+                    shell_end_t *e = &s->end[i];
+                    if (e->attached && !e->gone && n < SWEEP_BATCH) {
+                        e->ping = 1;
+                        shell_session_ref(s);
+                        notify[n++] = e;
+                    }
+                }
+            }
             continue;
+        }
         s->closing = 1;
         s->end_reason = why;
         close_reason_json(reason, sizeof(reason), why);

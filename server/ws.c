@@ -318,6 +318,15 @@ int ws_send(ws_conn_t *c, int opcode, const void *data, size_t len)
     return 0;
 }
 
+void ws_ping(ws_conn_t *c)
+{
+    if (c->finished || c->closing)
+        return;
+    struct wslay_event_msg m = {WSLAY_PING, (const uint8_t *)"hc", 2};
+    if (wslay_event_queue_msg(c->ctx, &m) == 0)
+        proceed(c);
+}
+
 void ws_close(ws_conn_t *c, uint16_t code, const char *reason)
 {
     if (c->finished || c->closing)

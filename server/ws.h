@@ -52,6 +52,9 @@ void *ws_data(ws_conn_t *c);
 
 /* Queues one message. 0, or -1 when the connection is closing. */
 int ws_send(ws_conn_t *c, int opcode, const void *data, size_t len);
+/* Queues a ping (the peer answers with a pong, which is dropped): keeps
+ * proxies in between from closing a quiet connection. */
+void ws_ping(ws_conn_t *c);
 /* Queues a close frame (reason cut to 123 bytes); the socket is closed once
  * it was written, or after 5 s when the peer does not read. Idempotent. */
 void ws_close(ws_conn_t *c, uint16_t code, const char *reason);
