@@ -31,19 +31,37 @@ static hc_server_t *srv;
 static char node_id[64], node_tok[65], lonely_id[64], lonely_tok[65];
 static pid_t agent_pid;
 
-static pid_t agent_start(const char *token)
+/* the reference agent; extra: more arguments (NULL-terminated list, may be NULL) */
+static pid_t agent_start_with(const char *token, const char *const *extra)
 {
-    int tls = strncmp(srv->url, "https:", 6) == 0;
+    const char *argv[16];
+    int argc = 0;
+    argv[argc++] = "refagent";
+    argv[argc++] = "--server";
+    argv[argc++] = srv->url;
+    argv[argc++] = "--token";
+    argv[argc++] = token;
+    argv[argc++] = "--wait";
+    argv[argc++] = "20";
+    if (strncmp(srv->url, "https:", 6) == 0)
+        argv[argc++] = "--insecure";
+    for (size_t i = 0; extra != NULL && extra[i] != NULL && argc < 15; i++)
+        argv[argc++] = extra[i];
+    argv[argc] = NULL;
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
         int null = open("/dev/null", O_RDONLY);
         dup2(null, 0);
-        execl(getenv("HC_REFAGENT"), "refagent", "--server", srv->url, "--token", token, "--wait", "20",
-              tls ? "--insecure" : (char *)NULL, (char *)NULL);
+        execv(getenv("HC_REFAGENT"), (char *const *)argv);
         _exit(127);
     }
     return pid;
+}
+
+static pid_t agent_start(const char *token)
+{
+    return agent_start_with(token, NULL);
 }
 
 static int setup(void **state)
@@ -659,6 +677,39 @@ static void test_over_tls(void **state)
     assert_int_equal(system(rm), 0);
 }
 
+/* the reference agent's optional heartbeat and exec (for the fleet simulator) */
+static void test_refagent_heartbeat_and_exec(void **state)
+{
+    (void)state;
+    char id[64], tok[65];
+    hc_enroll_node(srv, "full-agent", "linux", 1, id, tok);
+    static const char *const extra[] = {"--heartbeat", "1", "--exec", NULL};
+    pid_t a = agent_start_with(tok, extra);
+    json_t *n = NULL;
+    for (int i = 0; i < 50; i++) {
+        json_decref(n);
+        n = hc_node_get(srv, id);
+        if (strcmp(json_string_value(json_object_get(n, "node_status")) ?: "", "online") == 0)
+            break;
+        usleep(100 * 1000);
+    }
+    assert_string_equal(json_string_value(json_object_get(n, "node_status")), "online");
+    assert_string_equal(json_string_value(json_object_get(n, "version")), "refagent");
+    json_decref(n);
+    run_t r = cli(id, "echo via-queue; echo to-stderr >&2; exit 2", SRV_ARGS, "--timeout", "20s", NULL);
+    assert_int_equal(r.code, 2);
+    assert_string_equal(r.out, "via-queue\n");
+    assert_string_equal(r.err, "to-stderr\n");
+    run_free(&r);
+    /* and the shell still works beside them */
+    r = cli("--shell", id, "echo both", SRV_ARGS, NULL);
+    assert_int_equal(r.code, 0);
+    assert_non_null(strstr(r.out, "both"));
+    run_free(&r);
+    kill(a, SIGTERM);
+    waitpid(a, NULL, 0);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -684,6 +735,7 @@ int main(void)
         cmocka_unit_test(test_cookie_needs_own_origin),
         cmocka_unit_test(test_idle_and_max_duration),
         cmocka_unit_test(test_over_tls),
+        cmocka_unit_test(test_refagent_heartbeat_and_exec),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
