@@ -128,6 +128,8 @@ static void offer_to_waiter(shell_session_t *s)
     }
 }
 
+static void audit_submit(const char *actor, const char *action, const char *node_id, json_t *detail);
+
 shell_session_t *shell_session_open(const char *node_id, const char *actor, unsigned cols, unsigned rows,
                                     const char *command, int *err)
 {
@@ -173,6 +175,10 @@ shell_session_t *shell_session_open(const char *node_id, const char *actor, unsi
         return NULL;
     }
     atomic_fetch_add(&started_total, 1);
+    /* a row at the start too: a crash mid-session must not hide who opened a shell */
+    audit_submit(actor, "shell.start", node_id,
+                 json_pack("{s:s, s:s?, s:b, s:i, s:i}", "session", s->id, "command", command, "interactive",
+                           command == NULL, "cols", (int)cols, "rows", (int)rows));
     log_info("msg=\"shell session opened\" session=%s node=%s actor=%s command=%s", s->id, node_id, actor,
              command != NULL ? "given" : "interactive");
     offer_to_waiter(s);
@@ -464,6 +470,7 @@ void shell_session_abandon(shell_session_t *s)
 
 typedef struct {
     char actor[80];
+    char action[32];
     char node_id[NODE_ID_MAX];
     json_t *detail;
 } audit_rec_t;
@@ -471,16 +478,38 @@ typedef struct {
 static int audit_apply(sqlite3 *db, void *arg)
 {
     audit_rec_t *a = arg;
-    return store_audit_append(db, a->actor, "shell.session", a->node_id, a->detail);
+    return store_audit_append(db, a->actor, a->action, a->node_id, a->detail);
 }
 
 static void audit_done(void *arg, int status)
 {
     audit_rec_t *a = arg;
     if (status != 0)
-        log_error("msg=\"could not store the shell session's audit row\" node=%s status=%d", a->node_id, status);
+        log_error("msg=\"could not store a shell audit row\" action=%s node=%s status=%d", a->action, a->node_id,
+                  status);
     json_decref(a->detail);
     free(a);
+}
+
+/* queues an audit row (consumes detail); logged when it cannot be queued */
+static void audit_submit(const char *actor, const char *action, const char *node_id, json_t *detail)
+{
+    audit_rec_t *a = calloc(1, sizeof(*a));
+    if (a == NULL || detail == NULL) {
+        log_error("msg=\"could not audit a shell session\" action=%s node=%s", action, node_id);
+        json_decref(detail);
+        free(a);
+        return;
+    }
+    snprintf(a->actor, sizeof(a->actor), "%s", actor);
+    snprintf(a->action, sizeof(a->action), "%s", action);
+    snprintf(a->node_id, sizeof(a->node_id), "%s", node_id);
+    a->detail = detail;
+    if (store_submit(audit_apply, audit_done, a) != 0) {
+        log_error("msg=\"could not audit a shell session\" action=%s node=%s", action, node_id);
+        json_decref(a->detail);
+        free(a);
+    }
 }
 
 void shell_session_finish(shell_session_t *s)
@@ -505,21 +534,12 @@ void shell_session_finish(shell_session_t *s)
              "bytes_from_node=%llu",
              s->id, s->node_id, shell_end_reason_names[reason], exit_code, (unsigned long long)to_node,
              (unsigned long long)from_node);
-    audit_rec_t *a = calloc(1, sizeof(*a));
-    if (a != NULL) {
-        snprintf(a->actor, sizeof(a->actor), "%s", s->actor);
-        snprintf(a->node_id, sizeof(a->node_id), "%s", s->node_id);
-        a->detail = json_pack("{s:s, s:s?, s:b, s:s, s:s, s:o, s:s, s:b, s:I, s:I}", "session", s->id, "command",
+    audit_submit(s->actor, "shell.session", s->node_id,
+                 json_pack("{s:s, s:s?, s:b, s:s, s:s, s:o, s:s, s:b, s:I, s:I}", "session", s->id, "command",
                               s->command, "interactive", s->command == NULL, "started_at", started, "ended_at",
                               ended, "exit_code", exit_code >= 0 ? json_integer(exit_code) : json_null(), "reason",
                               shell_end_reason_names[reason], "agent_attached", attached, "bytes_to_node",
-                              (json_int_t)to_node, "bytes_from_node", (json_int_t)from_node);
-        if (a->detail == NULL || store_submit(audit_apply, audit_done, a) != 0) {
-            log_error("msg=\"could not audit the shell session\" session=%s", s->id);
-            json_decref(a->detail);
-            free(a);
-        }
-    }
+                              (json_int_t)to_node, "bytes_from_node", (json_int_t)from_node));
     shell_session_unref(s); /* the table's */
 }
 

@@ -170,8 +170,8 @@ static void test_command_output_and_exit_code(void **state)
 
     /* audited on the node: who, the command, the exit code, bytes */
     hc_resp_t a = {0};
-    json_t *row = NULL;
-    for (int i = 0; i < 50 && row == NULL; i++) {
+    json_t *row = NULL, *start = NULL;
+    for (int i = 0; i < 50 && (row == NULL || start == NULL); i++) {
         char path[256];
         snprintf(path, sizeof(path), "/api/v1/audit?target=%s", node_id);
         hc_resp_free(&a);
@@ -183,15 +183,18 @@ static void test_command_output_and_exit_code(void **state)
         json_array_foreach(rows, k, v)
         {
             const char *cmd = json_string_value(json_object_get(json_object_get(v, "detail"), "command"));
-            if (strcmp(json_string_value(json_object_get(v, "action")), "shell.session") == 0 && cmd != NULL &&
-                strstr(cmd, "hello-from-pty") != NULL)
+            const char *action = json_string_value(json_object_get(v, "action"));
+            if (cmd != NULL && strstr(cmd, "hello-from-pty") != NULL && strcmp(action, "shell.session") == 0)
                 row = v;
+            if (cmd != NULL && strstr(cmd, "hello-from-pty") != NULL && strcmp(action, "shell.start") == 0)
+                start = v;
         }
-        if (row == NULL)
+        if (row == NULL || start == NULL)
             usleep(100 * 1000);
     }
-    if (row == NULL)
-        fail_msg("no shell.session audit row: %s", a.body);
+    if (row == NULL || start == NULL)
+        fail_msg("no shell.start and shell.session audit rows: %s", a.body);
+    assert_false(json_is_true(json_object_get(json_object_get(start, "detail"), "interactive")));
     json_t *d = json_object_get(row, "detail");
     assert_string_equal(json_string_value(json_object_get(row, "actor")), "admin:config");
     assert_int_equal(json_integer_value(json_object_get(d, "exit_code")), 3);
@@ -428,6 +431,14 @@ static void test_handshake_errors(void **state)
     hc_assert_error(&r, 401, "unauthorized");
     hc_resp_free(&r);
     snprintf(path, sizeof(path), "/api/v1/nodes/%s/shell?cols=0", node_id);
+    r = hc_get(srv, path, TEST_ADMIN_TOKEN);
+    hc_assert_error(&r, 400, "bad_request");
+    hc_resp_free(&r);
+    snprintf(path, sizeof(path), "/api/v1/nodes/%s/shell?command=ls%%00rm", node_id);
+    r = hc_get(srv, path, TEST_ADMIN_TOKEN);
+    hc_assert_error(&r, 400, "bad_request");
+    hc_resp_free(&r);
+    snprintf(path, sizeof(path), "/api/v1/nodes/%s/shell?colour=red", node_id);
     r = hc_get(srv, path, TEST_ADMIN_TOKEN);
     hc_assert_error(&r, 400, "bad_request");
     hc_resp_free(&r);
