@@ -203,14 +203,10 @@ static void on_check_wake(park_t *p, hc_req_t *r, int reason, intptr_t value)
     free(c);
 }
 
+/* Agents are read tolerantly: other query parameters are ignored; only a
+ * bad ?wait is refused, as on GET /api/v1/body/exec. */
 void api_body_shell_check(hc_req_t *r)
 {
-    static const char *const allowed[] = {"wait", NULL};
-    char err[160];
-    if (route_query_check(r, allowed, err, sizeof(err)) != 0) {
-        json_error(r, 400, "bad_request", "%s", err);
-        return;
-    }
     int wait = 0;
     const char *w = route_query(r, "wait");
     if (w != NULL) {
