@@ -691,6 +691,51 @@ static void test_over_tls(void **state)
     assert_int_equal(system(rm), 0);
 }
 
+/* sessions side by side (ends on different workers): every byte arrives, in order */
+static void test_concurrent_sessions_lose_nothing(void **state)
+{
+    (void)state;
+    enum { N = 3, BYTES = 2000000 };
+    pid_t pids[N];
+    char files[N][64];
+    for (int i = 0; i < N; i++) {
+        snprintf(files[i], sizeof(files[i]), "/tmp/hc-shell-par-%d-%d", (int)getpid(), i);
+        pids[i] = fork();
+        assert_true(pids[i] >= 0);
+        if (pids[i] == 0) {
+            int fd = open(files[i], O_WRONLY | O_CREAT | O_TRUNC, 0600);
+            dup2(fd, 1);
+            char cmd[128];
+            /* a line of BYTES characters, then its length as the PTY saw it */
+            snprintf(cmd, sizeof(cmd), "head -c %d /dev/zero | tr '\\0' '%c'; echo; echo end-%d", BYTES, 'a' + i, i);
+            execl(getenv("HC_BINARY"), "hydracluster", "exec", "--shell", node_id, cmd, "--server", srv->url,
+                  "--admin-token", TEST_ADMIN_TOKEN, "--timeout", "60s", (char *)NULL);
+            _exit(127);
+        }
+    }
+    for (int i = 0; i < N; i++) {
+        int st;
+        waitpid(pids[i], &st, 0);
+        assert_true(WIFEXITED(st));
+        assert_int_equal(WEXITSTATUS(st), 0);
+        FILE *f = fopen(files[i], "r");
+        assert_non_null(f);
+        size_t count = 0, other = 0;
+        int c;
+        while ((c = fgetc(f)) != EOF) {
+            if (c == 'a' + i)
+                count++;
+            else if (c != '\r' && c != '\n' && !(c >= '0' && c <= '9') && c != 'e' && c != 'n' && c != 'd' &&
+                     c != '-')
+                other++;
+        }
+        fclose(f);
+        unlink(files[i]);
+        assert_int_equal(count, BYTES);
+        assert_int_equal(other, 0);
+    }
+}
+
 /* the reference agent's optional heartbeat and exec (for the fleet simulator) */
 static void test_refagent_heartbeat_and_exec(void **state)
 {
@@ -750,6 +795,7 @@ int main(void)
         cmocka_unit_test(test_idle_and_max_duration),
         cmocka_unit_test(test_over_tls),
         cmocka_unit_test(test_refagent_heartbeat_and_exec),
+        cmocka_unit_test(test_concurrent_sessions_lose_nothing),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
