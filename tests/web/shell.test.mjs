@@ -1,6 +1,7 @@
 // The node page's Terminal panel: xterm.js on the client WebSocket, the
 // reference agent (tests/agent/refagent.c, a real PTY) on the other side.
-// Type a command, see its output; the exit is shown; the CSP holds.
+// Type a command, see its output; a narrower window reaches the PTY; the exit
+// is shown; the CSP holds.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -63,7 +64,21 @@ test('terminal panel: type a command, see its output and the exit', async (t) =>
   await page.keyboard.press('Enter');
   const text = await waitForText(page, 'web-42\n');
   assert.match(text, /echo web-\$\(\(6\*7\)\)/); // the echo of what was typed
-  await page.keyboard.type('stty size; exit 5');
+  // the window narrows: the terminal takes fewer columns and the PTY hears of it
+  await page.keyboard.type('stty size');
+  await page.keyboard.press('Enter');
+  const wide = Number((await waitForText(page, '\n24 ')).match(/\n24 (\d+)/)[1]);
+  await page.setViewportSize({ width: 800, height: 800 });
+  await page.keyboard.type('clear; stty size');
+  await page.keyboard.press('Enter');
+  let narrow = wide;
+  for (let i = 0; i < 100 && narrow === wide; i++) {
+    const m = (await screenText(page)).match(/(^|\n)24 (\d+)/); // after `clear`: the first line
+    if (m) narrow = Number(m[2]);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.ok(narrow < wide, `columns after narrowing the window: ${narrow}, before: ${wide}`);
+  await page.keyboard.type('exit 5');
   await page.keyboard.press('Enter');
   await page.locator('#term-status', { hasText: 'the shell exited with 5' }).waitFor();
   assert.match(await screenText(page), /\[the shell exited with 5\]/);
