@@ -233,6 +233,8 @@ static void on_upgraded(void *user, h2o_socket_t *sock, size_t reqsize)
         conns_ready = 1;
     }
     h2o_linklist_insert(&conns, &c->link);
+    if (c->worker->stopping) /* the 101 went out while the worker was stopping */
+        ws_close(c, 1001, "{\"code\":\"server_stopping\",\"error\":\"the server is stopping\"}");
     if (c->closing && !h2o_timeout_is_linked(&c->close_timer)) {
         h2o_timeout_t *t = worker_timeout(c->worker, WS_CLOSE_LINGER_MS);
         if (t != NULL)
