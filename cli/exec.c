@@ -334,8 +334,14 @@ int cli_exec_main(int argc, char **argv)
         return EXIT_USAGE;
     }
     if (shell) {
-        int rc = json ? (fprintf(stderr, "hydracluster exec: --json does not go with --shell\n"), EXIT_USAGE)
-                      : cli_shell_exec(server, token, node_id, command, timeout_ms);
+        int rc = EXIT_USAGE;
+        if (json)
+            fprintf(stderr, "hydracluster exec: --json does not go with --shell\n");
+        else if (strlen(command) > 8192) /* it travels in the WebSocket's URL: the server takes 8 KiB there */
+            fprintf(stderr, "hydracluster exec: a --shell command is at most 8192 bytes; send a longer one through "
+                            "the queue (without --shell)\n");
+        else
+            rc = cli_shell_exec(server, token, node_id, command, timeout_ms);
         free(command);
         return rc;
     }
