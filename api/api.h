@@ -100,6 +100,12 @@ void api_body_exec_result(hc_req_t *r);
 
 /* api/stream.c */
 void api_nodes_stream_stop(hc_req_t *r);
+
+/* api/sessions.c: streaming sessions (fleet/stream_sessions.h) */
+void api_sessions_list(hc_req_t *r);
+void api_sessions_get(hc_req_t *r);
+void api_sessions_logs_get(hc_req_t *r);
+void api_body_sessions_logs_post(hc_req_t *r);
 /* api/login_session.c: web UI login (web/login_sessions.h) */
 void api_login_session_create(hc_req_t *r);
 void api_login_session_get(hc_req_t *r);

@@ -20,6 +20,7 @@
 #include "registry.h"
 #include "serve.h"
 #include "softstate.h"
+#include "stream_sessions.h"
 
 #define DIAG_MAX_KEYS 64
 #define DIAG_MAX_KEY 64     /* bytes */
@@ -58,12 +59,17 @@ static void respond_gone(hc_req_t *r)
 
 typedef struct {
     char node_id[NODE_ID_MAX];
-    int64_t generation;
+    int64_t generation;   /* -1: no flags to clear */
+    ss_change_t *session; /* a streaming session starts or ends (fleet/stream_sessions.h) */
 } ack_t;
 
 static int ack_apply(sqlite3 *db, void *arg)
 {
     ack_t *a = arg;
+    if (a->session != NULL && stream_sessions_change_apply(db, a->session) != 0)
+        return -1;
+    if (a->generation < 0)
+        return 0;
     /* only the generation the agent saw: a flag set since stays */
     sqlite3_stmt *st = store_prepare(db, "UPDATE nodes SET flag_update_node = 0, flag_update_services = 0, "
                                          "flag_reprovision = 0 WHERE id = ?1 AND flags_generation = ?2");
@@ -79,6 +85,8 @@ static int ack_apply(sqlite3 *db, void *arg)
 static void ack_publish(void *arg)
 {
     ack_t *a = arg;
+    if (a->session != NULL)
+        stream_sessions_change_publish(a->session);
     lock_take(&registry_nodes_lock);
     node_t *n = registry_node_find(a->node_id);
     if (n != NULL && n->flags_generation == a->generation)
@@ -92,7 +100,7 @@ static void ack_respond(hc_req_t *r, int status, void *arg)
     if (commit_respond_store_error(r, status))
         return;
     if (status != 0) {
-        json_error(r, 500, "store_error", "the acknowledgement could not be stored; send it again");
+        json_error(r, 500, "store_error", "the acknowledgement or session change could not be stored; send it again");
         return;
     }
     lock_take_shared(&registry_nodes_lock);
@@ -106,7 +114,14 @@ static void ack_respond(hc_req_t *r, int status, void *arg)
     respond_answer(r, a->node_id, answer);
 }
 
-static const commit_spec_t ack_spec = {ack_apply, ack_publish, ack_respond, free};
+static void ack_free(void *arg)
+{
+    ack_t *a = arg;
+    stream_sessions_change_free(a->session);
+    free(a);
+}
+
+static const commit_spec_t ack_spec = {ack_apply, ack_publish, ack_respond, ack_free};
 
 /* ---- POST /api/v1/body/heartbeat ---- */
 
@@ -171,7 +186,8 @@ static json_t *get_diagnostics(hc_req_t *r)
 void api_body_heartbeat(hc_req_t *r)
 {
     static const char *const allowed[] = {"version",      "stream_status", "provider_status", "wireguard_ip",
-                                          "lan_ip",       "diagnostics",   "flags_ack",       NULL};
+                                          "lan_ip",       "diagnostics",   "flags_ack",       "session_id",
+                                          NULL};
     char err[256];
     const char *version = NULL, *stream_status = NULL, *provider_status = NULL, *wireguard_ip = NULL, *lan_ip = NULL;
     int64_t ack = -1;
@@ -199,6 +215,12 @@ void api_body_heartbeat(hc_req_t *r)
     json_t *diag = get_diagnostics(r);
     if (diag == (json_t *)-1)
         return;
+    /* session_id is read tolerantly: one that cannot be an id says nothing */
+    json_t *sid = r->body ? json_object_get(r->body, "session_id") : NULL;
+    int sid_none = sid != NULL && (json_is_null(sid) || (json_is_string(sid) && json_string_length(sid) == 0));
+    const char *session_id = stream_sessions_id_ok(json_string_value(sid)) ? json_string_value(sid) : NULL;
+    ss_report_t rep = {.node_id = r->auth.node_id, .session_id = session_id};
+    char name[NODE_TEXT_MAX] = "", district[NODE_TEXT_MAX] = "", venue[NODE_TEXT_MAX] = "";
 
     const char *id = r->auth.node_id;
     int64_t now = clock_now();
@@ -232,6 +254,19 @@ void api_body_heartbeat(hc_req_t *r)
         softstate_mark(n, bits);
         clear_flags = ack >= 0 && ack == n->flags_generation &&
                       (n->flag_update_node || n->flag_update_services || n->flag_reprovision);
+        /* a head: its session_id alone counts; a body: while it streams. A
+         * node not approved streams for nobody: its reports are not sessions */
+        rep.is_head = n->head != NULL;
+        int streaming = strcmp(n->stream_status, "streaming") == 0;
+        if (strcmp(n->approval, "approved") != 0)
+            rep.kind = SS_REPORT_UNKNOWN;
+        else if (sid_none || (!rep.is_head && !streaming && stream_status != NULL))
+            rep.kind = SS_REPORT_NONE;
+        else if (session_id != NULL && (rep.is_head || streaming))
+            rep.kind = SS_REPORT_SESSION;
+        snprintf(name, sizeof(name), "%s", n->name);
+        snprintf(district, sizeof(district), "%s", n->district);
+        snprintf(venue, sizeof(venue), "%s", n->venue);
         if (!clear_flags)
             answer = heartbeat_answer(n);
     }
@@ -243,17 +278,26 @@ void api_body_heartbeat(hc_req_t *r)
         return;
     }
     metrics_heartbeat_inc();
-    if (!clear_flags) {
+    rep.name = name;
+    rep.district = district;
+    rep.venue = venue;
+    rep.now = now;
+    /* only a session's start or end is a write: other heartbeats stay soft */
+    ss_change_t *session = stream_sessions_report(&rep);
+    if (!clear_flags && session == NULL) {
         respond_answer(r, id, answer);
         return;
     }
+    json_decref(answer);
     ack_t *a = calloc(1, sizeof(*a));
     if (a == NULL) {
+        stream_sessions_change_free(session);
         json_error(r, 500, "internal", "out of memory");
         return;
     }
     snprintf(a->node_id, sizeof(a->node_id), "%s", id);
-    a->generation = ack;
+    a->generation = clear_flags ? ack : -1;
+    a->session = session;
     commit_submit(r, &ack_spec, a);
 }
 

@@ -30,6 +30,7 @@
 #include "registry.h"
 #include "secret.h"
 #include "serve.h"
+#include "stream_sessions.h"
 
 #define HEAD_FIELD_MAX 128      /* name, district, venue of a registering iPad */
 #define DIAG_MAX_KEYS 64
@@ -183,11 +184,14 @@ typedef struct {
     char now_s[32];
     char actor[80];
     int audit;            /* an admin changed it */
+    ss_change_t *session; /* a streaming session starts or ends (fleet/stream_sessions.h) */
 } report_t;
 
 static int report_apply(sqlite3 *db, void *arg)
 {
     report_t *p = arg;
+    if (p->session != NULL && stream_sessions_change_apply(db, p->session) != 0)
+        return -1;
     sqlite3_stmt *st = store_prepare(db, "UPDATE heads SET status = COALESCE(?2, status), "
                                          "diagnostics = COALESCE(?3, diagnostics), updated_at = ?4 WHERE node_id = ?1");
     if (st == NULL)
@@ -215,6 +219,8 @@ static int report_apply(sqlite3 *db, void *arg)
 static void report_publish(void *arg)
 {
     report_t *p = arg;
+    if (p->session != NULL)
+        stream_sessions_change_publish(p->session);
     lock_take(&registry_nodes_lock);
     node_t *n = registry_node_find(p->id);
     if (n != NULL && n->head != NULL) {
@@ -265,6 +271,7 @@ static void report_respond(hc_req_t *r, int status, void *arg)
 static void report_free(void *arg)
 {
     report_t *p = arg;
+    stream_sessions_change_free(p->session);
     json_decref(p->diagnostics);
     free(p->diagnostics_text);
     free(p);
@@ -323,7 +330,7 @@ static json_t *diagnostics_parse(json_t *in, char *err, size_t errlen)
 
 void api_heads_put(hc_req_t *r)
 {
-    static const char *const allowed[] = {"status", "diagnostics", NULL};
+    static const char *const allowed[] = {"status", "diagnostics", "session_id", NULL};
     const char *id = route_param(r, "id");
     char err[256];
     const char *status = NULL;
@@ -340,8 +347,15 @@ void api_heads_put(hc_req_t *r)
     json_t *diag_in = json_object_get(r->body, "diagnostics");
     if (diag_in != NULL && json_is_null(diag_in))
         diag_in = NULL;
-    if (status == NULL && diag_in == NULL) {
-        json_error(r, 400, "bad_request", "nothing to report: send \"status\" and/or \"diagnostics\"");
+    json_t *sid = json_object_get(r->body, "session_id");
+    int sid_none = sid != NULL && (json_is_null(sid) || (json_is_string(sid) && json_string_length(sid) == 0));
+    if (sid != NULL && !sid_none && !stream_sessions_id_ok(json_string_value(sid))) {
+        json_error(r, 400, "bad_request", "\"session_id\" must be 1 to %d characters of A-Z a-z 0-9 . _ : -",
+                   SS_ID_MAX);
+        return;
+    }
+    if (status == NULL && diag_in == NULL && sid == NULL) {
+        json_error(r, 400, "bad_request", "nothing to report: send \"status\", \"diagnostics\" and/or \"session_id\"");
         return;
     }
     json_t *diag = NULL;
@@ -351,6 +365,9 @@ void api_heads_put(hc_req_t *r)
     }
     /* unknown head, or a report that changes nothing: answered from memory */
     int exists = 0, same = 0;
+    char name[NODE_TEXT_MAX] = "", district[NODE_TEXT_MAX] = "", venue[NODE_TEXT_MAX] = "";
+    ss_report_t rep = {.node_id = id, .is_head = 1, .name = name, .district = district, .venue = venue,
+                       .now = clock_now()};
     if (id_ok(id)) {
         lock_take_shared(&registry_nodes_lock);
         const node_t *n = registry_node_find(id);
@@ -358,6 +375,16 @@ void api_heads_put(hc_req_t *r)
             exists = 1;
             same = (status == NULL || strcmp(status, head_status(n->head)) == 0) &&
                    (diag == NULL || json_equal(diag, n->head->diagnostics));
+            /* streaming with a session id is in that session; reporting idle or error is in none */
+            const char *now_status = status != NULL ? status : head_status(n->head);
+            if (sid_none || (status != NULL && strcmp(status, "streaming") != 0))
+                rep.kind = SS_REPORT_NONE;
+            else if (sid != NULL && strcmp(now_status, "streaming") == 0)
+                rep.kind = SS_REPORT_SESSION;
+            rep.session_id = json_string_value(sid);
+            snprintf(name, sizeof(name), "%s", n->name);
+            snprintf(district, sizeof(district), "%s", n->district);
+            snprintf(venue, sizeof(venue), "%s", n->venue);
         }
         lock_give(&registry_nodes_lock);
     }
@@ -366,17 +393,21 @@ void api_heads_put(hc_req_t *r)
         json_error(r, 404, "not_found", "no head %s", id ? id : "");
         return;
     }
-    if (same) {
+    /* only a session's start or end is written; a repeated report stays in memory */
+    ss_change_t *session = stream_sessions_report(&rep);
+    if (same && session == NULL) {
         json_decref(diag);
         report_answer(r, id);
         return;
     }
     report_t *p = calloc(1, sizeof(*p));
     if (p == NULL) {
+        stream_sessions_change_free(session);
         json_decref(diag);
         json_error(r, 500, "internal", "out of memory");
         return;
     }
+    p->session = session;
     snprintf(p->id, sizeof(p->id), "%s", id);
     if (status != NULL)
         snprintf(p->status, sizeof(p->status), "%s", status);

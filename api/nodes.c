@@ -29,6 +29,7 @@
 #include "registry.h"
 #include "serve.h"
 #include "softstate.h"
+#include "stream_sessions.h"
 
 #define NODE_ROLES_MAX 64 /* roles one node may hold */
 
@@ -93,6 +94,7 @@ static void respond_node(hc_req_t *r, const char *id, int status)
 
 typedef struct {
     const char *role, *district, *venue, *status, *stream_status;
+    int orphaned; /* -1 any, 0 not orphaned, 1 orphaned */
     int64_t now;
     uint64_t offline_after_ms;
     json_t **items;
@@ -110,6 +112,8 @@ static int list_visit(node_t *n, void *arg)
     if (l->venue && strcmp(n->venue, l->venue) != 0)
         return 0;
     if (l->stream_status && strcmp(n->stream_status, l->stream_status) != 0)
+        return 0;
+    if (l->orphaned >= 0 && (n->orphaned_since != 0) != l->orphaned)
         return 0;
     json_t *o = node_to_json(n, l->now, l->offline_after_ms);
     if (o == NULL) {
@@ -149,10 +153,15 @@ static int by_name_then_id(const void *a, const void *b)
 
 void api_nodes_list(hc_req_t *r)
 {
-    static const char *const allowed[] = {"role", "district", "venue", "status", "stream_status", NULL};
+    static const char *const allowed[] = {"role", "district", "venue", "status", "stream_status", "orphaned", NULL};
     char err[256];
     if (route_query_check(r, allowed, err, sizeof(err)) != 0) {
-        json_error(r, 400, "bad_request", "%s (filters: role, district, venue, status, stream_status)", err);
+        json_error(r, 400, "bad_request", "%s (filters: role, district, venue, status, stream_status, orphaned)", err);
+        return;
+    }
+    const char *orphaned = route_query(r, "orphaned");
+    if (orphaned != NULL && strcmp(orphaned, "true") != 0 && strcmp(orphaned, "false") != 0) {
+        json_error(r, 400, "bad_request", "\"orphaned\" must be true or false");
         return;
     }
     list_t l = {.role = route_query(r, "role"),
@@ -160,6 +169,7 @@ void api_nodes_list(hc_req_t *r)
                 .venue = route_query(r, "venue"),
                 .status = route_query(r, "status"),
                 .stream_status = route_query(r, "stream_status"),
+                .orphaned = orphaned == NULL ? -1 : strcmp(orphaned, "true") == 0,
                 .now = clock_now(),
                 .offline_after_ms = offline_after_ms()};
     if (l.status && strcmp(l.status, "online") != 0 && strcmp(l.status, "offline") != 0 &&
@@ -413,6 +423,7 @@ typedef struct {
     char id[NODE_ID_MAX];
     char actor[80];
     json_t *unpinned; /* set by apply: heads that had this node as their body */
+    json_t *ended;    /* set by apply: the streaming sessions it was part of */
 } delete_t;
 
 static int delete_apply(sqlite3 *db, void *arg)
@@ -448,8 +459,9 @@ static int delete_apply(sqlite3 *db, void *arg)
         json_decref(detail);
         return -1;
     }
-    /* its exec commands and results go in the same transaction; memory follows in delete_publish */
-    if (exec_store_delete_node(db, d->id) != 0) {
+    /* its exec commands and results go in the same transaction, its sessions end; memory follows in delete_publish */
+    if (exec_store_delete_node(db, d->id) != 0 ||
+        stream_sessions_end_node_apply(db, d->id, SS_NODE_DELETED, d->ended) != 0) {
         json_decref(detail);
         return -1;
     }
@@ -478,6 +490,7 @@ static void delete_publish(void *arg)
     /* with no lock held: it answers the node's parked polls and result waiters */
     exec_queue_node_deleted(d->id);
     shell_node_gone(d->id);
+    stream_sessions_end_node_publish(d->id, SS_NODE_DELETED, d->ended, 1);
 }
 
 static void delete_respond(hc_req_t *r, int status, void *arg)
@@ -500,6 +513,7 @@ static void delete_free(void *arg)
 {
     delete_t *d = arg;
     json_decref(d->unpinned);
+    json_decref(d->ended);
     free(d);
 }
 
@@ -511,7 +525,9 @@ void api_nodes_delete(hc_req_t *r)
     if (id == NULL)
         return;
     delete_t *d = calloc(1, sizeof(*d));
-    if (d == NULL || (d->unpinned = json_array()) == NULL) {
+    if (d == NULL || (d->unpinned = json_array()) == NULL || (d->ended = json_array()) == NULL) {
+        if (d != NULL)
+            json_decref(d->unpinned);
         free(d);
         json_error(r, 500, "internal", "out of memory");
         return;

@@ -22,10 +22,12 @@
 #include "jsonio.h"
 #include "registry.h"
 #include "serve.h"
+#include "stream_sessions.h"
 
 typedef struct {
     char node_id[NODE_ID_MAX];
     char actor[EXEC_ACTOR_MAX];
+    json_t *ended; /* set by apply: the sessions it ended (stream_stopped) */
 } stream_stop_t;
 
 static int stop_apply(sqlite3 *db, void *arg)
@@ -41,6 +43,8 @@ static int stop_apply(sqlite3 *db, void *arg)
         return -1;
     if (sqlite3_changes(db) != 1)
         return EXEC_ENOENT;
+    if (stream_sessions_end_node_apply(db, s->node_id, SS_STREAM_STOPPED, s->ended) != 0)
+        return -1;
     return store_audit_append(db, s->actor, "node.stream_stop", s->node_id, NULL);
 }
 
@@ -52,6 +56,7 @@ static void stop_publish(void *arg)
     if (n != NULL)
         snprintf(n->stream_status, sizeof(n->stream_status), "idle");
     lock_give(&registry_nodes_lock);
+    stream_sessions_end_node_publish(s->node_id, SS_STREAM_STOPPED, s->ended, 0);
 }
 
 static void on_stop_result(hc_req_t *r, int outcome, const exec_result_t *res, void *data)
@@ -96,7 +101,14 @@ static void stop_respond(hc_req_t *r, int status, void *arg)
                                on_stop_result, NULL);
 }
 
-static const commit_spec_t stop_spec = {stop_apply, stop_publish, stop_respond, free};
+static void stop_free(void *arg)
+{
+    stream_stop_t *s = arg;
+    json_decref(s->ended);
+    free(s);
+}
+
+static const commit_spec_t stop_spec = {stop_apply, stop_publish, stop_respond, stop_free};
 
 void api_nodes_stream_stop(hc_req_t *r)
 {
@@ -106,7 +118,8 @@ void api_nodes_stream_stop(hc_req_t *r)
         return;
     }
     stream_stop_t *s = calloc(1, sizeof(*s));
-    if (s == NULL) {
+    if (s == NULL || (s->ended = json_array()) == NULL) {
+        free(s);
         json_error(r, 500, "internal", "out of memory");
         return;
     }

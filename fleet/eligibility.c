@@ -1,3 +1,4 @@
+/* fleet/: body eligibility for a head, best first (eligibility.h). */
 #include "eligibility.h"
 
 #include <stdio.h>
@@ -6,7 +7,7 @@
 
 static const char *const reason_codes[] = {
     "not_approved", "other_district", "other_venue", "offline", "draining", "provider_not_running", "streaming",
-    "pinned_to_other_head",
+    "pinned_to_other_head", "orphaned",
 };
 
 #define NREASONS (sizeof(reason_codes) / sizeof(reason_codes[0]))
@@ -90,6 +91,8 @@ int eligibility_evaluate(const node_t *head, const node_t *const *nodes, size_t 
         const char *id = b->id;
         if (npinned > 0 && bsearch(&id, pinned, npinned, sizeof(*pinned), cmp_str) != NULL)
             why |= ELIG_PINNED_ELSEWHERE;
+        if (b->orphaned_since != 0)
+            why |= ELIG_ORPHANED;
         out[count].body = b;
         out[count].reasons = why;
         count++;

@@ -33,6 +33,7 @@ enum {
     ELIG_PROVIDER_NOT_RUNNING = 1u << 5,
     ELIG_STREAMING = 1u << 6,
     ELIG_PINNED_ELSEWHERE = 1u << 7,
+    ELIG_ORPHANED = 1u << 8, /* streaming with no head for sessions.orphan_after (fleet/stream_sessions.h) */
 };
 
 typedef struct elig_entry {
@@ -54,7 +55,7 @@ int eligibility_evaluate(const node_t *head, const node_t *const *nodes, size_t 
 
 /* Appends the reason code of each bit of mask to array (in bit order):
  * "not_approved", "other_district", "other_venue", "offline", "draining",
- * "provider_not_running", "streaming", "pinned_to_other_head". */
+ * "provider_not_running", "streaming", "pinned_to_other_head", "orphaned". */
 void eligibility_reasons_json(unsigned mask, json_t *array);
 
 /* The code of one reason bit, or NULL for an unknown bit. */

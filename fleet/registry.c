@@ -1,3 +1,4 @@
+/* fleet/: the registry of nodes, heads and the role catalog, in memory (registry.h). */
 #include "registry.h"
 
 #include <stdatomic.h>
@@ -6,6 +7,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "fleet_metrics.h"
 #include "log.h"
 
 hc_lock_t registry_catalog_lock;
@@ -60,7 +62,8 @@ int registry_init(void)
     nbuckets = 256;
     by_id = calloc(nbuckets, sizeof(*by_id));
     by_token = calloc(nbuckets, sizeof(*by_token));
-    return by_id && by_token ? 0 : -1;
+    /* the nodes-by-status gauge: the runtime's /metrics does not know nodes */
+    return by_id && by_token && fleet_metrics_register() == 0 ? 0 : -1;
 }
 
 node_t *registry_node_new(void)
@@ -710,5 +713,7 @@ json_t *node_to_json(const node_t *n, int64_t now, uint64_t offline_after_ms)
         json_object_set_new(o, "diagnostics", json_deep_copy(n->diagnostics));
     if (json_object_size(n->extra) > 0)
         json_object_set_new(o, "extra", json_deep_copy(n->extra));
+    json_object_set_new(o, "orphaned", json_boolean(n->orphaned_since != 0));
+    json_object_set_new(o, "orphaned_since", time_json(n->orphaned_since));
     return o;
 }

@@ -72,6 +72,7 @@ typedef struct node {
     head_rec_t *head;    /* non-NULL for heads */
     int64_t last_assigned_at; /* as a body: when an admin last assigned it to a head (eligibility order); 0 = never */
     unsigned soft_dirty; /* SOFT_DIRTY_*: heartbeat state not yet flushed to the store (fleet/softstate.h) */
+    int64_t orphaned_since; /* streaming with no head since then (fleet/stream_sessions.c sets it); 0 = not orphaned */
     struct node *next_by_id, *next_by_token; /* hash chains */
 } node_t;
 

@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "clock.h"
+#include "conn_guard.h"
 #include "log.h"
 #include "metrics.h"
 #include "middleware.h"
@@ -16,6 +17,10 @@ static void on_done(void *p)
     int status = req->res.status;
     metrics_request_observe(r->route, status, dur_us);
     if (r->route != NULL && (r->route->flags & ROUTE_NO_ACCESS_LOG))
+        return;
+    /* a stream reset flood would otherwise write a line per stream: counted
+     * in /metrics (hydracluster_http2_client_resets_total) instead */
+    if (conn_guard_h2_was_reset(req))
         return;
     char path[512], ip[80];
     char tmp[256];

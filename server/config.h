@@ -30,6 +30,7 @@ typedef struct hc_config {
         char *admin_token_file;
         char *fleet_enrollment_token; /* NULL: generated in data_dir */
         unsigned workers;      /* 0 = one per core */
+        unsigned max_connections; /* server.max_connections, default 4096: open client connections, all workers */
         struct {
             char *cert_file;
             char *key_file;
@@ -79,6 +80,13 @@ typedef struct hc_config {
         char *stop_command;       /* default "hydrabody stream-stop" */
         uint64_t stop_timeout_ms; /* default 20s */
     } streams;
+
+    struct {
+        uint64_t retention_ms;       /* sessions.retention, default 30 days: ended sessions and their logs are pruned after */
+        uint64_t silence_timeout_ms; /* sessions.silence_timeout, default 60s: a streaming body silent this long ends its session */
+        uint64_t orphan_after_ms;    /* sessions.orphan_after, default 60s: a streaming body without a head this long is orphaned */
+        unsigned log_max_lines;      /* sessions.log_max_lines, default 10000: log lines kept per session side */
+    } sessions;
 
     struct {
         char *base_url; /* default https://releases.example.com */

@@ -8,6 +8,8 @@
  * |  20  | nodes     | node table, its id and token-hash indexes, head records, |
  * |      |           | enrollment tokens, admin tokens (registry.c)            |
  * |  30  | exec      | exec queues and results, parked exec waiters (exec)     |
+ * |  33  | stream_sessions | streaming sessions: active ones, what each node   |
+ * |      |           | reports (fleet/stream_sessions.c); taken under nodes    |
  * |  35  | shell     | shell sessions, their relay buffers, parked shell checks |
  * |      |           | (fleet/shell_session.c)                                 |
  * |  40  | sessions  | web login sessions (web)                                |
@@ -40,6 +42,7 @@ enum {
     LOCK_RANK_CATALOG = 10,
     LOCK_RANK_NODES = 20,
     LOCK_RANK_EXEC = 30,
+    LOCK_RANK_STREAM_SESSIONS = 33,
     LOCK_RANK_SHELL = 35,
     LOCK_RANK_LOGIN_SESSIONS = 40,
     LOCK_RANK_METRICS = 80,

@@ -5,7 +5,6 @@
 
 #include "clock.h"
 #include "lock.h"
-#include "registry.h"
 #include "serve.h"
 #include "store.h"
 #include "watchdog.h"
@@ -228,41 +227,10 @@ static void render_requests(FILE *f)
     }
 }
 
-typedef struct {
-    size_t online, offline, pending, rejected;
-    int64_t now;
-    uint64_t offline_after_ms;
-} node_counts_t;
-
-static int count_node(node_t *n, void *arg)
+/* The nodes-by-status gauge is the fleet's (fleet/fleet_metrics.c, a
+ * collector); the heartbeat counters are counted here by the handler. */
+static void render_heartbeats(FILE *f)
 {
-    node_counts_t *c = arg;
-    if (strcmp(n->approval, "pending") == 0)
-        c->pending++;
-    else if (strcmp(n->approval, "rejected") == 0)
-        c->rejected++;
-    else if (n->last_seen != 0 && (uint64_t)(c->now - n->last_seen) * 1000 <= c->offline_after_ms)
-        c->online++;
-    else
-        c->offline++;
-    return 0;
-}
-
-static void render_nodes(FILE *f)
-{
-    const hc_config_t *cfg = serve_config();
-    node_counts_t c = {.now = clock_now(), .offline_after_ms = cfg ? cfg->nodes.offline_after_ms : 90000};
-    lock_take_shared(&registry_nodes_lock);
-    registry_node_foreach(count_node, &c);
-    lock_give(&registry_nodes_lock);
-    fprintf(f,
-            "# HELP hydracluster_nodes Enrolled nodes by status (online/offline from heartbeats for approved nodes).\n"
-            "# TYPE hydracluster_nodes gauge\n"
-            "hydracluster_nodes{status=\"online\"} %zu\n"
-            "hydracluster_nodes{status=\"offline\"} %zu\n"
-            "hydracluster_nodes{status=\"pending\"} %zu\n"
-            "hydracluster_nodes{status=\"rejected\"} %zu\n",
-            c.online, c.offline, c.pending, c.rejected);
     fprintf(f,
             "# HELP hydracluster_heartbeats_total Heartbeats received from agents.\n"
             "# TYPE hydracluster_heartbeats_total counter\n"
@@ -356,7 +324,7 @@ void metrics_render(FILE *f)
 {
     if (per_route != NULL) {
         render_requests(f);
-        render_nodes(f);
+        render_heartbeats(f);
         render_store(f);
     }
     render_locks(f);

@@ -7,8 +7,10 @@
  * seconds, sizes in bytes, as Prometheus expects.
  *
  * Built in: requests by route and status and their latency histogram;
- * nodes by status; heartbeats; store commits, commit latency and batch size;
- * WAL checkpoints; lock contention by lock; worker loop lag; watchdog state.
+ * heartbeats; store commits, commit latency and batch size; WAL checkpoints;
+ * lock contention by lock; worker loop lag; watchdog state. The runtime knows
+ * nothing of nodes: nodes by status (fleet/fleet_metrics.c) and the exec
+ * queue (fleet/exec_queue.c) are collectors.
  *
  * Other modules add their own numbers with a collector:
  *

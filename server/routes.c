@@ -33,7 +33,7 @@ const route_t route_table[] = {
 
     /* nodes */
     {"GET", "/api/v1/nodes", api_nodes_list, AUTH_ADMIN, 0, 0,
-     "node objects; filters ?role=&district=&venue=&status=online|offline|pending&stream_status="},
+     "node objects; filters ?role=&district=&venue=&status=online|offline|pending&stream_status=&orphaned=true|false"},
     {"GET", "/api/v1/nodes/{id}", api_nodes_get, AUTH_ADMIN_OR_NODE, 0, 0, "one node object"},
     {"PATCH", "/api/v1/nodes/{id}", api_nodes_patch, AUTH_ADMIN, 16 * KiB, ROUTE_JSON_BODY,
      "admin metadata {name, owner, district, venue, drain, wireguard_ip, lan_ip}"},
@@ -112,6 +112,15 @@ const route_t route_table[] = {
      "agent: next command (200) or none (204); ?wait=N long poll"},
     {"POST", "/api/v1/body/exec/result", api_body_exec_result, AUTH_NODE, 8 * MiB, ROUTE_JSON_BODY,
      "agent: report {id, exit_code, stdout, stderr, duration_ms}; idempotent"},
+
+    /* streaming sessions (one head streaming from one body) */
+    {"GET", "/api/v1/sessions", api_sessions_list, AUTH_ADMIN, 0, 0,
+     "streaming sessions, newest first; ?state=active|ended&node=&limit=&before="},
+    {"GET", "/api/v1/sessions/{id}", api_sessions_get, AUTH_ADMIN, 0, 0, "one streaming session"},
+    {"GET", "/api/v1/sessions/{id}/logs", api_sessions_logs_get, AUTH_ADMIN, 0, 0,
+     "a session's body and head log lines, each side in time order; ?tail=N for the last N per side"},
+    {"POST", "/api/v1/body/sessions/{id}/logs", api_body_sessions_logs_post, AUTH_NODE, 4 * MiB, ROUTE_JSON_BODY,
+     "agent (the session's body or head): upload log lines {lines:[{ts, line}]}; oldest dropped past the cap"},
     /* web UI: login sessions, pages (admin pages redirect to /login without a session), static files */
     {"POST", "/api/v1/session", api_login_session_create, AUTH_NONE, 4 * KiB, ROUTE_JSON_BODY,
      "web login {token}: sets the session cookie; 429 after repeated failures"},
@@ -124,6 +133,8 @@ const route_t route_table[] = {
     {"GET", "/heads", api_web_page, AUTH_NONE, 0, 0, "page: kiosk heads"},
     {"GET", "/heads/{id}", api_web_page, AUTH_NONE, 0, 0, "page: one head (screenshot, log tail)"},
     {"GET", "/roles", api_web_page, AUTH_NONE, 0, 0, "page: role catalog"},
+    {"GET", "/sessions", api_web_page, AUTH_NONE, 0, 0, "page: streaming sessions (active first)"},
+    {"GET", "/sessions/{id}/logs", api_web_page, AUTH_NONE, 0, 0, "page: a session's body and head logs side by side"},
     {"GET", "/static/{*path}", api_web_static, AUTH_NONE, 0, 0, "web UI files (content-hashed URLs are immutable)"},
 };
 

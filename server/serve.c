@@ -17,6 +17,7 @@
 
 #include "api.h"
 #include "clock.h"
+#include "conn_guard.h"
 #include "exec_queue.h"
 #include "shell_session.h"
 #include "fleet_token.h"
@@ -25,12 +26,14 @@
 #include "lock.h"
 #include "log.h"
 #include "metrics.h"
+#include "middleware.h"
 #include "notify.h"
 #include "registry.h"
 #include "router.h"
 #include "secret.h"
 #include "login_sessions.h"
 #include "softstate.h"
+#include "stream_sessions.h"
 #include "store.h"
 #include "tls.h"
 #include "watchdog.h"
@@ -231,6 +234,11 @@ int serve_main(int argc, char **argv)
         log_error("msg=\"libsodium failed to initialise\"");
         return 1;
     }
+    /* a second server on the same address stops here, before it touches its data dir */
+    if (workers_listen_probe(&config, err, sizeof(err)) != 0) {
+        log_error("msg=\"%s\"", err);
+        return 1;
+    }
     if (store_open(config.server.data_dir, err, sizeof(err)) != 0) {
         log_error("msg=\"%s\"", err);
         return 1;
@@ -275,6 +283,10 @@ int serve_main(int argc, char **argv)
         log_error("msg=\"%s\"", err);
         return 1;
     }
+    if (stream_sessions_init() != 0 || stream_sessions_load(store_db(), err, sizeof(err)) != 0) {
+        log_error("msg=\"%s\"", err);
+        return 1;
+    }
     registry_set_exec_pending_fn(exec_queue_pending_count); /* the heartbeat's exec_pending */
     if (store_writer_start() != 0) {
         log_error("msg=\"cannot start the store writer thread\"");
@@ -302,8 +314,16 @@ int serve_main(int argc, char **argv)
     h2o_config_init(&globalconf);
     globalconf.max_request_entity_size = max_body_limit();
     globalconf.server_name = h2o_iovec_init(H2O_STRLIT("hydracluster"));
+    /* HTTP/2 only through TLS ALPN "h2", and only with server.tls.http2:
+     * this one switch is h2o 2.2's gate for both `Upgrade: h2c` and the
+     * prior-knowledge preface ("PRI * HTTP/2.0") on plain and ALPN-less TLS
+     * connections (lib/http1.c) */
+    globalconf.http1.upgrade_to_http2 = 0;
+    globalconf.http2.max_concurrent_requests_per_connection = HTTP2_MAX_CONCURRENT_REQUESTS;
     h2o_hostconf_t *host = h2o_config_register_host(&globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     router_register(h2o_config_register_path(host, "/", 0));
+    router_register_fallback(host);
+    prebody_enable();
     if (tls_init(&config, err, sizeof(err)) != 0) {
         log_error("msg=\"%s\"", err);
         store_writer_stop();
@@ -316,6 +336,13 @@ int serve_main(int argc, char **argv)
         store_writer_stop();
         return 1;
     }
+    err[0] = '\0';
+    if (conn_guard_init(&config, err, sizeof(err)) != 0 || metrics_register_collector(conn_guard_metrics) != 0) {
+        log_error("msg=\"%s\"", err[0] ? err : "too many metrics collectors");
+        store_writer_stop();
+        tls_free();
+        return 1;
+    }
     if (workers_start(&config, &globalconf, err, sizeof(err)) != 0) {
         log_error("msg=\"%s\"", err);
         store_writer_stop();
@@ -323,7 +350,7 @@ int serve_main(int argc, char **argv)
         return 1;
     }
     if (softstate_register() != 0 || housekeeping_every("sessions", 60 * 1000, login_session_prune, NULL) != 0 ||
-        housekeeping_start() != 0) {
+        stream_sessions_register() != 0 || housekeeping_start() != 0) {
         workers_stop(0);
         store_writer_stop();
         tls_free();
@@ -364,6 +391,7 @@ int serve_main(int argc, char **argv)
     store_writer_stop();
     store_close();
     login_session_free();
+    stream_sessions_free();
     web_free();
     close(lock_fd);
     tls_free();

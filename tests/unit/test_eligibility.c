@@ -102,6 +102,7 @@ static void test_each_filter_alone(void **state)
         {"never seen", ELIG_OFFLINE},         {"seen too long ago", ELIG_OFFLINE},
         {"draining", ELIG_DRAINING},          {"provider down", ELIG_PROVIDER_NOT_RUNNING},
         {"provider unknown", ELIG_PROVIDER_NOT_RUNNING}, {"streaming", ELIG_STREAMING},
+        {"orphaned", ELIG_ORPHANED},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         node_t *h, *b;
@@ -127,6 +128,8 @@ static void test_each_filter_alone(void **state)
             b->provider_status[0] = '\0';
         else if (strcmp(w, "streaming") == 0)
             snprintf(b->stream_status, sizeof(b->stream_status), "streaming");
+        else if (strcmp(w, "orphaned") == 0)
+            b->orphaned_since = NOW - 120; /* (set by fleet/stream_sessions.c only while streaming) */
         run(f, h);
         if (f->eligible != 0 || reasons_of(f, "node-body") != (long)cases[i].reason)
             fail_msg("case \"%s\": eligible=%zu reasons=%ld, expected reason %u", w, f->eligible,
@@ -192,15 +195,16 @@ static void test_every_reason_at_once(void **state)
     b->drain = 1;
     snprintf(b->provider_status, sizeof(b->provider_status), "stopped");
     snprintf(b->stream_status, sizeof(b->stream_status), "streaming");
+    b->orphaned_since = NOW - 61;
     run(f, h);
     unsigned all = ELIG_NOT_APPROVED | ELIG_OTHER_DISTRICT | ELIG_OTHER_VENUE | ELIG_OFFLINE | ELIG_DRAINING |
-                   ELIG_PROVIDER_NOT_RUNNING | ELIG_STREAMING | ELIG_PINNED_ELSEWHERE;
+                   ELIG_PROVIDER_NOT_RUNNING | ELIG_STREAMING | ELIG_PINNED_ELSEWHERE | ELIG_ORPHANED;
     assert_int_equal(reasons_of(f, "node-body"), all);
     json_t *a = json_array();
     eligibility_reasons_json(all, a);
     char *s = json_dumps(a, JSON_COMPACT);
     assert_string_equal(s, "[\"not_approved\",\"other_district\",\"other_venue\",\"offline\",\"draining\","
-                           "\"provider_not_running\",\"streaming\",\"pinned_to_other_head\"]");
+                           "\"provider_not_running\",\"streaming\",\"pinned_to_other_head\",\"orphaned\"]");
     free(s);
     json_decref(a);
     assert_string_equal(eligibility_reason_code(ELIG_OFFLINE), "offline");
