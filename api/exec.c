@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "agent_fields.h"
 #include "api.h"
 #include "clock.h"
 #include "commit.h"
@@ -553,37 +554,58 @@ static char *cut_copy(const char *s, size_t len, size_t max, int *truncated)
     return c;
 }
 
+/* a string member of an exec result: the value, def when absent or unusable (counted) */
+static const char *result_str(hc_req_t *r, const char *key, const char *def)
+{
+    json_t *v = json_object_get(r->body, key);
+    if (v == NULL || json_is_null(v))
+        return def;
+    if (json_is_string(v) && strlen(json_string_value(v)) == json_string_length(v))
+        return json_string_value(v);
+    agent_fields_invalid(AGENT_EP_EXEC_RESULT, r->auth.node_id, key, "not a string");
+    return def;
+}
+
+/* an integer member: 1 found, 0 absent or unusable (counted) */
+static int result_int(hc_req_t *r, const char *key, int64_t min, int64_t max, int64_t *out)
+{
+    char err[256];
+    int rc = json_get_int(r->body, key, min, max, out, err, sizeof(err));
+    if (rc < 0)
+        agent_fields_invalid(AGENT_EP_EXEC_RESULT, r->auth.node_id, key, err);
+    return rc > 0;
+}
+
+/* Read tolerantly (api/agent_fields.h): only a missing id is refused (there
+ * is nothing to attach the result to); unknown members and unusable values
+ * are ignored and counted, and a result without a usable exit_code or error
+ * is recorded as failed, saying so. */
 void api_body_exec_result(hc_req_t *r)
 {
-    static const char *const allowed[] = {"id", "exit_code", "stdout", "stderr", "duration_ms", "error", "truncated",
-                                          NULL};
-    char err[256];
-    const char *id = NULL, *out = "", *errout = "", *failure = NULL;
+    static const char *const known[] = {"id", "exit_code", "stdout", "stderr", "duration_ms", "error", "truncated",
+                                        NULL};
+    agent_fields_unknown(AGENT_EP_EXEC_RESULT, r->auth.node_id, r->body, known);
+    const char *id = result_str(r, "id", NULL), *out = result_str(r, "stdout", ""),
+               *errout = result_str(r, "stderr", ""), *failure = result_str(r, "error", NULL);
     int64_t exit_code = 0, duration = 0;
+    int has_exit = result_int(r, "exit_code", -2147483648LL, 4294967295LL, &exit_code);
+    int has_duration = result_int(r, "duration_ms", 0, 1LL << 53, &duration);
     int agent_truncated = 0;
-    int has_exit, has_duration;
-    if (json_check_keys(r->body, allowed, err, sizeof(err)) != 0 ||
-        json_get_str(r->body, "id", EXEC_ID_MAX - 1, &id, err, sizeof(err)) < 0 ||
-        (has_exit = json_get_int(r->body, "exit_code", -2147483648LL, 4294967295LL, &exit_code, err, sizeof(err))) <
-            0 ||
-        json_get_str(r->body, "stdout", SIZE_MAX, &out, err, sizeof(err)) < 0 ||
-        json_get_str(r->body, "stderr", SIZE_MAX, &errout, err, sizeof(err)) < 0 ||
-        (has_duration = json_get_int(r->body, "duration_ms", 0, 1LL << 53, &duration, err, sizeof(err))) < 0 ||
-        json_get_str(r->body, "error", EXEC_ERROR_MAX, &failure, err, sizeof(err)) < 0 ||
-        json_get_bool(r->body, "truncated", &agent_truncated, err, sizeof(err)) < 0) {
-        json_error(r, 400, "bad_request", "%s", err);
-        return;
+    char err[256];
+    if (json_get_bool(r->body, "truncated", &agent_truncated, err, sizeof(err)) < 0) {
+        agent_fields_invalid(AGENT_EP_EXEC_RESULT, r->auth.node_id, "truncated", "not a boolean");
+        agent_truncated = 0;
     }
-    if (id == NULL || id[0] == '\0') {
-        json_error(r, 400, "bad_request", "\"id\" is required");
+    if (id == NULL || id[0] == '\0' || strlen(id) >= EXEC_ID_MAX) {
+        json_error(r, 400, "bad_request", "\"id\" is required: the id of the command this is the result of");
         return;
     }
     if (failure != NULL && failure[0] == '\0')
         failure = NULL;
-    if (!has_exit && failure == NULL) {
-        json_error(r, 400, "bad_request", "\"exit_code\" is required (or \"error\" when the command could not run)");
-        return;
-    }
+    if (failure != NULL && strlen(failure) > EXEC_ERROR_MAX)
+        failure = "the agent reported an error longer than this server keeps";
+    if (!has_exit && failure == NULL)
+        failure = "the agent's result carried no usable exit_code";
     exec_status_t status = EXEC_QUEUED;
     switch (exec_queue_report_check(r->auth.node_id, id, &status)) {
     case 0:

@@ -21,8 +21,10 @@
 #include "api.h"
 #include "audit.h"
 #include "commit.h"
+#include "events.h"
 #include "exec_queue.h"
 #include "clock.h"
+#include "head_roles.h"
 #include "jsonio.h"
 #include "shell_session.h"
 #include "log.h"
@@ -36,6 +38,7 @@
 /* application errors of apply (negative, distinct from STORE_* and COMMIT_*) */
 #define NODES_ENOENT (-10)
 #define NODES_EUNKNOWN_ROLE (-11)
+#define NODES_EPINNED HEAD_ROLES_EPINNED
 
 int nodes_text_ok(const char *s)
 {
@@ -643,6 +646,7 @@ typedef struct {
     char id[NODE_ID_MAX];
     json_t *roles;   /* array of valid, distinct names */
     json_t *missing; /* set by apply: roles deleted from the catalog meanwhile */
+    int head_change; /* set by apply: head record created (+1) or dropped (-1) by a head role */
     char actor[80];
 } setroles_t;
 
@@ -671,6 +675,28 @@ static int setroles_apply(sqlite3 *db, void *arg)
         free(roles);
         return NODES_EUNKNOWN_ROLE;
     }
+    /* a head role makes the node a head (fleet/head_roles.h): needs the roles it had */
+    json_t *old = NULL;
+    if ((st = store_prepare(db, "SELECT roles FROM nodes WHERE id = ?1")) == NULL) {
+        free(roles);
+        return -1;
+    }
+    sqlite3_bind_text(st, 1, s->id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        old = json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW) {
+        free(roles);
+        return rc == SQLITE_DONE ? NODES_ENOENT : -1;
+    }
+    rc = head_roles_sync(db, serve_config(), s->id, json_is_array(old) ? old : s->missing, s->roles, s->actor,
+                         &s->head_change);
+    json_decref(old);
+    if (rc != 0) {
+        free(roles);
+        return rc;
+    }
     st = store_prepare(db, "UPDATE nodes SET roles = ?2 WHERE id = ?1");
     if (st == NULL) {
         free(roles);
@@ -687,6 +713,8 @@ static int setroles_apply(sqlite3 *db, void *arg)
         return NODES_ENOENT;
     json_t *detail = json_pack("{s:O}", "roles", s->roles);
     rc = store_audit_append(db, s->actor, "node.roles", s->id, detail);
+    if (rc == 0 && json_object_set_new(detail, "actor", json_string(s->actor)) == 0)
+        rc = store_node_event_append(db, s->id, clock_now(), "roles", detail);
     json_decref(detail);
     return rc;
 }
@@ -707,6 +735,8 @@ static void setroles_publish(void *arg)
         json_decref(n->roles);
         n->roles = copy;
         copy = NULL;
+        if (head_roles_publish(n, s->head_change) != 0)
+            log_error("msg=\"out of memory publishing a new head; it shows after a restart\" id=%s", s->id);
     }
     lock_give(&registry_nodes_lock);
     json_decref(copy);
@@ -739,6 +769,11 @@ static void setroles_respond(hc_req_t *r, int status, void *arg)
     setroles_t *s = arg;
     if (status == NODES_EUNKNOWN_ROLE) {
         respond_unknown_roles(r, s->missing);
+        return;
+    }
+    if (status == NODES_EPINNED) {
+        json_error(r, 409, "conflict", "node %s is the assigned body of a head: unassign it there before giving it "
+                                       "a head role; nothing was changed", s->id);
         return;
     }
     respond_mutation(r, status, s->id);

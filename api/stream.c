@@ -17,7 +17,9 @@
 
 #include "api.h"
 #include "audit.h"
+#include "clock.h"
 #include "commit.h"
+#include "events.h"
 #include "exec_queue.h"
 #include "jsonio.h"
 #include "registry.h"
@@ -45,7 +47,12 @@ static int stop_apply(sqlite3 *db, void *arg)
         return EXEC_ENOENT;
     if (stream_sessions_end_node_apply(db, s->node_id, SS_STREAM_STOPPED, s->ended) != 0)
         return -1;
-    return store_audit_append(db, s->actor, "node.stream_stop", s->node_id, NULL);
+    json_t *d = json_pack("{s:s}", "actor", s->actor);
+    rc = store_audit_append(db, s->actor, "node.stream_stop", s->node_id, NULL);
+    if (rc == 0)
+        rc = store_node_event_append(db, s->node_id, clock_now(), "stream_stop", d);
+    json_decref(d);
+    return rc;
 }
 
 static void stop_publish(void *arg)
@@ -73,7 +80,15 @@ static void on_stop_result(hc_req_t *r, int outcome, const exec_result_t *res, v
     } else if (outcome == EXEC_INTERNAL_WAIT_ENDED) {
         verdict = "exec timed out";
     }
-    json_t *o = json_pack("{s:s, s:s, s:s}", "status", "ok", "exec", verdict, "output", res->out);
+    /* the agent's echo ends in one newline (CRLF on Windows); the runbooks
+     * expect "output":"{\"status\":\"ok\"}", so exactly one is trimmed */
+    const char *out = res->out ? res->out : "";
+    size_t len = strlen(out);
+    if (len >= 2 && out[len - 2] == '\r' && out[len - 1] == '\n')
+        len -= 2;
+    else if (len >= 1 && out[len - 1] == '\n')
+        len -= 1;
+    json_t *o = json_pack("{s:s, s:s, s:s%}", "status", "ok", "exec", verdict, "output", out, len);
     if (o != NULL && (outcome == EXEC_INTERNAL_FINISHED || outcome == EXEC_INTERNAL_WAIT_ENDED)) {
         json_object_set_new(o, "exec_id", json_string(res->id));
         json_object_set_new(o, "exec_status", json_string(exec_status_api(res->status)));

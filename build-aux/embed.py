@@ -39,13 +39,11 @@ def main():
                 sys.exit('embed.py: migration file name must be NNNN_name.sql: ' + base)
             entries.append((int(m.group(1)), base, p))
         entries.sort()
-        # Numbers are reserved per branch while several are in flight, so a
-        # branch may lack a lower number for a while: gaps are allowed, a
-        # repeated number is not. (A database migrated past a gap skips the
-        # file that later fills it: never ship a build with a gap.)
+        # A gap would let a database migrated past it skip the file that later
+        # fills it, so numbers run 1..N with no gap and no repeat.
         for i, (v, _, _) in enumerate(entries):
-            if v < 1 or (i > 0 and v == entries[i - 1][0]):
-                sys.exit('embed.py: migration number %d is used twice (or is 0)' % v)
+            if v != i + 1:
+                sys.exit('embed.py: migrations must be numbered 1..N without gaps (got %d at position %d)' % (v, i + 1))
         for i, (v, base, p) in enumerate(entries):
             data = open(p, 'rb').read()
             lines.append('static const char m%d[] = {%s};' % (i, c_bytes(data)))

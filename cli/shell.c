@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "client.h"
 #include "ws_client.h"
 
 #define EXIT_USAGE 2
@@ -222,11 +223,7 @@ static void send_size(ws_client_t *c)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: hydracluster shell <nodeId> [--server URL] [--admin-token T]\n"
-               "  An interactive shell on the node in a fresh PTY (through the server's relay).\n"
-               "  --server URL      default $HYDRACLUSTER_SERVER, else " DEFAULT_SERVER "\n"
-               "  --admin-token T   default $HYDRACLUSTER_TOKEN\n"
-               "exit codes: the remote shell's; 2 usage; 255 no session (or it broke off)\n");
+    cli_usage(f, "shell"); /* the text is in the command table, cli/commands.c */
 }
 
 int cli_shell_main(int argc, char **argv)
@@ -234,11 +231,13 @@ int cli_shell_main(int argc, char **argv)
     static const struct option opts[] = {
         {"server", required_argument, NULL, 'S'},
         {"admin-token", required_argument, NULL, 'T'},
+        {"config", required_argument, NULL, 'c'},
         {"help", no_argument, NULL, 'h'},
         {0},
     };
     const char *prog = "hydracluster shell";
     const char *server = getenv("HYDRACLUSTER_SERVER"), *token = getenv("HYDRACLUSTER_TOKEN");
+    const char *config_path = NULL;
     int ch;
     optind = 1;
     while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -246,6 +245,8 @@ int cli_shell_main(int argc, char **argv)
             server = optarg;
         else if (ch == 'T')
             token = optarg;
+        else if (ch == 'c')
+            config_path = optarg;
         else if (ch == 'h') {
             usage(stdout);
             return 0;
@@ -258,10 +259,12 @@ int cli_shell_main(int argc, char **argv)
         fprintf(stderr, "%s: give one node id (see --help)\n", prog);
         return EXIT_USAGE;
     }
-    if (token == NULL || token[0] == '\0') {
-        fprintf(stderr, "%s: no admin token: pass --admin-token or set HYDRACLUSTER_TOKEN\n", prog);
-        return EXIT_USAGE;
-    }
+    /* the same defaults as every client command: the environment, then the config */
+    char server_buf[600], token_buf[512];
+    int trc = cli_target_defaults(prog, config_path, &server, &token, server_buf, sizeof(server_buf), token_buf,
+                                  sizeof(token_buf));
+    if (trc != 0)
+        return trc;
     char srv[2048];
     server_trim(srv, sizeof(srv), server);
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)

@@ -495,7 +495,8 @@ int registry_load(sqlite3 *db, char *err, size_t errlen)
         "n.roles, n.approval, n.enrolled_at, n.last_seen, n.ip, n.wireguard_ip, n.lan_ip, n.provider_status, "
         "n.stream_status, n.drain, n.flag_update_node, n.flag_update_services, n.flag_reprovision, "
         "n.flags_generation, n.diagnostics, n.extra, "
-        "h.node_id, h.status, h.diagnostics, h.assigned_body_id, h.app_id, h.allowed_experiences, h.updated_at "
+        "h.node_id, h.status, h.diagnostics, h.assigned_body_id, h.app_id, h.allowed_experiences, h.updated_at, "
+        "n.flags_acked, h.reported_body_id "
         "FROM nodes n LEFT JOIN heads h ON h.node_id = n.id";
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
@@ -542,6 +543,7 @@ int registry_load(sqlite3 *db, char *err, size_t errlen)
         n->diagnostics = json_col(st, 24, 0);
         json_decref(n->extra);
         n->extra = json_col(st, 25, 0);
+        n->flags_acked = sqlite3_column_int(st, 33);
         if (sqlite3_column_type(st, 26) != SQLITE_NULL) {
             n->head = calloc(1, sizeof(*n->head));
             if (n->head == NULL) {
@@ -557,6 +559,7 @@ int registry_load(sqlite3 *db, char *err, size_t errlen)
             copy_col(st, 30, n->head->app_id, sizeof(n->head->app_id));
             n->head->allowed_experiences = json_col(st, 31, 1);
             n->head->updated_at = time_col(st, 32);
+            copy_col(st, 34, n->head->reported_body_id, sizeof(n->head->reported_body_id));
         }
         registry_node_insert(n);
     }

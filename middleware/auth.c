@@ -5,6 +5,7 @@
  * take and release the registry lock themselves: no lock is held here when
  * router_next runs the handler.
  */
+#include <sodium.h>
 #include <string.h>
 #include <strings.h>
 
@@ -14,6 +15,18 @@
 #include "secret.h"
 #include "serve.h"
 #include "login_sessions.h"
+
+/* server.metrics_token: read-only, /metrics only (set once before the
+ * workers start, read-only afterwards) */
+static uint8_t metrics_hash[SECRET_HASH_LEN];
+static int metrics_set;
+
+void auth_set_metrics_token(const uint8_t *hash)
+{
+    metrics_set = hash != NULL;
+    if (hash != NULL)
+        memcpy(metrics_hash, hash, SECRET_HASH_LEN);
+}
 
 /* the bearer token, or an empty iovec */
 static h2o_iovec_t bearer(h2o_req_t *req)
@@ -59,6 +72,9 @@ static void identify(hc_req_t *r, h2o_iovec_t tok, int want_fleet)
     } else if (want_fleet && registry_auth_fleet(h)) {
         r->auth.cred = CRED_FLEET;
         snprintf(r->auth.actor, sizeof(r->auth.actor), "fleet");
+    } else if (metrics_set && sodium_memcmp(h, metrics_hash, SECRET_HASH_LEN) == 0) {
+        r->auth.cred = CRED_METRICS;
+        snprintf(r->auth.actor, sizeof(r->auth.actor), "metrics");
     }
 }
 
@@ -87,10 +103,12 @@ void mw_auth(hc_req_t *r)
     switch (kind) {
     case AUTH_ADMIN:
     case AUTH_METRICS:
-        if (r->auth.cred == CRED_ADMIN)
+        if (r->auth.cred == CRED_ADMIN || (kind == AUTH_METRICS && r->auth.cred == CRED_METRICS))
             break;
         if (r->auth.cred == CRED_NONE)
             unauthorized(r, "admin");
+        else if (r->auth.cred == CRED_METRICS)
+            forbidden(r, "the metrics token only reads /metrics");
         else
             forbidden(r, "this endpoint needs an admin token");
         return;

@@ -19,6 +19,8 @@ void mw_access_log(hc_req_t *r);
 void mw_limits(hc_req_t *r);
 /* the route's credential kind (401/403) */
 void mw_auth(hc_req_t *r);
+/* server.metrics_token's hash (NULL: none); main thread, before the workers start */
+void auth_set_metrics_token(const uint8_t *hash);
 
 /* HTTP/1 requests refused from their headers before h2o read their body
  * (middleware/prebody.c) reach the router with this header in place of

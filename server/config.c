@@ -34,6 +34,7 @@ static const key_def_t key_defs[] = {
     {.key = "server.tls.http2", .kind = K_BOOL, AT(server.tls.http2)},
     {.key = "server.trusted_proxies", .kind = K_PROXIES},
     {.key = "server.metrics_public", .kind = K_BOOL, AT(server.metrics_public)},
+    {.key = "server.metrics_token", .kind = K_TOKEN, AT(server.metrics_token), .nullable = true},
     {.key = "server.shutdown_grace", .kind = K_DURATION, AT(server.shutdown_grace_ms), .max = FOREVER},
     /* at least 2 s: an idle worker loop turns every 0.5 s (server/workers.c) */
     {.key = "server.watchdog_stall",
@@ -50,6 +51,7 @@ static const key_def_t key_defs[] = {
      AT(nodes.heartbeat_interval_s),
      .min = MS_PER_S,
      .max = MS_PER_H},
+    {.key = "nodes.events_retention", .kind = K_DURATION, AT(nodes.events_retention_ms), .min = MS_PER_S, .max = FOREVER},
     {.key = "exec", .kind = K_SECTION},
     {.key = "exec.default_timeout", .kind = K_DURATION, AT(exec.default_timeout_ms), .min = MS_PER_S, .max = 24 * MS_PER_H},
     /* an agent's result (stdout + stderr, JSON-escaped) must fit the 8 MiB body limit of POST /api/v1/body/exec/result */
@@ -74,6 +76,7 @@ static const key_def_t key_defs[] = {
      .min = MS_PER_S,
      .max = 5 * MS_PER_M},
     {.key = "heads.logs_timeout", .kind = K_DURATION, AT(heads.logs_timeout_ms), .min = MS_PER_S, .max = 5 * MS_PER_M},
+    {.key = "heads.roles", .kind = K_HEAD_ROLES},
     {.key = "shell", .kind = K_SECTION},
     {.key = "shell.connect_timeout", .kind = K_DURATION, AT(shell.connect_timeout_ms), .min = MS_PER_S, .max = 5 * MS_PER_M},
     {.key = "shell.idle_timeout", .kind = K_DURATION, AT(shell.idle_timeout_ms), .min = MS_PER_S, .max = 24 * MS_PER_H},
@@ -93,7 +96,11 @@ static const key_def_t key_defs[] = {
     {.key = "sessions.log_max_lines", .kind = K_UINT, AT(sessions.log_max_lines), .min = 10, .max = 1000000},
     {.key = "releases", .kind = K_SECTION},
     {.key = "releases.base_url", .kind = K_URL, AT(releases.base_url)},
+    {.key = "releases.channel", .kind = K_NAME, AT(releases.channel)},
     {.key = "role_catalog", .kind = K_ROLES},
+    {.key = "log", .kind = K_SECTION},
+    {.key = "log.level", .kind = K_CHOICE, AT(log.level), .choices = "debug|info|warn|error"},
+    {.key = "log.format", .kind = K_CHOICE, AT(log.format), .choices = "logfmt|json"},
 };
 
 /* ---- the walk ---- */
@@ -118,6 +125,9 @@ static int set_value(ctx_t *c, hc_config_t *cfg, const key_def_t *d, ynode_t *v)
         case K_PROXIES:
             config_free_strs(cfg->server.trusted_proxies, cfg->server.trusted_proxies_count);
             cfg->server.trusted_proxies_count = 0;
+            return 0;
+        case K_HEAD_ROLES:
+            cfg->heads.roles_count = 0;
             return 0;
         case K_ROLES:
             config_free_roles(cfg->role_catalog, cfg->role_catalog_count);
@@ -147,6 +157,8 @@ static int set_value(ctx_t *c, hc_config_t *cfg, const key_def_t *d, ynode_t *v)
         return config_set_list(c, d, v, cfg);
     case K_ROLES:
         return config_set_roles(c, d, v, cfg);
+    case K_HEAD_ROLES:
+        return config_set_head_roles(c, d, v, cfg);
     default:
         return config_set_string(c, d, v, cfg);
     }
@@ -300,6 +312,7 @@ int config_defaults(hc_config_t *cfg)
     cfg->nodes.offline_after_ms = 90 * MS_PER_S;
     cfg->nodes.enrollment_ttl_ms = 24 * MS_PER_H;
     cfg->nodes.heartbeat_interval_s = 30;
+    cfg->nodes.events_retention_ms = 30 * 24 * MS_PER_H;
     cfg->exec.default_timeout_ms = 60 * MS_PER_S;
     cfg->exec.max_output_bytes = 1048576;
     cfg->exec.result_retention_ms = 168 * MS_PER_H;
@@ -322,8 +335,16 @@ int config_defaults(hc_config_t *cfg)
     cfg->sessions.orphan_after_ms = 60 * MS_PER_S;
     cfg->sessions.log_max_lines = 10000;
     cfg->releases.base_url = strdup("https://releases.example.com");
+    cfg->releases.channel = strdup("production");
+    static const char *const head_roles[] = {"hydraheadflatscreen", "hydraheadwindows", "hydraheadipad"};
+    for (size_t i = 0; i < sizeof(head_roles) / sizeof(head_roles[0]); i++)
+        snprintf(cfg->heads.roles[i], sizeof(cfg->heads.roles[i]), "%s", head_roles[i]);
+    cfg->heads.roles_count = sizeof(head_roles) / sizeof(head_roles[0]);
+    cfg->log.level = strdup("info");
+    cfg->log.format = strdup("logfmt");
     if (cfg->server.listen[0] == NULL || cfg->server.data_dir == NULL || cfg->heads.screenshot_path == NULL ||
-        cfg->streams.stop_command == NULL || cfg->releases.base_url == NULL) {
+        cfg->streams.stop_command == NULL || cfg->releases.base_url == NULL || cfg->releases.channel == NULL ||
+        cfg->log.level == NULL || cfg->log.format == NULL) {
         config_free(cfg);
         return -1;
     }
@@ -363,6 +384,11 @@ void config_free(hc_config_t *cfg)
     if (cfg->server.fleet_enrollment_token != NULL)
         explicit_bzero(cfg->server.fleet_enrollment_token, strlen(cfg->server.fleet_enrollment_token));
     free(cfg->server.fleet_enrollment_token);
+    if (cfg->server.metrics_token != NULL)
+        explicit_bzero(cfg->server.metrics_token, strlen(cfg->server.metrics_token));
+    free(cfg->server.metrics_token);
+    free(cfg->log.level);
+    free(cfg->log.format);
     free(cfg->server.tls.cert_file);
     free(cfg->server.tls.key_file);
     config_free_strs(cfg->server.trusted_proxies, CONFIG_MAX_PROXIES);
@@ -370,6 +396,7 @@ void config_free(hc_config_t *cfg)
     free(cfg->heads.screenshot_path);
     free(cfg->streams.stop_command);
     free(cfg->releases.base_url);
+    free(cfg->releases.channel);
     config_free_roles(cfg->role_catalog, cfg->role_catalog_count);
     memset(cfg, 0, sizeof(*cfg));
 }

@@ -11,6 +11,7 @@
 
 #define CONFIG_MAX_LISTEN 8
 #define CONFIG_MAX_PROXIES 16
+#define CONFIG_MAX_HEAD_ROLES 16
 
 typedef struct config_role {
     char *name;
@@ -39,6 +40,7 @@ typedef struct hc_config {
         char *trusted_proxies[CONFIG_MAX_PROXIES];
         size_t trusted_proxies_count;
         int metrics_public; /* bool */
+        char *metrics_token; /* server.metrics_token: read-only credential for /metrics only; NULL: none */
         uint64_t shutdown_grace_ms; /* server.shutdown_grace, default 10s */
         uint64_t watchdog_stall_ms; /* server.watchdog_stall, default 5s: a worker loop stuck this long is a stall */
     } server;
@@ -48,6 +50,7 @@ typedef struct hc_config {
         int auto_approve;          /* default false */
         uint64_t enrollment_ttl_ms; /* nodes.enrollment_ttl, default 24h */
         unsigned heartbeat_interval_s; /* nodes.heartbeat_interval, default 30s */
+        uint64_t events_retention_ms; /* nodes.events_retention, default 30 days: node events older are pruned */
     } nodes;
 
     struct {
@@ -67,6 +70,8 @@ typedef struct hc_config {
         uint64_t experience_timeout_ms;   /* heads.experience_timeout, default 5s: bound on the experience library's answer */
         uint64_t screenshot_timeout_ms;   /* heads.screenshot_timeout, default 20s: GET …/screenshot answers 504 after it */
         uint64_t logs_timeout_ms;         /* heads.logs_timeout, default 15s: GET …/logs answers 504 after it */
+        char roles[CONFIG_MAX_HEAD_ROLES][65]; /* heads.roles: a node holding one is a head */
+        size_t roles_count;               /* default 3: hydraheadflatscreen, hydraheadwindows, hydraheadipad */
     } heads;
 
     struct {
@@ -90,7 +95,13 @@ typedef struct hc_config {
 
     struct {
         char *base_url; /* default https://releases.example.com */
+        char *channel;  /* releases.channel, default "production": <base_url>/hydranode/<channel>/latest/… */
     } releases;
+
+    struct {
+        char *level;  /* log.level: debug, info (default), warn, error */
+        char *format; /* log.format: logfmt (default) or json */
+    } log;
 
     config_role_t *role_catalog;
     size_t role_catalog_count;

@@ -34,6 +34,9 @@ typedef enum {
     K_LISTEN,
     K_PROXIES,
     K_ROLES,
+    K_NAME,       /* 1..64 of [A-Za-z0-9._-]: a role name, a release channel */
+    K_HEAD_ROLES, /* a list of K_NAME: heads.roles */
+    K_CHOICE, /* one of key_def_t.choices ("a|b|c"), kept as the string */
 } kind_t;
 
 typedef struct {
@@ -42,6 +45,7 @@ typedef struct {
     size_t off, size; /* the field in hc_config_t */
     uint64_t min, max;
     bool nullable; /* "key:" or "key: null" unsets it */
+    const char *choices; /* K_CHOICE: the allowed values, '|'-separated */
 } key_def_t;
 
 typedef const yaml_tree_node_t ynode_t;
@@ -72,6 +76,7 @@ int config_set_uint(ctx_t *c, const key_def_t *d, ynode_t *v, void *field);
 int config_set_duration(ctx_t *c, const key_def_t *d, ynode_t *v, void *field);
 int config_set_string(ctx_t *c, const key_def_t *d, ynode_t *v, hc_config_t *cfg);
 int config_set_list(ctx_t *c, const key_def_t *d, ynode_t *v, hc_config_t *cfg);
+int config_set_head_roles(ctx_t *c, const key_def_t *d, ynode_t *v, hc_config_t *cfg);
 
 /* config_roles.c */
 int config_set_roles(ctx_t *c, const key_def_t *d, ynode_t *v, hc_config_t *cfg);

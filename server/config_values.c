@@ -328,6 +328,27 @@ static int set_token_file(ctx_t *c, const key_def_t *d, ynode_t *v, hc_config_t 
     return rc;
 }
 
+/* a role name or a release channel; 64 bytes as ROLE_NAME_MAX (fleet/registry.h) */
+static const char *name_problem(const char *s)
+{
+    size_t n = strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-");
+    return s[0] == '\0' || s[n] != '\0' || n > 64 ? "must be 1 to 64 characters of A-Z, a-z, 0-9, '.', '_', '-'" : NULL;
+}
+
+/* 1 when s is one of the '|'-separated choices */
+static bool choice_ok(const char *choices, const char *s)
+{
+    size_t n = strlen(s);
+    for (const char *p = choices; *p;) {
+        const char *end = strchr(p, '|');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len == n && strncmp(p, s, n) == 0)
+            return true;
+        p += len + (end != NULL);
+    }
+    return false;
+}
+
 int config_set_string(ctx_t *c, const key_def_t *d, ynode_t *v, hc_config_t *cfg)
 {
     const char *s = config_text(v);
@@ -344,6 +365,13 @@ int config_set_string(ctx_t *c, const key_def_t *d, ynode_t *v, hc_config_t *cfg
         break;
     case K_TOKEN:
         bad = token_problem(s);
+        break;
+    case K_CHOICE:
+        if (!choice_ok(d->choices, s))
+            return config_fail(c, v, "\"%s\" must be one of %s, not \"%s\"", d->key, d->choices, s);
+        break;
+    case K_NAME:
+        bad = name_problem(s);
         break;
     default: /* paths */
         if (s[0] == '\0')
@@ -481,3 +509,23 @@ int config_set_list(ctx_t *c, const key_def_t *d, ynode_t *v, hc_config_t *cfg)
     return 0;
 }
 
+
+/* heads.roles: the roles that make a node a head; [] is allowed (none do) */
+int config_set_head_roles(ctx_t *c, const key_def_t *d, ynode_t *v, hc_config_t *cfg)
+{
+    ynode_t *items[CONFIG_MAX_HEAD_ROLES];
+    size_t n;
+    if (list_items(c, d, v, CONFIG_MAX_HEAD_ROLES, items, &n) != 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        const char *t = config_text(items[i]), *bad = t ? name_problem(t) : "must be strings";
+        if (bad != NULL)
+            return config_fail(c, items[i], "\"%s\" entries %s", d->key, bad);
+    }
+    for (size_t i = 0; i < n; i++) {
+        const char *t = config_text(items[i]);
+        snprintf(cfg->heads.roles[i], sizeof(cfg->heads.roles[i]), "%s", t ? t : "");
+    }
+    cfg->heads.roles_count = n;
+    return 0;
+}

@@ -13,6 +13,7 @@
  * |  35  | shell     | shell sessions, their relay buffers, parked shell checks |
  * |      |           | (fleet/shell_session.c)                                 |
  * |  40  | sessions  | web login sessions (web)                                |
+ * |  70  | agent_fields | log-once table of unknown agent fields (agent_fields) |
  * |  80  | metrics   | metric registries (metrics)                             |
  * |  90  | store     | the store writer's input queue (store/writer.c);        |
  * |      |           | innermost: may be taken under any other                 |
@@ -45,6 +46,7 @@ enum {
     LOCK_RANK_STREAM_SESSIONS = 33,
     LOCK_RANK_SHELL = 35,
     LOCK_RANK_LOGIN_SESSIONS = 40,
+    LOCK_RANK_AGENT_FIELDS = 70,
     LOCK_RANK_METRICS = 80,
     LOCK_RANK_STORE = 90,
 };

@@ -44,7 +44,7 @@ const char *auth_kind_name(auth_kind_t k)
     case AUTH_ENROLLMENT:
         return "enrollment (one-time)";
     case AUTH_METRICS:
-        return "admin (or open)";
+        return "admin or metrics token (or open)";
     case AUTH_ADMIN_OR_ANY_NODE:
         return "admin or node";
     }

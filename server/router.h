@@ -29,7 +29,7 @@ typedef enum {
 } auth_kind_t;
 
 /* what the auth stage established */
-typedef enum { CRED_NONE = 0, CRED_ADMIN, CRED_NODE, CRED_FLEET } cred_t;
+typedef enum { CRED_NONE = 0, CRED_ADMIN, CRED_NODE, CRED_FLEET, CRED_METRICS } cred_t;
 
 #define ROUTE_JSON_BODY 0x1     /* body must be a JSON object (400/415 otherwise) */
 #define ROUTE_JSON_OPTIONAL 0x2 /* like JSON_BODY, but an empty body is allowed */

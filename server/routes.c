@@ -24,6 +24,12 @@ const route_t route_table[] = {
     /* enrollment of machines */
     {"POST", "/api/v1/enrollments", api_enrollments_create, AUTH_ADMIN, 16 * KiB, ROUTE_JSON_BODY,
      "mint a one-time enrollment token {name, owner, os} with install commands"},
+    {"GET", "/api/v1/enrollments", api_enrollments_list, AUTH_ADMIN, 0, 0,
+     "unspent, unexpired enrollments {id, name, os, owner, created_at, expires_at, created_by} (never the token)"},
+    {"DELETE", "/api/v1/enrollments/{id}", api_enrollments_revoke, AUTH_ADMIN, 0, 0,
+     "revoke an unspent enrollment: its token stops working at once"},
+    {"GET", "/api/v1/enroll-warnings", api_enroll_warnings, AUTH_ADMIN, 0, 0,
+     "what would make install commands useless here (public_url loopback, placeholder releases.base_url)"},
     {"POST", "/api/v1/enroll", api_enroll, AUTH_ENROLLMENT, 16 * KiB, ROUTE_JSON_BODY,
      "agent: spend an enrollment token {enrollment_token, hostname, os, arch, version}"},
     {"POST", "/api/v1/nodes/{id}/approve", api_nodes_approve, AUTH_ADMIN, 0, 0, "approve a pending node"},
@@ -40,6 +46,9 @@ const route_t route_table[] = {
     {"DELETE", "/api/v1/nodes/{id}", api_nodes_delete, AUTH_ADMIN, 0, 0, "remove a node; its token stops working"},
     {"POST", "/api/v1/nodes/{id}/roles", api_nodes_set_roles, AUTH_ADMIN, 16 * KiB, ROUTE_JSON_BODY,
      "replace the node's roles {roles:[...]}, each from the catalog"},
+    {"GET", "/api/v1/nodes/{id}/events", api_node_events_list, AUTH_ADMIN, 0, 0,
+     "the node's history, newest first: online/offline, approval, roles, flags delivered, streams; "
+     "?limit=&before=&kind=&since="},
     {"POST", "/api/v1/nodes/{id}/update-node", api_nodes_update_node, AUTH_ADMIN, 0, 0, "flag an agent self-update"},
     {"POST", "/api/v1/nodes/{id}/update-services", api_nodes_update_services, AUTH_ADMIN, 0, 0,
      "flag an update of every provisioned service"},
@@ -135,6 +144,8 @@ const route_t route_table[] = {
     {"GET", "/roles", api_web_page, AUTH_NONE, 0, 0, "page: role catalog"},
     {"GET", "/sessions", api_web_page, AUTH_NONE, 0, 0, "page: streaming sessions (active first)"},
     {"GET", "/sessions/{id}/logs", api_web_page, AUTH_NONE, 0, 0, "page: a session's body and head logs side by side"},
+    {"GET", "/activity", api_web_page, AUTH_NONE, 0, 0, "page: fleet-wide activity (the audit log, filterable)"},
+    {"GET", "/admin", api_web_page, AUTH_NONE, 0, 0, "page: admin tokens, enrollments, fleet token rotation"},
     {"GET", "/static/{*path}", api_web_static, AUTH_NONE, 0, 0, "web UI files (content-hashed URLs are immutable)"},
 };
 

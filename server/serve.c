@@ -15,12 +15,15 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "agent_fields.h"
 #include "api.h"
+#include "cli.h"
 #include "clock.h"
 #include "conn_guard.h"
 #include "exec_queue.h"
 #include "shell_session.h"
 #include "fleet_token.h"
+#include "head_roles.h"
 #include "housekeeping.h"
 #include "import.h"
 #include "lock.h"
@@ -33,6 +36,8 @@
 #include "secret.h"
 #include "login_sessions.h"
 #include "softstate.h"
+#include "node_events.h"
+#include "middleware.h"
 #include "stream_sessions.h"
 #include "store.h"
 #include "tls.h"
@@ -66,9 +71,7 @@ int64_t serve_uptime_s(void)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: hydracluster serve [--config PATH]\n"
-               "  Runs the server. Without --config: $HYDRACLUSTER_CONFIG, then ~/.hydracluster/config.yaml,\n"
-               "  else the embedded default (127.0.0.1:8080, data in ./data).\n");
+    cli_usage(f, "serve"); /* the text is in the command table, cli/commands.c */
 }
 
 /* Loads config for any subcommand: --config, env, home, or the embedded default. */
@@ -117,6 +120,10 @@ static int load_credentials(void)
         secret_token_hash(tok, strlen(tok), h);
     }
     registry_set_config_admin(h);
+    if (config.server.metrics_token != NULL) {
+        secret_token_hash(config.server.metrics_token, strlen(config.server.metrics_token), h);
+        auth_set_metrics_token(h);
+    }
     if (fleet_token_load(&config, store_db(), err, sizeof(err)) != 0) {
         log_error("msg=\"%s\"", err);
         return -1;
@@ -215,8 +222,14 @@ int serve_main(int argc, char **argv)
     }
     started_ms = clock_mono_ms();
     signal(SIGPIPE, SIG_IGN);
+    log_journal_detect(); /* before the config: its errors go to the journal too */
     if (serve_load_config(config_path, &config) != 0)
         return 1;
+    log_level_t level = LOG_INFO;
+    log_level_parse(config.log.level, &level); /* config.c accepted only valid names */
+    log_set_min_level(level);
+    log_set_format(strcmp(config.log.format, "json") == 0 ? LOG_FORMAT_JSON : LOG_FORMAT_LOGFMT);
+    log_journal_detect();
     config_loaded = 1;
     if (config.server.public_url != NULL)
         snprintf(public_url, sizeof(public_url), "%s", config.server.public_url);
@@ -267,7 +280,7 @@ int serve_main(int argc, char **argv)
         return 1;
     }
     if (registry_init() != 0 || metrics_init() != 0 || exec_queue_init() != 0 ||
-        metrics_register_collector(exec_queue_metrics_render) != 0) {
+        metrics_register_collector(exec_queue_metrics_render) != 0 || agent_fields_init() != 0) {
         log_error("msg=\"out of memory at start\"");
         return 1;
     }
@@ -278,8 +291,9 @@ int serve_main(int argc, char **argv)
         log_error("msg=\"%s\"", err[0] ? err : "cannot set up web sessions");
         return 1;
     }
-    if (registry_load(store_db(), err, sizeof(err)) != 0 || roles_seed(&config, err, sizeof(err)) != 0 ||
-        exec_queue_load(store_db(), err, sizeof(err)) != 0) {
+    if (head_roles_reconcile(&config, err, sizeof(err)) != 0 || registry_load(store_db(), err, sizeof(err)) != 0 ||
+        roles_seed(&config, err, sizeof(err)) != 0 || exec_queue_load(store_db(), err, sizeof(err)) != 0 ||
+        node_events_load(store_db(), err, sizeof(err)) != 0) {
         log_error("msg=\"%s\"", err);
         return 1;
     }
@@ -288,6 +302,7 @@ int serve_main(int argc, char **argv)
         return 1;
     }
     registry_set_exec_pending_fn(exec_queue_pending_count); /* the heartbeat's exec_pending */
+    enroll_warnings_log();
     if (store_writer_start() != 0) {
         log_error("msg=\"cannot start the store writer thread\"");
         return 1;
@@ -350,7 +365,7 @@ int serve_main(int argc, char **argv)
         return 1;
     }
     if (softstate_register() != 0 || housekeeping_every("sessions", 60 * 1000, login_session_prune, NULL) != 0 ||
-        stream_sessions_register() != 0 || housekeeping_start() != 0) {
+        node_events_register() != 0 || stream_sessions_register() != 0 || housekeeping_start() != 0) {
         workers_stop(0);
         store_writer_stop();
         tls_free();

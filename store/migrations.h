@@ -2,8 +2,7 @@
  * The embedded migrations and their runner.
  *
  * build-aux/embed.py compiles migrations/NNNN_name.sql into a generated C file
- * that defines hc_migrations[] (sorted by strictly increasing version; a gap
- * is allowed while parallel branches hold their numbers, never in a release)
+ * that defines hc_migrations[] (sorted by version, numbered 1..N without gaps)
  * and hc_migrations_count. The generated file carries its own copy of the
  * typedef below (it includes nothing of ours), so keep the two identical.
  *

@@ -233,9 +233,16 @@ static void test_lifecycle_from_reports(void **state)
     snprintf(path, sizeof(path), "/api/v1/sessions?node=%s", body);
     assert_string_equal(list_ids(srv, path), "life-2 life-1");
     beat(srv, btok, "{\"stream_status\":\"idle\"}");
-    /* a head's PUT is an admin-facing write: a bad id is refused */
-    head_put(srv, head, htok, "{\"status\":\"streaming\",\"session_id\":\"no spaces!\"}", 400);
-    head_put(srv, head, htok, "{\"status\":\"streaming\",\"session_id\":7}", 400);
+    /* an admin's head PUT is strict: a bad id is refused; the kiosk's own
+     * report is read tolerantly (api/agent_fields.h): the id is ignored */
+    head_put(srv, head, TEST_ADMIN_TOKEN, "{\"status\":\"streaming\",\"session_id\":\"no spaces!\"}", 400);
+    head_put(srv, head, TEST_ADMIN_TOKEN, "{\"status\":\"streaming\",\"session_id\":7}", 400);
+    snprintf(path, sizeof(path), "/api/v1/sessions?node=%s", head);
+    char before[2048];
+    snprintf(before, sizeof(before), "%s", list_ids(srv, path));
+    head_put(srv, head, htok, "{\"status\":\"streaming\",\"session_id\":\"no spaces!\"}", 200);
+    head_put(srv, head, htok, "{\"status\":\"streaming\",\"session_id\":7}", 200);
+    assert_string_equal(list_ids(srv, path), before);
     expect_session(srv, "life-4", "ended", NULL, head, "head_idle");
     /* a second body reporting a session that has its body keeps out */
     char other[64], otok[65];
@@ -637,6 +644,53 @@ static void test_orphans(void **state)
     hc_server_free(s);
 }
 
+/* a kiosk that is a head by its role (heads.roles) reports sessions like any
+ * head, and its own report stays tolerant (an unknown field beside session_id) */
+static void test_head_by_role_reports_sessions(void **state)
+{
+    (void)state;
+    char kiosk[64], ktok[65], body[64], btok[65], path[128];
+    make_body(srv, "kiosk-role-1", "bxl1", kiosk, ktok);
+    make_body(srv, "body-role-1", "bxl1", body, btok);
+    snprintf(path, sizeof(path), "/api/v1/nodes/%s/roles", kiosk);
+    hc_resp_t r = hc_post_json(srv, path, TEST_ADMIN_TOKEN, "{\"roles\":[\"hydraguard-air\",\"hydraheadflatscreen\"]}");
+    assert_int_equal(r.status, 200);
+    hc_resp_free(&r);
+    head_put(srv, kiosk, ktok, "{\"status\":\"streaming\",\"session_id\":\"role-1\",\"app_build\":\"2026.11\"}", 200);
+    beat(srv, btok, "{\"stream_status\":\"streaming\",\"session_id\":\"role-1\"}");
+    expect_session(srv, "role-1", "active", body, kiosk, NULL);
+    head_put(srv, kiosk, ktok, "{\"status\":\"idle\"}", 200);
+    expect_session(srv, "role-1", "ended", body, kiosk, "head_idle");
+    /* its heartbeat's session_id alone counts, as for any head */
+    beat(srv, ktok, "{\"session_id\":\"role-2\"}");
+    expect_session(srv, "role-2", "active", NULL, kiosk, NULL);
+    beat(srv, ktok, "{\"session_id\":null}");
+    expect_session(srv, "role-2", "ended", NULL, kiosk, "head_idle");
+    beat(srv, btok, "{\"stream_status\":\"idle\"}");
+}
+
+/* Newer agents report statuses this server does not know; they are stored
+ * as reported and end no session (only idle does, or error for a head). */
+static void test_unknown_status_keeps_the_session(void **state)
+{
+    (void)state;
+    char body[64], btok[65], head[64], htok[65];
+    make_body(srv, "body-newer", "bxl1", body, btok);
+    register_ipad(srv, "ipad-newer", "bxl1", head, htok);
+    beat(srv, btok, "{\"stream_status\":\"streaming\",\"session_id\":\"newer-1\"}");
+    head_put(srv, head, htok, "{\"status\":\"streaming\",\"session_id\":\"newer-1\"}", 200);
+    expect_session(srv, "newer-1", "active", body, head, NULL);
+    beat(srv, btok, "{\"stream_status\":\"reconnecting\",\"session_id\":\"newer-1\"}");
+    head_put(srv, head, htok, "{\"status\":\"buffering\",\"session_id\":\"newer-1\"}", 200);
+    expect_session(srv, "newer-1", "active", body, head, NULL);
+    json_t *n = node_get(srv, body);
+    assert_string_equal(str(n, "stream_status"), "reconnecting");
+    json_decref(n);
+    head_put(srv, head, htok, "{\"status\":\"error\"}", 200);
+    expect_session(srv, "newer-1", "ended", body, head, "head_idle");
+    beat(srv, btok, "{\"stream_status\":\"idle\"}");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -647,6 +701,8 @@ int main(void)
         cmocka_unit_test(test_sessions_survive_kill9),
         cmocka_unit_test(test_watchdog_silence_and_retention),
         cmocka_unit_test(test_orphans),
+        cmocka_unit_test(test_head_by_role_reports_sessions),
+        cmocka_unit_test(test_unknown_status_keeps_the_session),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

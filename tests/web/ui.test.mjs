@@ -78,6 +78,11 @@ test('enroll tab: a logged-in admin gets an install command that works, with cop
   await page.locator('#tab-machine[aria-selected=true]').waitFor();
   assert.equal(await page.isVisible('#enroll-form'), true);
   assert.equal(await page.isHidden('#anon-notice'), true);
+  // this test server listens on 127.0.0.1 with no public_url and the example release server: both are said
+  await page.locator('#enroll-warnings:not([hidden])').waitFor();
+  const warned = await page.textContent('#enroll-warnings');
+  assert.match(warned, /server\.public_url is http:\/\/127\.0\.0\.1:\d+, a loopback/);
+  assert.match(warned, /releases\.base_url is still the example placeholder/);
 
   await page.fill('#e-name', 'render-web-01');
   await page.fill('#e-owner', 'ops');
@@ -139,8 +144,13 @@ test('recovery tab: open without login, with the commands for Windows, Linux and
   const text = await page.textContent('#panel-recovery');
   assert.match(text, /schtasks \/Run \/TN HydraNode/);
   assert.match(text, /systemctl restart hydranode/);
-  assert.match(text, /launchctl kickstart/);
+  assert.match(text, /launchctl kickstart -k system\/com\.hydracluster\.hydranode/);
+  assert.match(text, /C:\\hydranode\\hydranode\.exe install/);
+  assert.match(text, /schtasks \/Query \/TN HydraNode/);
   assert.ok(text.includes(server.url + '/install.ps1'), 'reinstall command names this server');
+  // a reinstall keeps the node's identity: no new enrollment token in it
+  assert.doesNotMatch(await page.textContent('#rec-win-install'), /EnrollmentToken/);
+  assert.doesNotMatch(await page.textContent('#rec-unix-install'), /enrollment-token/);
   assert.equal(await page.isVisible('#anon-notice'), true);
   await shots(page, 'enroll-recovery');
 
