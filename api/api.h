@@ -74,6 +74,10 @@ void api_body_heartbeat(hc_req_t *r);
 void api_body_provision(hc_req_t *r);
 void api_body_shell_check(hc_req_t *r);
 
+/* api/shell.c (also api_body_shell_check above) */
+void api_nodes_shell(hc_req_t *r);
+void api_body_shell_connect(hc_req_t *r);
+
 /* api/audit.c */
 void api_audit_list(hc_req_t *r);
 /* api/heads.c */

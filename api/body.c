@@ -2,7 +2,6 @@
  * The node agent's endpoints (spec/agent-protocol.md), node token only:
  *   POST /api/v1/body/heartbeat    soft state in, instructions out
  *   GET  /api/v1/body/provision    the node's roles with their recipes
- *   GET  /api/v1/body/shell/check  whether an interactive shell waits
  *
  * A heartbeat changes memory at once (fleet/softstate.h flushes it to
  * SQLite within a second). Flags are durable: for an agent that acknowledges
@@ -452,13 +451,4 @@ void api_body_provision(hc_req_t *r)
         json_object_set(o, "missing_roles", missing);
     json_decref(missing);
     json_respond(r, 200, o);
-}
-
-/* ---- GET /api/v1/body/shell/check ---- */
-
-/* This server has no interactive shell sessions yet (the WebSocket relay is
- * not built), so no admin can be waiting for one: the true answer is null. */
-void api_body_shell_check(hc_req_t *r)
-{
-    json_respond(r, 200, json_pack("{s:n}", "session"));
 }

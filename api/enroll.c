@@ -20,6 +20,7 @@
 #include "commit.h"
 #include "events.h"
 #include "jsonio.h"
+#include "shell_session.h"
 #include "log.h"
 #include "nodes.h"
 #include "registry.h"
@@ -429,6 +430,8 @@ static void approval_publish(void *arg)
     if (n != NULL)
         snprintf(n->approval, sizeof(n->approval), "%s", a->approval);
     lock_give(&registry_nodes_lock);
+    if (strcmp(a->approval, "rejected") == 0)
+        shell_node_gone(a->id); /* with no lock held */
 }
 
 static void approval_respond(hc_req_t *r, int status, void *arg)

@@ -26,6 +26,7 @@
 #include "clock.h"
 #include "head_roles.h"
 #include "jsonio.h"
+#include "shell_session.h"
 #include "log.h"
 #include "registry.h"
 #include "serve.h"
@@ -482,6 +483,7 @@ static void delete_publish(void *arg)
     lock_give(&registry_nodes_lock);
     /* with no lock held: it answers the node's parked polls and result waiters */
     exec_queue_node_deleted(d->id);
+    shell_node_gone(d->id);
     stream_sessions_end_node_publish(d->id, SS_NODE_DELETED, d->ended, 1);
 }
 

@@ -13,6 +13,10 @@ int cli_token_main(int argc, char **argv);
 /* cli/exec.c: `hydracluster exec` (an HTTP client of a running server) */
 int cli_exec_main(int argc, char **argv);
 int cli_backup_main(int argc, char **argv);
+/* cli/shell.c: `hydracluster shell <node>` (interactive), and `exec --shell`'s one command in a fresh PTY */
+int cli_shell_main(int argc, char **argv);
+int cli_shell_exec(const char *server, const char *token, const char *node_id, const char *command,
+                   uint64_t timeout_ms);
 
 /* ---- the command table (cli/commands.c) and what is printed from it (cli/help.c) ---- */
 typedef struct cli_command {

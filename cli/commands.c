@@ -126,18 +126,28 @@ const cli_command_t cli_commands[] = {
      "rotate-fleet print-qr mint-admin revoke-admin", ""},
     {"exec", cli_exec_main, "run a command on a node through the exec queue",
      "exec ID \"COMMAND\" [--timeout 60s] [--json]\n"
-     "exec ID --file F|- [--timeout 60s] [--json]",
+     "exec ID --file F|- [--timeout 60s] [--json]\n"
+     "exec --shell ID \"COMMAND\" [--timeout 60s]",
      "Queues the command, waits for the result with the server's long poll (no tight polling) for up to --timeout, "
-     "prints its stdout (its stderr to stderr) and exits with its exit code.",
+     "prints its stdout (its stderr to stderr) and exits with its exit code. With --shell there is no queue: the "
+     "command (at most 8 KiB) runs at once in a fresh PTY on the node through the server's WebSocket relay, its "
+     "output printed as it comes; the flag may come before or after the node id.",
      "--file F\tsend the contents of F (- = stdin) as the command, no shell quoting\n"
      "--timeout D\thow long the command may run and how long to wait (default 60s)\n"
      "--json\tprint the whole result object\n"
-     "--shell\tinteractive shell (not available yet: exits 2)\n" CLIENT_OPTIONS,
+     "--shell\trun it in a fresh PTY through the WebSocket relay, not the queue\n" CLIENT_OPTIONS,
      "",
      "the command's own; 2 usage; 124 no result within --timeout (under --json it prints {\"id\",\"status\":"
      "\"pending\"}) or the command ran past its timeout on the node; 125 the agent could not run it, or it was "
      "canceled; 251 unexpected server answer; 252 the node is pending or rejected; 253 unknown node; 254 the admin "
-     "token was refused; 255 the server could not be reached"},
+     "token was refused; 255 the server could not be reached. With --shell: the command's own; 2 usage; 124 no exit "
+     "within --timeout; 255 no session could be established (server unreachable or refusing, or no agent attached "
+     "within shell.connect_timeout) or it broke off"},
+    {"shell", cli_shell_main, "an interactive shell on a node (WebSocket relay to a fresh PTY)", "shell ID",
+     "Opens an interactive shell on the node in a fresh PTY through the server's WebSocket relay: the terminal in "
+     "raw mode, its size sent at the start and on every resize, restored however the session ends. From a pipe it "
+     "sends the input and ^D at its end.",
+     CLIENT_OPTIONS, "", "the remote shell's own; 2 usage; 255 no session could be established, or it broke off"},
     {"completion", cli_completion_main, "shell completion script", "completion bash|zsh",
      "Prints a completion script: source <(hydracluster completion bash) in ~/.bashrc, or hydracluster completion zsh "
      "> \"${fpath[1]}/_hydracluster\" for zsh. Node ids are completed from the server (nodes list -o ids).",

@@ -11,7 +11,7 @@
  * Exit codes (docs/api.md "Exec", README):
  *   0..255  the command's exit code (a code outside 0..255 is reduced to its
  *           low byte, or 1 when that is 0)
- *   2       usage error (also --shell, which is not available yet)
+ *   2       usage error
  *   124     no result within --timeout ({"id","status":"pending"} under
  *           --json), or the command ran past its timeout on the node
  *   125     the agent could not run the command, or it was canceled
@@ -20,6 +20,10 @@
  *   253     unknown node
  *   254     the admin token was refused (401/403)
  *   255     the server could not be reached
+ *
+ * --shell runs the command in a fresh PTY through the WebSocket relay
+ * instead of the queue (cli/shell.c): no queue to wait behind; its exit
+ * codes are the command's, 124 timeout, 255 no session.
  */
 #include <curl/curl.h>
 #include <getopt.h>
@@ -281,11 +285,6 @@ int cli_exec_main(int argc, char **argv)
             return EXIT_USAGE;
         }
     }
-    if (shell) {
-        fprintf(stderr, "hydracluster exec: --shell is not available: the server has no interactive shell "
-                        "(WebSocket) yet; run commands through the queue instead (without --shell)\n");
-        return EXIT_USAGE;
-    }
     int npos = argc - optind;
     if (npos < 1 || npos > 2 || (file != NULL) == (npos == 2)) {
         fprintf(stderr, "hydracluster exec: give a node id and either a command or --file F (see --help)\n");
@@ -324,6 +323,18 @@ int cli_exec_main(int argc, char **argv)
         fprintf(stderr, "hydracluster exec: the command is empty\n");
         free(command);
         return EXIT_USAGE;
+    }
+    if (shell) {
+        int rc = EXIT_USAGE;
+        if (json)
+            fprintf(stderr, "hydracluster exec: --json does not go with --shell\n");
+        else if (strlen(command) > 8192) /* it travels in the WebSocket's URL: the server takes 8 KiB there */
+            fprintf(stderr, "hydracluster exec: a --shell command is at most 8192 bytes; send a longer one through "
+                            "the queue (without --shell)\n");
+        else
+            rc = cli_shell_exec(server, token, node_id, command, timeout_ms);
+        free(command);
+        return rc;
     }
     char srv[2048];
     snprintf(srv, sizeof(srv), "%s", server);

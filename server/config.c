@@ -84,6 +84,11 @@ static const key_def_t key_defs[] = {
      .max = 5 * MS_PER_M},
     {.key = "heads.logs_timeout", .kind = K_DURATION, AT(heads.logs_timeout_ms), .min = MS_PER_S, .max = 5 * MS_PER_M},
     {.key = "heads.roles", .kind = K_HEAD_ROLES},
+    {.key = "shell", .kind = K_SECTION},
+    {.key = "shell.connect_timeout", .kind = K_DURATION, AT(shell.connect_timeout_ms), .min = MS_PER_S, .max = 5 * MS_PER_M},
+    {.key = "shell.idle_timeout", .kind = K_DURATION, AT(shell.idle_timeout_ms), .min = MS_PER_S, .max = 24 * MS_PER_H},
+    {.key = "shell.max_duration", .kind = K_DURATION, AT(shell.max_duration_ms), .min = MS_PER_S, .max = 7 * 24 * MS_PER_H},
+    {.key = "shell.max_sessions_per_node", .kind = K_UINT, AT(shell.max_sessions_per_node), .min = 1, .max = 64},
     {.key = "streams", .kind = K_SECTION},
     {.key = "streams.stop_command", .kind = K_TEXT, AT(streams.stop_command)},
     {.key = "streams.stop_timeout", .kind = K_DURATION, AT(streams.stop_timeout_ms), .min = MS_PER_S, .max = FOREVER},
@@ -329,6 +334,10 @@ int config_defaults(hc_config_t *cfg)
     cfg->heads.experience_timeout_ms = 5 * MS_PER_S;
     cfg->heads.screenshot_timeout_ms = 20 * MS_PER_S; /* spec: 504 after 20 s */
     cfg->heads.logs_timeout_ms = 15 * MS_PER_S;       /* spec: 504 after 15 s */
+    cfg->shell.connect_timeout_ms = 10 * MS_PER_S;
+    cfg->shell.idle_timeout_ms = 30 * MS_PER_M;
+    cfg->shell.max_duration_ms = 12 * MS_PER_H;
+    cfg->shell.max_sessions_per_node = 4;
     cfg->streams.stop_command = strdup("hydrabody stream-stop");
     cfg->streams.stop_timeout_ms = 20 * MS_PER_S;
     cfg->sessions.retention_ms = 30 * 24 * MS_PER_H;

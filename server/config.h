@@ -80,6 +80,13 @@ typedef struct hc_config {
     } heads;
 
     struct {
+        uint64_t connect_timeout_ms;   /* shell.connect_timeout, default 10s: the agent must attach within it */
+        uint64_t idle_timeout_ms;      /* shell.idle_timeout, default 30m: no frame either way this long closes */
+        uint64_t max_duration_ms;      /* shell.max_duration, default 12h */
+        unsigned max_sessions_per_node; /* shell.max_sessions_per_node, default 4 */
+    } shell;
+
+    struct {
         char *stop_command;       /* default "hydrabody stream-stop" */
         uint64_t stop_timeout_ms; /* default 20s */
     } streams;

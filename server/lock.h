@@ -10,6 +10,8 @@
  * |  30  | exec      | exec queues and results, parked exec waiters (exec)     |
  * |  33  | stream_sessions | streaming sessions: active ones, what each node   |
  * |      |           | reports (fleet/stream_sessions.c); taken under nodes    |
+ * |  35  | shell     | shell sessions, their relay buffers, parked shell checks |
+ * |      |           | (fleet/shell_session.c)                                 |
  * |  40  | sessions  | web login sessions (web)                                |
  * |  45  | auth_throttle | bearer token failures per address (middleware)      |
  * |  70  | agent_fields | log-once table of unknown agent fields (agent_fields) |
@@ -43,6 +45,7 @@ enum {
     LOCK_RANK_NODES = 20,
     LOCK_RANK_EXEC = 30,
     LOCK_RANK_STREAM_SESSIONS = 33,
+    LOCK_RANK_SHELL = 35,
     LOCK_RANK_LOGIN_SESSIONS = 40,
     LOCK_RANK_AUTH_THROTTLE = 45,
     LOCK_RANK_AGENT_FIELDS = 70,

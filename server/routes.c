@@ -68,7 +68,9 @@ const route_t route_table[] = {
      "roles, flags, exec_pending, interval out"},
     {"GET", "/api/v1/body/provision", api_body_provision, AUTH_NODE, 0, 0, "agent: its roles with their recipes"},
     {"GET", "/api/v1/body/shell/check", api_body_shell_check, AUTH_NODE, 0, 0,
-     "agent: whether an interactive shell session waits (none: not implemented yet)"},
+     "agent: the next shell session waiting for it, or null; ?wait=N long poll (N <= 55)"},
+    {"GET", "/api/v1/body/shell/{session_id}", api_body_shell_connect, AUTH_NODE, 0, 0,
+     "agent: WebSocket to a shell session it was offered, bridged to a fresh PTY"},
 
     /* audit */
     {"GET", "/api/v1/audit", api_audit_list, AUTH_ADMIN, 0, 0, "the audit trail, newest first; ?target=&limit=&before="},
@@ -106,6 +108,8 @@ const route_t route_table[] = {
     {"GET", "/api/v1/nodes/{id}/exec", api_exec_list, AUTH_ADMIN, 0, 0,
      "the node's queue: pending, running, recent results (?limit=)"},
     {"DELETE", "/api/v1/nodes/{id}/exec", api_exec_purge, AUTH_ADMIN, 0, 0, "cancel every pending command of the node"},
+    {"GET", "/api/v1/nodes/{id}/shell", api_nodes_shell, AUTH_ADMIN, 0, 0,
+     "WebSocket: a shell on the node in a fresh PTY; ?cols=&rows=&command= (no command: interactive)"},
     {"GET", "/api/v1/nodes/{id}/exec/{execId}/result", api_exec_result, AUTH_ADMIN, 0, 0,
      "a command's result: 200 finished, 202 pending/running (?wait=N long poll)"},
     {"DELETE", "/api/v1/nodes/{id}/exec/{execId}", api_exec_cancel, AUTH_ADMIN, 0, 0, "cancel a pending command"},

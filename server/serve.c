@@ -21,6 +21,7 @@
 #include "clock.h"
 #include "conn_guard.h"
 #include "exec_queue.h"
+#include "shell_session.h"
 #include "fleet_token.h"
 #include "head_roles.h"
 #include "housekeeping.h"
@@ -329,6 +330,11 @@ int serve_main(int argc, char **argv)
 #endif
     if (exec_queue_register_tasks() != 0) {
         log_error("msg=\"cannot register the exec housekeeping task\"");
+        store_writer_stop();
+        return 1;
+    }
+    if (shell_init(&config) != 0) {
+        log_error("msg=\"cannot register the shell sweep or metrics\"");
         store_writer_stop();
         return 1;
     }

@@ -15,7 +15,9 @@
 #include "clock.h"
 #include "conn_guard.h"
 #include "log.h"
+#include "lock.h"
 #include "park.h"
+#include "ws.h"
 
 #define WORKER_IDLE_WAKE_MS 500
 
@@ -378,7 +380,25 @@ static void on_stop(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messag
         h2o_timeout_unlink(&w->accept_resume);
     close_listeners(w);
     park_worker_shutdown(w);
+    ws_worker_shutdown(w);
     h2o_context_request_shutdown(&w->ctx);
+}
+
+static void on_call(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
+{
+    (void)receiver;
+    while (!h2o_linklist_is_empty(messages)) {
+        worker_call_t *c = H2O_STRUCT_FROM_MEMBER(worker_call_t, super.link, messages->next);
+        h2o_linklist_unlink(&c->super.link);
+        lock_assert_none_held("worker call");
+        c->fn(c);
+        lock_assert_none_held("worker call end");
+    }
+}
+
+void worker_call_post(worker_t *w, worker_call_t *c)
+{
+    h2o_multithread_send_message(&w->call_receiver, &c->super);
 }
 
 static void *worker_main(void *arg)
@@ -391,6 +411,7 @@ static void *worker_main(void *arg)
     h2o_multithread_register_receiver(w->ctx.queue, &w->stop_receiver, on_stop);
     h2o_multithread_register_receiver(w->ctx.queue, &w->tls_receiver, on_tls);
     h2o_multithread_register_receiver(w->ctx.queue, &w->probe_receiver, on_probe);
+    h2o_multithread_register_receiver(w->ctx.queue, &w->call_receiver, on_call);
     h2o_linklist_init_anchor(&w->retired_tls);
     w->accept_resume.cb = on_accept_resume;
     w->accept_ctx.ctx = &w->ctx;

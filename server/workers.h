@@ -33,6 +33,7 @@ typedef struct worker {
     h2o_multithread_receiver_t stop_receiver;
     h2o_multithread_receiver_t tls_receiver;   /* a new SSL_CTX after a certificate reload */
     h2o_multithread_receiver_t probe_receiver; /* loop lag probes from the watchdog */
+    h2o_multithread_receiver_t call_receiver;  /* worker_call_post: functions to run on this worker */
     h2o_linklist_t retired_tls;                /* replaced SSL_CTXs kept until handshakes that use them end */
     /* h2o 2.2 timeouts have one fixed duration each: one per duration in use */
     struct {
@@ -50,6 +51,15 @@ typedef struct worker {
     _Atomic(const char *) current_method; /* its method */
     _Atomic uint64_t loop_lag_us;   /* how long the last lag probe waited for the loop (metrics) */
 } worker_t;
+
+/* A function to run on a worker's thread: any thread posts it with
+ * worker_call_post; fn(c) runs on w's loop with no lock held. A call must not
+ * be posted again before its fn started (it is linked while in flight). */
+typedef struct worker_call {
+    h2o_multithread_message_t super;
+    void (*fn)(struct worker_call *c);
+} worker_call_t;
+void worker_call_post(worker_t *w, worker_call_t *c);
 
 /* The calling thread's worker, or NULL off the workers. */
 worker_t *worker_current(void);
