@@ -638,6 +638,7 @@ typedef struct {
     json_t *roles;   /* array of valid, distinct names */
     json_t *missing; /* set by apply: roles deleted from the catalog meanwhile */
     int head_change; /* set by apply: head record created (+1) or dropped (-1) by a head role */
+    json_t *ended;   /* set by apply when the head record went: the streaming sessions that ended with it */
     char actor[80];
 } setroles_t;
 
@@ -683,6 +684,15 @@ static int setroles_apply(sqlite3 *db, void *arg)
     }
     rc = head_roles_sync(db, serve_config(), s->id, json_is_array(old) ? old : s->missing, s->roles, s->actor,
                          &s->head_change);
+    /* a node that is no longer a head is in no session as a head any more */
+    if (rc == 0 && s->head_change < 0) {
+        if (s->ended != NULL)
+            json_array_clear(s->ended); /* an apply that runs again starts over */
+        if (s->ended == NULL && (s->ended = json_array()) == NULL)
+            rc = -1;
+        else
+            rc = stream_sessions_end_node_apply(db, s->id, SS_HEAD_IDLE, s->ended);
+    }
     json_decref(old);
     if (rc != 0) {
         free(roles);
@@ -731,6 +741,8 @@ static void setroles_publish(void *arg)
     }
     lock_give(&registry_nodes_lock);
     json_decref(copy);
+    if (s->ended != NULL)
+        stream_sessions_end_node_publish(s->id, SS_HEAD_IDLE, s->ended, 0);
 }
 
 /* 400 naming every unknown role, with them as an array too */
@@ -775,6 +787,7 @@ static void setroles_free(void *arg)
     setroles_t *s = arg;
     json_decref(s->roles);
     json_decref(s->missing);
+    json_decref(s->ended);
     free(s);
 }
 

@@ -9,6 +9,8 @@
 #include "clock.h"
 #include "housekeeping.h"
 #include "log.h"
+#include "node_events.h"
+#include "serve.h"
 #include "store.h"
 
 /* set when some node was marked since the last flush took its copies: lets
@@ -34,6 +36,23 @@ void softstate_mark(node_t *n, unsigned bits)
 {
     n->soft_dirty |= bits;
     atomic_store(&pending, 1);
+}
+
+void softstate_node_seen(const char *id, const char *client_ip)
+{
+    node_events_pending_t events = {0};
+    int64_t now = clock_now();
+    lock_take(&registry_nodes_lock);
+    node_t *n = registry_node_find(id);
+    if (n != NULL) {
+        int64_t prev_seen = n->last_seen;
+        snprintf(n->ip, sizeof(n->ip), "%s", client_ip);
+        n->last_seen = now;
+        softstate_mark(n, SOFT_DIRTY_STATE);
+        node_events_heartbeat(n, prev_seen, n->stream_status, now, serve_config()->nodes.offline_after_ms, &events);
+    }
+    lock_give(&registry_nodes_lock);
+    node_events_submit(&events);
 }
 
 /* nodes lock held exclusively */

@@ -26,6 +26,14 @@
  * given SOFT_DIRTY_* bits for the next flush. */
 void softstate_mark(node_t *n, unsigned bits);
 
+/* Worker, no lock held: an agent that authenticated with its node token was
+ * heard from although its request was refused (a body that is not JSON, too
+ * large, wrong content type): refreshes last_seen and the address it came
+ * from, records the online transition if any. A valid token always refreshes
+ * last_seen (agents in the field upgrade on their own schedule). Takes the
+ * nodes lock; an unknown id changes nothing. */
+void softstate_node_seen(const char *id, const char *client_ip);
+
 /* Registers the flush (every SOFTSTATE_FLUSH_MS and at stop) with
  * housekeeping; main thread, before housekeeping_start. */
 int softstate_register(void);

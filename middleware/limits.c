@@ -4,6 +4,7 @@
 
 #include "jsonio.h"
 #include "middleware.h"
+#include "softstate.h"
 
 static int is_json_content_type(h2o_req_t *req)
 {
@@ -19,12 +20,23 @@ static int is_json_content_type(h2o_req_t *req)
     return v.len == n || v.base[n] == ';' || v.base[n] == ' ';
 }
 
+/* An agent's report refused for its body still tells us the agent is alive
+ * (its node token was checked by the auth stage before this one): refresh
+ * last_seen before answering, so a newer agent's odd body never makes its
+ * node look offline. */
+static void agent_seen(hc_req_t *r)
+{
+    if ((r->route->flags & ROUTE_AGENT_SEEN) && r->auth.cred == CRED_NODE)
+        softstate_node_seen(r->auth.node_id, r->client_ip);
+}
+
 void mw_limits(hc_req_t *r)
 {
     h2o_req_t *req = r->req;
     const route_t *rt = r->route;
     size_t limit = rt->body_limit ? rt->body_limit : ROUTE_DEFAULT_BODY_LIMIT;
     if (r->body_refused == 413) {
+        agent_seen(r);
         json_error(r, 413, "body_too_large", "the declared request body is over this endpoint's limit of %zu bytes",
                    limit);
         return;
@@ -36,6 +48,7 @@ void mw_limits(hc_req_t *r)
         return;
     }
     if (req->entity.base != NULL && req->entity.len > limit) {
+        agent_seen(r);
         json_error(r, 413, "body_too_large", "the request body is %zu bytes; this endpoint takes at most %zu",
                    req->entity.len, limit);
         return;
@@ -44,17 +57,20 @@ void mw_limits(hc_req_t *r)
         size_t len = req->entity.base ? req->entity.len : 0;
         if (len == 0) {
             if (!(rt->flags & ROUTE_JSON_OPTIONAL)) {
+                agent_seen(r);
                 json_error(r, 400, "body_required", "this endpoint needs a JSON object body");
                 return;
             }
         } else {
             if (!is_json_content_type(req)) {
+                agent_seen(r);
                 json_error(r, 415, "unsupported_media_type", "send the body as Content-Type: application/json");
                 return;
             }
             char err[256];
             r->body = json_parse_body(req->entity.base, len, err, sizeof(err));
             if (r->body == NULL) {
+                agent_seen(r);
                 json_error(r, 400, "bad_json", "%s", err);
                 return;
             }

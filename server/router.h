@@ -34,6 +34,7 @@ typedef enum { CRED_NONE = 0, CRED_ADMIN, CRED_NODE, CRED_FLEET, CRED_METRICS } 
 #define ROUTE_JSON_BODY 0x1     /* body must be a JSON object (400/415 otherwise) */
 #define ROUTE_JSON_OPTIONAL 0x2 /* like JSON_BODY, but an empty body is allowed */
 #define ROUTE_NO_ACCESS_LOG 0x4 /* e.g. /metrics scrapes: counted, not logged */
+#define ROUTE_AGENT_SEEN 0x8    /* an agent's report: its node token refreshes last_seen even when the body is refused */
 
 #define ROUTE_DEFAULT_BODY_LIMIT (1024 * 1024)
 #define ROUTE_MAX_PARAMS 4

@@ -63,7 +63,7 @@ const route_t route_table[] = {
      "remove a role (409 while nodes hold it, unless ?force=true)"},
 
     /* node agents */
-    {"POST", "/api/v1/body/heartbeat", api_body_heartbeat, AUTH_NODE, 128 * KiB, ROUTE_JSON_OPTIONAL,
+    {"POST", "/api/v1/body/heartbeat", api_body_heartbeat, AUTH_NODE, 128 * KiB, ROUTE_JSON_OPTIONAL | ROUTE_AGENT_SEEN,
      "agent: soft state in {version, stream_status, provider_status, wireguard_ip, lan_ip, diagnostics, flags_ack}; "
      "roles, flags, exec_pending, interval out"},
     {"GET", "/api/v1/body/provision", api_body_provision, AUTH_NODE, 0, 0, "agent: its roles with their recipes"},
@@ -81,7 +81,7 @@ const route_t route_table[] = {
      "iPad self-registration {name, district, venue}: an approved head and its token"},
     {"GET", "/api/v1/heads/{id}", api_heads_get, AUTH_ADMIN_OR_NODE, 0, 0,
      "a head's stream config (stream_url from the assigned body)"},
-    {"PUT", "/api/v1/heads/{id}", api_heads_put, AUTH_ADMIN_OR_NODE, 128 * KiB, ROUTE_JSON_BODY,
+    {"PUT", "/api/v1/heads/{id}", api_heads_put, AUTH_ADMIN_OR_NODE, 128 * KiB, ROUTE_JSON_BODY | ROUTE_AGENT_SEEN,
      "the kiosk reports {status, diagnostics}"},
     {"GET", "/api/v1/heads/{id}/experiences", api_heads_experiences, AUTH_ADMIN_OR_NODE, 0, 0,
      "the kiosk's experience catalog from the experience library, filtered by its allowed list"},

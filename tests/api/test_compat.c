@@ -347,6 +347,23 @@ static void test_heartbeat_from_a_newer_agent(void **state)
     assert_true(seen);
     hc_resp_free(&r);
 
+    /* a body that cannot be read is refused, but the valid token still
+     * refreshes last_seen: the node never looks offline for it */
+    const char *broken[][2] = {{"application/json", "{\"version\":"}, {"text/plain", "{\"version\":\"x\"}"}};
+    for (size_t k = 0; k < 2; k++) {
+        before = hc_node_get(srv, id);
+        usleep(1100 * 1000);
+        r = hc_request(srv, "POST", "/api/v1/body/heartbeat", tok, broken[k][0], broken[k][1], strlen(broken[k][1]),
+                       NULL);
+        assert_true(r.status == 400 || r.status == 415);
+        hc_resp_free(&r);
+        after = hc_node_get(srv, id);
+        if (json_equal(json_object_get(before, "last_seen"), json_object_get(after, "last_seen")))
+            fail_msg("last_seen was not refreshed by a refused heartbeat (%s)", broken[k][0]);
+        json_decref(before);
+        json_decref(after);
+    }
+
     /* admin endpoints stay strict */
     snprintf(path, sizeof(path), "/api/v1/nodes/%s", id);
     r = hc_json(srv, "PATCH", path, TEST_ADMIN_TOKEN, "{\"nmae\":\"typo\"}");

@@ -667,6 +667,13 @@ static void test_head_by_role_reports_sessions(void **state)
     beat(srv, ktok, "{\"session_id\":null}");
     expect_session(srv, "role-2", "ended", NULL, kiosk, "head_idle");
     beat(srv, btok, "{\"stream_status\":\"idle\"}");
+    /* losing its last head role mid-session ends its session as a head */
+    beat(srv, ktok, "{\"session_id\":\"role-3\"}");
+    expect_session(srv, "role-3", "active", NULL, kiosk, NULL);
+    r = hc_post_json(srv, path, TEST_ADMIN_TOKEN, "{\"roles\":[\"hydraguard-air\"]}");
+    assert_int_equal(r.status, 200);
+    hc_resp_free(&r);
+    expect_session(srv, "role-3", "ended", NULL, kiosk, "head_idle");
 }
 
 /* Newer agents report statuses this server does not know; they are stored
