@@ -203,9 +203,12 @@ static void enroll_publish(void *arg)
 {
     enroll_t *e = arg;
     lock_take(&registry_nodes_lock);
-    registry_node_insert(e->node);
+    int rc = registry_node_insert(e->node);
     lock_give(&registry_nodes_lock);
-    e->node = NULL; /* the registry owns it now */
+    if (rc == 0)
+        e->node = NULL; /* the registry owns it now */
+    else /* stored but not in memory until the next start */
+        log_error("msg=\"out of memory adding node %s to the registry\"", e->node->id);
 }
 
 static void enroll_respond(hc_req_t *r, int status, void *arg)

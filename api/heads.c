@@ -440,9 +440,12 @@ static void register_publish(void *arg)
 {
     ipad_reg_t *g = arg;
     lock_take(&registry_nodes_lock);
-    registry_node_insert(g->node);
+    int rc = registry_node_insert(g->node);
     lock_give(&registry_nodes_lock);
-    g->node = NULL; /* the registry owns it now */
+    if (rc == 0)
+        g->node = NULL; /* the registry owns it now */
+    else /* stored but not in memory until the next start */
+        log_error("msg=\"out of memory adding node %s to the registry\"", g->node->id);
 }
 
 static void register_respond(hc_req_t *r, int status, void *arg)

@@ -14,6 +14,11 @@ hc_lock_t registry_nodes_lock;
 /* chained hash tables; buckets double when the load passes 1 */
 static node_t **by_id, **by_token;
 static size_t nbuckets, nnodes;
+/* every node sorted by id (strcmp): keyset paging and streamed lists walk
+ * it; registry_load appends and sorts once at the end */
+static node_t **ordered;
+static size_t ordered_cap;
+static int loading;
 
 typedef struct admin_token {
     char id[NODE_ID_MAX];
@@ -160,8 +165,71 @@ static void token_link(node_t *n)
     by_token[i] = n;
 }
 
-void registry_node_insert(node_t *n)
+static int by_id_cmp(const void *a, const void *b)
 {
+    return strcmp((*(node_t *const *)a)->id, (*(node_t *const *)b)->id);
+}
+
+size_t registry_node_seek(const char *after)
+{
+    if (after == NULL || after[0] == '\0')
+        return 0;
+    size_t lo = 0, hi = nnodes;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(ordered[mid]->id, after) <= 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+node_t *registry_node_at(size_t i)
+{
+    return i < nnodes ? ordered[i] : NULL;
+}
+
+uint64_t registry_nodes_generation(void)
+{
+    return lock_generation(&registry_nodes_lock);
+}
+
+/* 0, or -1 when the ordered index cannot grow (the node is then not inserted) */
+static int ordered_add(node_t *n)
+{
+    if (nnodes == ordered_cap) {
+        size_t cap = ordered_cap ? ordered_cap * 2 : 1024;
+        node_t **o = realloc(ordered, cap * sizeof(*o));
+        if (o == NULL)
+            return -1;
+        ordered = o;
+        ordered_cap = cap;
+    }
+    size_t i = loading ? nnodes : registry_node_seek(n->id);
+    memmove(&ordered[i + 1], &ordered[i], (nnodes - i) * sizeof(*ordered));
+    ordered[i] = n;
+    return 0;
+}
+
+static void ordered_remove(node_t *n)
+{
+    size_t i = registry_node_seek(n->id);
+    if (i > 0 && ordered[i - 1] == n) {
+        memmove(&ordered[i - 1], &ordered[i], (nnodes - i) * sizeof(*ordered));
+        return;
+    }
+    for (i = 0; i < nnodes; i++) /* not found by id (cannot happen): keep the index exact anyway */
+        if (ordered[i] == n) {
+            memmove(&ordered[i], &ordered[i + 1], (nnodes - i - 1) * sizeof(*ordered));
+            return;
+        }
+}
+
+int registry_node_insert(node_t *n)
+{
+    if (ordered_add(n) != 0)
+        return -1;
     if (nnodes + 1 > nbuckets)
         rehash();
     size_t i = hash_str(n->id) % nbuckets;
@@ -170,10 +238,12 @@ void registry_node_insert(node_t *n)
     if (n->has_token)
         token_link(n);
     nnodes++;
+    return 0;
 }
 
 void registry_node_remove(node_t *n)
 {
+    ordered_remove(n);
     node_t **pp = &by_id[hash_str(n->id) % nbuckets];
     for (; *pp != NULL; pp = &(*pp)->next_by_id) {
         if (*pp == n) {
@@ -485,6 +555,14 @@ static int64_t time_col(sqlite3_stmt *st, int col)
     return t;
 }
 
+/* the ordered index was appended to while loading: sort it once */
+static void loading_end(void)
+{
+    loading = 0;
+    if (nnodes > 1)
+        qsort(ordered, nnodes, sizeof(*ordered), by_id_cmp);
+}
+
 int registry_load(sqlite3 *db, char *err, size_t errlen)
 {
     static const char *sql =
@@ -499,9 +577,11 @@ int registry_load(sqlite3 *db, char *err, size_t errlen)
         goto fail;
     int rc;
     lock_take(&registry_nodes_lock);
+    loading = 1;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         node_t *n = registry_node_new();
         if (n == NULL) {
+            loading_end();
             lock_give(&registry_nodes_lock);
             snprintf(err, errlen, "out of memory loading nodes");
             sqlite3_finalize(st);
@@ -543,6 +623,7 @@ int registry_load(sqlite3 *db, char *err, size_t errlen)
             n->head = calloc(1, sizeof(*n->head));
             if (n->head == NULL) {
                 registry_node_free(n);
+                loading_end();
                 lock_give(&registry_nodes_lock);
                 snprintf(err, errlen, "out of memory loading heads");
                 sqlite3_finalize(st);
@@ -555,8 +636,16 @@ int registry_load(sqlite3 *db, char *err, size_t errlen)
             n->head->allowed_experiences = json_col(st, 31, 1);
             n->head->updated_at = time_col(st, 32);
         }
-        registry_node_insert(n);
+        if (registry_node_insert(n) != 0) {
+            registry_node_free(n);
+            loading_end();
+            lock_give(&registry_nodes_lock);
+            snprintf(err, errlen, "out of memory loading nodes");
+            sqlite3_finalize(st);
+            return -1;
+        }
     }
+    loading_end();
     lock_give(&registry_nodes_lock);
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE)
@@ -652,8 +741,10 @@ void registry_free(void)
         }
     free(by_id);
     free(by_token);
+    free(ordered);
     by_id = by_token = NULL;
-    nbuckets = nnodes = 0;
+    ordered = NULL;
+    nbuckets = nnodes = ordered_cap = 0;
     while (admin_tokens != NULL) {
         admin_token_t *t = admin_tokens;
         admin_tokens = t->next;

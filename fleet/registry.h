@@ -101,7 +101,8 @@ void registry_node_free(node_t *n);
 /* A new head record to hang on node->head (status "idle", no diagnostics,
  * no assignment, empty allowed list), or NULL; registry_node_free frees it. */
 head_rec_t *registry_head_new(void);
-void registry_node_insert(node_t *n);
+/* 0, or -1 out of memory (the node is then not in the table; the caller still owns it) */
+int registry_node_insert(node_t *n);
 void registry_node_remove(node_t *n);
 /* caller holds nodes lock */
 node_t *registry_node_find(const char *id);
@@ -112,6 +113,16 @@ void registry_node_set_token(node_t *n, const uint8_t *hash /* NULL = revoke */)
 typedef int (*registry_node_visit_fn)(node_t *n, void *arg); /* nonzero stops */
 void registry_node_foreach(registry_node_visit_fn fn, void *arg);
 size_t registry_node_count(void);
+/* In id order (strcmp), for keyset paging (caller holds nodes lock, shared
+ * is enough; positions move when nodes come and go, so keep an id, not a
+ * position, across a release): registry_node_seek gives the position of the
+ * first node whose id sorts after `after` (NULL or "" = 0), registry_node_at
+ * the node at a position or NULL past the end. */
+size_t registry_node_seek(const char *after);
+node_t *registry_node_at(size_t i);
+/* Changes whenever any node, head or their indexes may have changed
+ * (lock_generation of the nodes lock; caller holds it, shared is enough). */
+uint64_t registry_nodes_generation(void);
 
 /* Authentication lookups (take the nodes lock themselves, shared). */
 /* 1 and node id copied out when hash is a live node token, else 0 */

@@ -47,6 +47,7 @@ typedef struct hc_lock {
     pthread_rwlock_t rw; /* used as a mutex through lock_take / lock_give */
     const char *name;
     int rank;
+    uint64_t generation; /* exclusive acquisitions so far (see lock_generation) */
 } hc_lock_t;
 
 void lock_init(hc_lock_t *l, const char *name, int rank);
@@ -57,6 +58,11 @@ void lock_take(hc_lock_t *l);
 /* shared (readers) */
 void lock_take_shared(hc_lock_t *l);
 void lock_give(hc_lock_t *l);
+/* How many times l was taken exclusively. Every change to what l guards is
+ * made under an exclusive hold, so an unchanged generation means unchanged
+ * data (a change of the number means "maybe changed"): the basis of ETags.
+ * Caller holds l (shared is enough). Restarts at 0 with the process. */
+uint64_t lock_generation(const hc_lock_t *l);
 
 /* A condition variable works with a mutex, so the store queue (the only lock
  * a thread sleeps on) is a plain mutex with the same checking. */

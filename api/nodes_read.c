@@ -1,0 +1,438 @@
+/*
+ * Node reads (docs/api.md "GET /api/v1/nodes"):
+ *   GET /api/v1/nodes        the list, filtered, streamed or in keyset pages
+ *   GET /api/v1/nodes/{id}   one node
+ *
+ * The list is written node by node into h2o's output, never as one tree:
+ * under the nodes lock (shared) a batch of nodes is serialised into this
+ * request's buffer (the bytes are the copy), the lock is released, the
+ * batch is sent, and h2o's proceed callback (the client took it) continues
+ * after the last id of the batch. So a 100k-node list costs one 64 KiB
+ * buffer per request, and writers wait at most one batch.
+ *
+ * With ?limit=N the page (and whether more remain, for the Link header) is
+ * complete before the answer starts, so it carries a Content-Length.
+ *
+ * ETags: a list's is the process's boot id, the nodes lock's generation (it
+ * moves with every change of any node) and the number of nodes online now.
+ * With the generation fixed, time alone only takes nodes offline (or, with a
+ * clock stepped back, only online), so that number pins which nodes are
+ * online and the tag pins the body. A node's tag is a hash of its body.
+ */
+#include <pthread.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "clock.h"
+#include "jsonio.h"
+#include "node_json.h"
+#include "registry.h"
+#include "serve.h"
+
+#define LIST_BATCH_BYTES (64 * 1024) /* one send */
+#define LIST_BATCH_SCAN 4096         /* nodes looked at per lock hold */
+#define LIST_LIMIT_MAX 1000
+
+typedef struct {
+    const char *role, *district, *venue, *status, *stream_status;
+    int64_t now;
+    uint64_t offline_after_ms;
+} filter_t;
+
+typedef struct {
+    h2o_generator_t super; /* first: h2o hands it back to proceed */
+    hc_req_t *r;
+    filter_t f;
+    char after[NODE_ID_MAX]; /* the last id looked at */
+    size_t items;            /* matches written so far */
+    int done;                /* the last node was looked at */
+    node_json_buf_t buf;
+} list_t;
+
+static const h2o_iovec_t json_ct = {H2O_STRLIT("application/json")};
+
+static int filter_match(const filter_t *f, const node_t *n)
+{
+    if (f->role && !registry_node_has_role(n, f->role))
+        return 0;
+    if (f->district && strcmp(n->district, f->district) != 0)
+        return 0;
+    if (f->venue && strcmp(n->venue, f->venue) != 0)
+        return 0;
+    if (f->stream_status && strcmp(n->stream_status, f->stream_status) != 0)
+        return 0;
+    if (f->status != NULL) {
+        if (strcmp(f->status, "pending") == 0)
+            return strcmp(n->approval, "pending") == 0;
+        int online = registry_node_online(n, f->now, f->offline_after_ms);
+        return online == (strcmp(f->status, "online") == 0);
+    }
+    return 1;
+}
+
+/* Looks at up to LIST_BATCH_SCAN nodes after l->after under the lock and
+ * writes the matches (up to `want`, 0 = until the buffer holds a batch);
+ * with dry set, only counts them. Returns how many matched. */
+static size_t list_fill(list_t *l, size_t want, int dry)
+{
+    size_t matched = 0, scanned = 0;
+    lock_take_shared(&registry_nodes_lock);
+    size_t i = registry_node_seek(l->after);
+    node_t *n;
+    while ((n = registry_node_at(i)) != NULL && scanned < LIST_BATCH_SCAN) {
+        if (want ? matched == want : l->buf.len >= LIST_BATCH_BYTES)
+            break;
+        i++;
+        scanned++;
+        memcpy(l->after, n->id, sizeof(l->after));
+        if (!filter_match(&l->f, n))
+            continue;
+        matched++;
+        if (dry)
+            continue;
+        if (l->items++ > 0)
+            node_json_put(&l->buf, ",", 1);
+        node_json_append(&l->buf, n, l->f.now, l->f.offline_after_ms);
+    }
+    if (n == NULL)
+        l->done = 1;
+    lock_give(&registry_nodes_lock);
+    return matched;
+}
+
+static void list_dispose(void *p)
+{
+    node_json_buf_free(&((list_t *)p)->buf);
+}
+
+static void list_send_batch(list_t *l)
+{
+    if (l->done)
+        node_json_put(&l->buf, "]\n", 2);
+    if (l->buf.oom) {
+        /* the status line went out already: end the body short (chunked,
+         * so the client sees an incomplete answer, not a wrong one) */
+        h2o_send(l->r->req, NULL, 0, H2O_SEND_STATE_ERROR);
+        return;
+    }
+    h2o_iovec_t v = h2o_iovec_init(l->buf.p, l->buf.len);
+    h2o_send(l->r->req, &v, 1, l->done ? H2O_SEND_STATE_FINAL : H2O_SEND_STATE_IN_PROGRESS);
+}
+
+static void list_proceed(h2o_generator_t *self, h2o_req_t *req)
+{
+    (void)req;
+    list_t *l = (list_t *)self;
+    router_busy(l->r);
+    l->buf.len = 0; /* h2o is done with the previous batch */
+    while (!l->done && l->buf.len < LIST_BATCH_BYTES && !l->buf.oom)
+        list_fill(l, 0, 0);
+    list_send_batch(l);
+    router_idle();
+}
+
+static void list_stop(h2o_generator_t *self, h2o_req_t *req)
+{
+    /* the client went away: nothing held between batches; the buffer goes with the pool */
+    (void)self;
+    (void)req;
+}
+
+static pthread_once_t boot_once = PTHREAD_ONCE_INIT;
+static uint32_t boot_id;
+
+static void boot_init(void)
+{
+    boot_id = randombytes_random();
+}
+
+/* 1 when the request's If-None-Match names etag (or is "*") */
+static int etag_matches(hc_req_t *r, const char *etag)
+{
+    h2o_req_t *req = r->req;
+    size_t elen = strlen(etag);
+    for (ssize_t i = -1; (i = h2o_find_header(&req->headers, H2O_TOKEN_IF_NONE_MATCH, i)) != -1;) {
+        const char *p = req->headers.entries[i].value.base, *end = p + req->headers.entries[i].value.len;
+        while (p < end) {
+            while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
+                p++;
+            const char *s = p;
+            while (p < end && *p != ',')
+                p++;
+            const char *e = p;
+            while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+                e--;
+            if (e - s == 1 && *s == '*')
+                return 1;
+            if (e - s > 2 && s[0] == 'W' && s[1] == '/')
+                s += 2; /* If-None-Match compares weakly */
+            if ((size_t)(e - s) == elen && memcmp(s, etag, elen) == 0)
+                return 1;
+        }
+    }
+    return 0;
+}
+
+static void add_header(h2o_req_t *req, const h2o_token_t *token, const char *value)
+{
+    size_t len = strlen(value);
+    char *v = h2o_mem_alloc_pool(&req->pool, len);
+    memcpy(v, value, len);
+    h2o_add_header(&req->pool, &req->res.headers, token, NULL, v, len);
+}
+
+/* the headers every node read carries; a cache may keep it but must ask again */
+static void read_headers(h2o_req_t *req, const char *etag)
+{
+    add_header(req, H2O_TOKEN_ETAG, etag);
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("private, no-cache"));
+}
+
+static void respond_304(hc_req_t *r, const char *etag)
+{
+    h2o_req_t *req = r->req;
+    req->res.status = 304;
+    req->res.reason = "Not Modified";
+    read_headers(req, etag);
+    req->res.content_length = 0;
+    h2o_send_inline(req, "", 0);
+}
+
+/* appends s percent-encoded (everything but unreserved characters) */
+static size_t url_encode(char *out, size_t outlen, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p && o + 4 < outlen; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-' ||
+            *p == '.' || *p == '_' || *p == '~') {
+            out[o++] = (char)*p;
+        } else {
+            out[o++] = '%';
+            out[o++] = hex[*p >> 4];
+            out[o++] = hex[*p & 15];
+        }
+    }
+    out[o] = '\0';
+    return o;
+}
+
+/* Link: </api/v1/nodes?limit=N&after=ID&filters…>; rel="next" */
+static void link_next(hc_req_t *r, const list_t *l, long limit)
+{
+    const struct {
+        const char *name, *value;
+    } q[] = {{"role", l->f.role},         {"district", l->f.district},
+             {"venue", l->f.venue},       {"status", l->f.status},
+             {"stream_status", l->f.stream_status}};
+    size_t cap = 256 + 3 * sizeof(l->after);
+    for (size_t i = 0; i < sizeof(q) / sizeof(q[0]); i++)
+        if (q[i].value != NULL)
+            cap += strlen(q[i].name) + 2 + 3 * strlen(q[i].value);
+    char *link = h2o_mem_alloc_pool(&r->req->pool, cap);
+    size_t o = (size_t)snprintf(link, cap, "</api/v1/nodes?limit=%ld&after=", limit);
+    o += url_encode(link + o, cap - o, l->after);
+    for (size_t i = 0; i < sizeof(q) / sizeof(q[0]); i++) {
+        if (q[i].value == NULL)
+            continue;
+        o += (size_t)snprintf(link + o, cap - o, "&%s=", q[i].name);
+        o += url_encode(link + o, cap - o, q[i].value);
+    }
+    o += (size_t)snprintf(link + o, cap - o, ">; rel=\"next\"");
+    h2o_add_header(&r->req->pool, &r->req->res.headers, H2O_TOKEN_LINK, NULL, link, o);
+}
+
+static void list_headers(h2o_req_t *req, const char *etag)
+{
+    req->res.status = 200;
+    req->res.reason = "OK";
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, json_ct.base, json_ct.len);
+    read_headers(req, etag);
+}
+
+/* limit: 1..LIST_LIMIT_MAX, 0 when absent, -1 invalid */
+static long parse_limit(const char *s)
+{
+    if (s == NULL)
+        return 0;
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (s[0] < '0' || s[0] > '9' || *end != '\0' || v < 1 || v > LIST_LIMIT_MAX)
+        return -1;
+    return v;
+}
+
+static int role_known(const char *role)
+{
+    if (strlen(role) > ROLE_NAME_MAX)
+        return 0;
+    lock_take_shared(&registry_catalog_lock);
+    int known = registry_role_find(role) != NULL;
+    lock_give(&registry_catalog_lock);
+    return known;
+}
+
+/* a node holds the role (a node may hold one the catalog lost: imported) */
+static int role_held(const char *role)
+{
+    int held = 0;
+    lock_take_shared(&registry_nodes_lock);
+    node_t *n;
+    for (size_t i = 0; !held && (n = registry_node_at(i)) != NULL; i++)
+        held = registry_node_has_role(n, role);
+    lock_give(&registry_nodes_lock);
+    return held;
+}
+
+void api_nodes_list(hc_req_t *r)
+{
+    static const char *const allowed[] = {"role", "district", "venue", "status", "stream_status",
+                                          "limit", "after", NULL};
+    char err[256];
+    if (route_query_check(r, allowed, err, sizeof(err)) != 0) {
+        json_error(r, 400, "bad_request",
+                   "%s (parameters: role, district, venue, status, stream_status, limit, after)", err);
+        return;
+    }
+    filter_t f = {.role = route_query(r, "role"),
+                  .district = route_query(r, "district"),
+                  .venue = route_query(r, "venue"),
+                  .status = route_query(r, "status"),
+                  .stream_status = route_query(r, "stream_status"),
+                  .now = clock_now(),
+                  .offline_after_ms = serve_config()->nodes.offline_after_ms};
+    if (f.status && strcmp(f.status, "online") != 0 && strcmp(f.status, "offline") != 0 &&
+        strcmp(f.status, "pending") != 0) {
+        json_error(r, 400, "bad_request", "\"status\" must be online, offline or pending");
+        return;
+    }
+    if (f.stream_status && !nodes_stream_status_ok(f.stream_status)) {
+        json_error(r, 400, "bad_request", "\"stream_status\" must be idle, streaming or error");
+        return;
+    }
+    long limit = parse_limit(route_query(r, "limit"));
+    if (limit < 0) {
+        json_error(r, 400, "bad_request", "\"limit\" must be a whole number from 1 to %d", LIST_LIMIT_MAX);
+        return;
+    }
+    const char *after = route_query(r, "after");
+    if (after != NULL && strlen(after) >= NODE_ID_MAX) {
+        json_error(r, 400, "bad_request", "\"after\" must be a node id (at most %d bytes)", NODE_ID_MAX - 1);
+        return;
+    }
+    /* a role that no node holds and the catalog lacks is a typo, not an empty answer */
+    if (f.role != NULL && !role_known(f.role) && !role_held(f.role)) {
+        json_error(r, 400, "bad_request", "unknown role \"%.64s\": not in the role catalog (GET /api/v1/roles)",
+                   f.role);
+        return;
+    }
+
+    size_t online = 0;
+    lock_take_shared(&registry_nodes_lock);
+    uint64_t gen = registry_nodes_generation();
+    node_t *n;
+    for (size_t i = 0; (n = registry_node_at(i)) != NULL; i++)
+        online += (size_t)registry_node_online(n, f.now, f.offline_after_ms);
+    lock_give(&registry_nodes_lock);
+    pthread_once(&boot_once, boot_init);
+    char etag[64];
+    snprintf(etag, sizeof(etag), "\"l%08x-%llu-%zu\"", boot_id, (unsigned long long)gen, online);
+    if (etag_matches(r, etag)) {
+        respond_304(r, etag);
+        return;
+    }
+
+    list_t *l = h2o_mem_alloc_shared(&r->req->pool, sizeof(*l), list_dispose);
+    memset(l, 0, sizeof(*l));
+    l->super.proceed = list_proceed;
+    l->super.stop = list_stop;
+    l->r = r;
+    l->f = f;
+    if (after != NULL)
+        snprintf(l->after, sizeof(l->after), "%s", after);
+    node_json_put(&l->buf, "[", 1);
+
+    h2o_req_t *req = r->req;
+    if (limit > 0) {
+        while (!l->done && l->items < (size_t)limit && !l->buf.oom)
+            list_fill(l, (size_t)limit - l->items, 0);
+        /* is there a next page? look for one more match from here */
+        list_t probe = {.f = l->f};
+        memcpy(probe.after, l->after, sizeof(probe.after));
+        size_t more = 0;
+        while (!probe.done && more == 0)
+            more = list_fill(&probe, 1, 1);
+        l->done = 1;
+        node_json_put(&l->buf, "]\n", 2);
+        if (l->buf.oom) {
+            json_error(r, 500, "internal", "out of memory");
+            return;
+        }
+        list_headers(req, etag);
+        if (more)
+            link_next(r, l, limit);
+        req->res.content_length = l->buf.len;
+        h2o_start_response(req, &l->super);
+        h2o_iovec_t v = h2o_iovec_init(l->buf.p, l->buf.len);
+        h2o_send(req, &v, 1, H2O_SEND_STATE_FINAL);
+        return;
+    }
+    while (!l->done && l->buf.len < LIST_BATCH_BYTES && !l->buf.oom)
+        list_fill(l, 0, 0);
+    if (l->buf.oom) {
+        json_error(r, 500, "internal", "out of memory");
+        return;
+    }
+    list_headers(req, etag);
+    if (l->done) /* all of it in one batch: a known length keeps it simple for the client */
+        req->res.content_length = l->buf.len + 2;
+    h2o_start_response(req, &l->super);
+    list_send_batch(l);
+}
+
+void api_nodes_get(hc_req_t *r)
+{
+    const char *id = route_param(r, "id");
+    if (id == NULL || strlen(id) >= NODE_ID_MAX) {
+        json_error(r, 404, "not_found", "no such node");
+        return;
+    }
+    /* a node is about 600 bytes: serialised on the stack, no malloc */
+    char stack[2048];
+    node_json_buf_t b = {.p = stack, .cap = sizeof(stack), .borrowed = 1};
+    lock_take_shared(&registry_nodes_lock);
+    node_t *n = registry_node_find(id);
+    if (n != NULL)
+        node_json_append(&b, n, clock_now(), serve_config()->nodes.offline_after_ms);
+    lock_give(&registry_nodes_lock);
+    if (n == NULL) {
+        json_error(r, 404, "not_found", "no node %s", id);
+        goto out;
+    }
+    node_json_put(&b, "\n", 1);
+    if (b.oom) {
+        json_error(r, 500, "internal", "out of memory");
+        goto out;
+    }
+    uint8_t h[16];
+    crypto_generichash(h, sizeof(h), (const unsigned char *)b.p, b.len, NULL, 0);
+    char etag[40];
+    snprintf(etag, sizeof(etag), "\"n%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x\"", h[0], h[1], h[2], h[3],
+             h[4], h[5], h[6], h[7], h[8], h[9], h[10], h[11]);
+    if (etag_matches(r, etag)) {
+        respond_304(r, etag);
+        goto out;
+    }
+    h2o_req_t *req = r->req;
+    req->res.status = 200;
+    req->res.reason = "OK";
+    req->res.content_length = b.len;
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, json_ct.base, json_ct.len);
+    read_headers(req, etag);
+    h2o_send_inline(req, b.p, b.len); /* copies into the pool */
+out:
+    node_json_buf_free(&b);
+}
