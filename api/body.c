@@ -209,12 +209,11 @@ void api_body_heartbeat(hc_req_t *r)
     node_t *n = registry_node_find(id);
     if (n != NULL) {
         unsigned bits = SOFT_DIRTY_STATE;
-        if (version != NULL)
-            snprintf(n->version, sizeof(n->version), "%s", version);
-        if (stream_status != NULL)
-            snprintf(n->stream_status, sizeof(n->stream_status), "%s", stream_status);
-        if (provider_status != NULL)
-            snprintf(n->provider_status, sizeof(n->provider_status), "%s", provider_status);
+        /* out of memory keeps the old value; the agent repeats it in its next heartbeat */
+        if ((version != NULL && intern_set(&n->version, version) != 0) ||
+            (stream_status != NULL && intern_set(&n->stream_status, stream_status) != 0) ||
+            (provider_status != NULL && intern_set(&n->provider_status, provider_status) != 0))
+            log_error("msg=\"out of memory applying a heartbeat\" node=%s", id);
         if (wireguard_ip != NULL) {
             snprintf(n->wireguard_ip, sizeof(n->wireguard_ip), "%s", wireguard_ip);
             bits |= SOFT_DIRTY_WIREGUARD_IP;

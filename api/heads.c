@@ -508,11 +508,12 @@ void api_heads_register(hc_req_t *r)
     secret_token_new(g->token);
     secret_token_hash(g->token, strlen(g->token), n->token_hash);
     n->has_token = 1;
-    snprintf(n->name, sizeof(n->name), "%s", name);
-    snprintf(n->hostname, sizeof(n->hostname), "%s", name);
-    snprintf(n->os, sizeof(n->os), "ipados");
-    snprintf(n->district, sizeof(n->district), "%s", district);
-    snprintf(n->venue, sizeof(n->venue), "%s", venue);
+    if (intern_set(&n->name, name) != 0 || intern_set(&n->hostname, name) != 0 || intern_set(&n->os, "ipados") != 0 ||
+        intern_set(&n->district, district) != 0 || intern_set(&n->venue, venue) != 0) {
+        register_free(g);
+        json_error(r, 500, "internal", "out of memory");
+        return;
+    }
     snprintf(n->approval, sizeof(n->approval), "approved");
     snprintf(n->ip, sizeof(n->ip), "%s", r->client_ip);
     n->enrolled_at = clock_now();

@@ -143,16 +143,24 @@ static void set_text(char *dst, size_t len, const char *v)
         snprintf(dst, len, "%s", v);
 }
 
+/* an interned field; out of memory keeps the old value in memory until the
+ * next start (the committed row has the new one) */
+static void set_interned(const char **field, const char *v, const char *id)
+{
+    if (v != NULL && intern_set(field, v) != 0)
+        log_error("msg=\"out of memory updating node %s in memory\"", id);
+}
+
 static void patch_publish(void *arg)
 {
     patch_t *p = arg;
     lock_take(&registry_nodes_lock);
     node_t *n = registry_node_find(p->id);
     if (n != NULL) {
-        set_text(n->name, sizeof(n->name), p->name);
-        set_text(n->owner, sizeof(n->owner), p->owner);
-        set_text(n->district, sizeof(n->district), p->district);
-        set_text(n->venue, sizeof(n->venue), p->venue);
+        set_interned(&n->name, p->name, p->id);
+        set_interned(&n->owner, p->owner, p->id);
+        set_interned(&n->district, p->district, p->id);
+        set_interned(&n->venue, p->venue, p->id);
         set_text(n->wireguard_ip, sizeof(n->wireguard_ip), p->wireguard_ip);
         set_text(n->lan_ip, sizeof(n->lan_ip), p->lan_ip);
         if (p->drain >= 0)

@@ -60,12 +60,25 @@ static uint64_t hash_token(const uint8_t *t)
 
 int registry_init(void)
 {
+    static int strings_ready;
+    if (!strings_ready && intern_init() != 0)
+        return -1;
+    strings_ready = 1;
     lock_init(&registry_catalog_lock, "catalog", LOCK_RANK_CATALOG);
     lock_init(&registry_nodes_lock, "nodes", LOCK_RANK_NODES);
     nbuckets = 256;
     by_id = calloc(nbuckets, sizeof(*by_id));
     by_token = calloc(nbuckets, sizeof(*by_token));
     return by_id && by_token ? 0 : -1;
+}
+
+#define NODE_TEXT_FIELDS 10
+/* the interned text fields, by number (for new and free) */
+static const char **node_text_field(node_t *n, size_t i)
+{
+    const char **f[NODE_TEXT_FIELDS] = {&n->name,  &n->hostname, &n->os,    &n->arch,           &n->version,
+                                        &n->owner, &n->district, &n->venue, &n->provider_status, &n->stream_status};
+    return f[i];
 }
 
 node_t *registry_node_new(void)
@@ -77,6 +90,8 @@ node_t *registry_node_new(void)
     n->diagnostics = json_object();
     n->extra = json_object();
     strcpy(n->approval, "pending");
+    for (size_t i = 0; i < NODE_TEXT_FIELDS; i++)
+        *node_text_field(n, i) = intern_get("");
     if (!n->roles || !n->diagnostics || !n->extra) {
         registry_node_free(n);
         return NULL;
@@ -108,6 +123,8 @@ void registry_node_free(node_t *n)
     json_decref(n->roles);
     json_decref(n->diagnostics);
     json_decref(n->extra);
+    for (size_t i = 0; i < NODE_TEXT_FIELDS; i++)
+        intern_put(*node_text_field(n, i));
     if (n->head != NULL) {
         json_decref(n->head->diagnostics);
         json_decref(n->head->allowed_experiences);
@@ -535,7 +552,57 @@ static void copy_col(sqlite3_stmt *st, int col, char *dst, size_t dstlen)
     snprintf(dst, dstlen, "%s", s ? (const char *)s : "");
 }
 
+/* 1, or 0 out of memory */
+static int text_col(sqlite3_stmt *st, int col, const char **field)
+{
+    return intern_set(field, (const char *)sqlite3_column_text(st, col)) == 0;
+}
+
+/* Loading shares equal JSON values between nodes (most nodes hold one of a
+ * few role sets, and no diagnostics or extra): a value read is kept by its
+ * text in a small table, and a node whose column has the same text takes a
+ * reference to it. Safe because node JSON is never changed in place once the
+ * node is in the registry: changes replace the whole value. */
+#define JSON_SHARE_SLOTS 256
+static struct {
+    char *text;
+    json_t *v;
+} json_share[JSON_SHARE_SLOTS];
+
+static void json_share_clear(void)
+{
+    for (size_t i = 0; i < JSON_SHARE_SLOTS; i++) {
+        free(json_share[i].text);
+        json_decref(json_share[i].v);
+        json_share[i].text = NULL;
+        json_share[i].v = NULL;
+    }
+}
+
+static json_t *json_col_parse(sqlite3_stmt *st, int col, int want_array);
+
 static json_t *json_col(sqlite3_stmt *st, int col, int want_array)
+{
+    const char *s = (const char *)sqlite3_column_text(st, col);
+    if (!loading || s == NULL)
+        return json_col_parse(st, col, want_array);
+    uint64_t h = hash_str(s) ^ (uint64_t)want_array;
+    size_t slot = h % JSON_SHARE_SLOTS;
+    if (json_share[slot].text != NULL && strcmp(json_share[slot].text, s) == 0 &&
+        json_is_array(json_share[slot].v) == want_array)
+        return json_incref(json_share[slot].v);
+    json_t *v = json_col_parse(st, col, want_array);
+    char *text = v ? strdup(s) : NULL;
+    if (text != NULL) { /* the newest value of a slot wins it */
+        free(json_share[slot].text);
+        json_decref(json_share[slot].v);
+        json_share[slot].text = text;
+        json_share[slot].v = json_incref(v);
+    }
+    return v;
+}
+
+static json_t *json_col_parse(sqlite3_stmt *st, int col, int want_array)
 {
     const unsigned char *s = sqlite3_column_text(st, col);
     json_t *v = s ? json_loads((const char *)s, 0, NULL) : NULL;
@@ -559,6 +626,7 @@ static int64_t time_col(sqlite3_stmt *st, int col)
 static void loading_end(void)
 {
     loading = 0;
+    json_share_clear();
     if (nnodes > 1)
         qsort(ordered, nnodes, sizeof(*ordered), by_id_cmp);
 }
@@ -587,19 +655,20 @@ int registry_load(sqlite3 *db, char *err, size_t errlen)
             sqlite3_finalize(st);
             return -1;
         }
+        int text_ok = 1;
         copy_col(st, 0, n->id, sizeof(n->id));
         if (sqlite3_column_bytes(st, 1) == SECRET_HASH_LEN) {
             memcpy(n->token_hash, sqlite3_column_blob(st, 1), SECRET_HASH_LEN);
             n->has_token = 1;
         }
-        copy_col(st, 2, n->name, sizeof(n->name));
-        copy_col(st, 3, n->hostname, sizeof(n->hostname));
-        copy_col(st, 4, n->os, sizeof(n->os));
-        copy_col(st, 5, n->arch, sizeof(n->arch));
-        copy_col(st, 6, n->version, sizeof(n->version));
-        copy_col(st, 7, n->owner, sizeof(n->owner));
-        copy_col(st, 8, n->district, sizeof(n->district));
-        copy_col(st, 9, n->venue, sizeof(n->venue));
+        text_ok &= text_col(st, 2, &n->name);
+        text_ok &= text_col(st, 3, &n->hostname);
+        text_ok &= text_col(st, 4, &n->os);
+        text_ok &= text_col(st, 5, &n->arch);
+        text_ok &= text_col(st, 6, &n->version);
+        text_ok &= text_col(st, 7, &n->owner);
+        text_ok &= text_col(st, 8, &n->district);
+        text_ok &= text_col(st, 9, &n->venue);
         json_decref(n->roles);
         n->roles = json_col(st, 10, 1);
         copy_col(st, 11, n->approval, sizeof(n->approval));
@@ -608,8 +677,8 @@ int registry_load(sqlite3 *db, char *err, size_t errlen)
         copy_col(st, 14, n->ip, sizeof(n->ip));
         copy_col(st, 15, n->wireguard_ip, sizeof(n->wireguard_ip));
         copy_col(st, 16, n->lan_ip, sizeof(n->lan_ip));
-        copy_col(st, 17, n->provider_status, sizeof(n->provider_status));
-        copy_col(st, 18, n->stream_status, sizeof(n->stream_status));
+        text_ok &= text_col(st, 17, &n->provider_status);
+        text_ok &= text_col(st, 18, &n->stream_status);
         n->drain = sqlite3_column_int(st, 19);
         n->flag_update_node = sqlite3_column_int(st, 20);
         n->flag_update_services = sqlite3_column_int(st, 21);
@@ -619,6 +688,14 @@ int registry_load(sqlite3 *db, char *err, size_t errlen)
         n->diagnostics = json_col(st, 24, 0);
         json_decref(n->extra);
         n->extra = json_col(st, 25, 0);
+        if (!text_ok) {
+            registry_node_free(n);
+            loading_end();
+            lock_give(&registry_nodes_lock);
+            snprintf(err, errlen, "out of memory loading nodes");
+            sqlite3_finalize(st);
+            return -1;
+        }
         if (sqlite3_column_type(st, 26) != SQLITE_NULL) {
             n->head = calloc(1, sizeof(*n->head));
             if (n->head == NULL) {

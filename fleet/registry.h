@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "intern.h"
 #include "lock.h"
 #include "secret.h"
 
@@ -47,14 +48,20 @@ typedef struct node {
     char id[NODE_ID_MAX];
     uint8_t token_hash[SECRET_HASH_LEN];
     int has_token;
-    char name[NODE_TEXT_MAX];
-    char hostname[NODE_TEXT_MAX];
-    char os[NODE_SHORT_MAX];
-    char arch[NODE_SHORT_MAX];
-    char version[NODE_SHORT_MAX];
-    char owner[NODE_TEXT_MAX];
-    char district[NODE_TEXT_MAX];
-    char venue[NODE_TEXT_MAX];
+    /* Text fields are interned strings (fleet/intern.h), never NULL ("" at
+     * least): read them as strings; change one only with intern_set(&n->x,
+     * value), which keeps the reference counts right. */
+    const char *name;
+    const char *hostname;
+    const char *os;
+    const char *arch;
+    const char *version;
+    const char *owner;
+    const char *district;
+    const char *venue;
+    /* roles, diagnostics, extra (and a head's diagnostics and allowed list)
+     * may be shared with other nodes (registry_load shares equal values):
+     * never change one in place, replace it with a new value */
     json_t *roles; /* array of strings */
     char approval[16]; /* pending / approved / rejected */
     int64_t enrolled_at; /* 0 = unknown */
@@ -62,8 +69,8 @@ typedef struct node {
     char ip[NODE_SHORT_MAX];
     char wireguard_ip[NODE_SHORT_MAX];
     char lan_ip[NODE_SHORT_MAX];
-    char provider_status[NODE_SHORT_MAX];
-    char stream_status[NODE_SHORT_MAX];
+    const char *provider_status; /* interned */
+    const char *stream_status;   /* interned */
     int drain;
     int flag_update_node, flag_update_services, flag_reprovision;
     int64_t flags_generation;

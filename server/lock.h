@@ -10,6 +10,7 @@
  * |  30  | exec      | exec queues and results, parked exec waiters (exec)     |
  * |  40  | sessions  | web login sessions (web)                                |
  * |  80  | metrics   | metric registries (metrics)                             |
+ * |  85  | strings   | interned node strings (fleet/intern.c)                  |
  * |  90  | store     | the store writer's input queue (store/writer.c);        |
  * |      |           | innermost: may be taken under any other                 |
  *
@@ -40,6 +41,7 @@ enum {
     LOCK_RANK_EXEC = 30,
     LOCK_RANK_LOGIN_SESSIONS = 40,
     LOCK_RANK_METRICS = 80,
+    LOCK_RANK_STRINGS = 85,
     LOCK_RANK_STORE = 90,
 };
 
