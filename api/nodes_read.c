@@ -81,13 +81,13 @@ static size_t list_fill(list_t *l, size_t want, int dry)
     size_t matched = 0, scanned = 0;
     lock_take_shared(&registry_nodes_lock);
     size_t i = registry_node_seek(l->after);
-    node_t *n;
+    node_t *n, *last = NULL;
     while ((n = registry_node_at(i)) != NULL && scanned < LIST_BATCH_SCAN) {
         if (want ? matched == want : l->buf.len >= LIST_BATCH_BYTES)
             break;
         i++;
         scanned++;
-        memcpy(l->after, n->id, sizeof(l->after));
+        last = n;
         if (!filter_match(&l->f, n))
             continue;
         matched++;
@@ -99,6 +99,8 @@ static size_t list_fill(list_t *l, size_t want, int dry)
     }
     if (n == NULL)
         l->done = 1;
+    if (last != NULL)
+        memcpy(l->after, last->id, sizeof(l->after));
     lock_give(&registry_nodes_lock);
     return matched;
 }

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "clock.h"
 
@@ -84,34 +85,50 @@ void node_json_put_str(node_json_buf_t *b, const char *s)
     b->len = (size_t)(o - b->p);
 }
 
-/* ,"key": */
-static void put_key(node_json_buf_t *b, const char *key)
-{
-    PUT_LIT(b, ",\"");
-    node_json_put(b, key, strlen(key));
-    PUT_LIT(b, "\":");
-}
+/* ,"key": from a literal: no strlen per member */
+#define PUT_KEY(b, key) PUT_LIT(b, ",\"" key "\":")
+#define PUT_MEMBER(b, key, val)                                                                                        \
+    do {                                                                                                               \
+        PUT_KEY(b, key);                                                                                               \
+        node_json_put_str(b, val);                                                                                     \
+    } while (0)
 
-static void put_member(node_json_buf_t *b, const char *key, const char *val)
+static void put_time(node_json_buf_t *b, int64_t t)
 {
-    put_key(b, key);
-    node_json_put_str(b, val);
-}
-
-static void put_time(node_json_buf_t *b, const char *key, int64_t t)
-{
-    put_key(b, key);
     if (t == 0) {
         PUT_LIT(b, "null");
         return;
     }
-    char buf[32];
-    node_json_put_str(b, clock_rfc3339(t, buf, sizeof(buf)));
+    /* clock_rfc3339's format, without strftime's locale machinery (a list
+     * formats two times per node) */
+    time_t tt = (time_t)t;
+    struct tm tm;
+    if (gmtime_r(&tt, &tm) == NULL || tm.tm_year + 1900 > 9999 || tm.tm_year + 1900 < 0) {
+        char buf[64];
+        node_json_put_str(b, clock_rfc3339(t, buf, sizeof(buf)));
+        return;
+    }
+    char o[22];
+    int y = tm.tm_year + 1900;
+    const int f[5] = {tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec};
+    o[0] = '"';
+    o[1] = (char)('0' + y / 1000);
+    o[2] = (char)('0' + y / 100 % 10);
+    o[3] = (char)('0' + y / 10 % 10);
+    o[4] = (char)('0' + y % 10);
+    static const char seps[5] = {'-', '-', 'T', ':', ':'};
+    for (int i = 0; i < 5; i++) {
+        o[5 + 3 * i] = seps[i];
+        o[6 + 3 * i] = (char)('0' + f[i] / 10);
+        o[7 + 3 * i] = (char)('0' + f[i] % 10);
+    }
+    o[20] = 'Z';
+    o[21] = '"';
+    node_json_put(b, o, sizeof(o));
 }
 
-static void put_bool(node_json_buf_t *b, const char *key, int v)
+static void put_bool(node_json_buf_t *b, int v)
 {
-    put_key(b, key);
     if (v)
         PUT_LIT(b, "true");
     else
@@ -119,14 +136,13 @@ static void put_bool(node_json_buf_t *b, const char *key, int v)
 }
 
 /* a jansson value as compact JSON (diagnostics, extra: small, rarely present) */
-static void put_json(node_json_buf_t *b, const char *key, const json_t *v)
+static void put_json(node_json_buf_t *b, const json_t *v)
 {
     size_t len = json_dumpb(v, NULL, 0, JSON_COMPACT);
     if (len == 0) {
         b->oom = 1;
         return;
     }
-    put_key(b, key);
     if (reserve(b, len) == 0 && json_dumpb(v, b->p + b->len, len, JSON_COMPACT) == len)
         b->len += len;
     else
@@ -137,12 +153,12 @@ void node_json_append(node_json_buf_t *b, const node_t *n, int64_t now, uint64_t
 {
     PUT_LIT(b, "{\"id\":");
     node_json_put_str(b, n->id);
-    put_member(b, "name", n->name);
-    put_member(b, "hostname", n->hostname);
-    put_member(b, "os", n->os);
-    put_member(b, "arch", n->arch);
-    put_member(b, "version", n->version);
-    put_key(b, "roles");
+    PUT_MEMBER(b, "name", n->name);
+    PUT_MEMBER(b, "hostname", n->hostname);
+    PUT_MEMBER(b, "os", n->os);
+    PUT_MEMBER(b, "arch", n->arch);
+    PUT_MEMBER(b, "version", n->version);
+    PUT_KEY(b, "roles");
     PUT_LIT(b, "[");
     size_t i, k = 0;
     json_t *v;
@@ -155,43 +171,56 @@ void node_json_append(node_json_buf_t *b, const node_t *n, int64_t now, uint64_t
         node_json_put_str(b, json_string_value(v));
     }
     PUT_LIT(b, "]");
-    put_member(b, "owner", n->owner);
-    put_member(b, "district", n->district);
-    put_member(b, "venue", n->venue);
-    put_member(b, "approval", n->approval);
-    put_member(b, "node_status", registry_node_online(n, now, offline_after_ms) ? "online" : "offline");
-    put_time(b, "last_seen", n->last_seen);
-    put_time(b, "enrolled_at", n->enrolled_at);
-    put_member(b, "ip", n->ip);
-    put_member(b, "wireguard_ip", n->wireguard_ip);
-    put_member(b, "lan_ip", n->lan_ip);
-    put_member(b, "provider_status", n->provider_status);
-    put_member(b, "stream_status", n->stream_status);
-    put_bool(b, "drain", n->drain);
-    put_key(b, "pending_flags");
+    PUT_MEMBER(b, "owner", n->owner);
+    PUT_MEMBER(b, "district", n->district);
+    PUT_MEMBER(b, "venue", n->venue);
+    PUT_MEMBER(b, "approval", n->approval);
+    if (registry_node_online(n, now, offline_after_ms))
+        PUT_LIT(b, ",\"node_status\":\"online\"");
+    else
+        PUT_LIT(b, ",\"node_status\":\"offline\"");
+    PUT_KEY(b, "last_seen");
+    put_time(b, n->last_seen);
+    PUT_KEY(b, "enrolled_at");
+    put_time(b, n->enrolled_at);
+    PUT_MEMBER(b, "ip", n->ip);
+    PUT_MEMBER(b, "wireguard_ip", n->wireguard_ip);
+    PUT_MEMBER(b, "lan_ip", n->lan_ip);
+    PUT_MEMBER(b, "provider_status", n->provider_status);
+    PUT_MEMBER(b, "stream_status", n->stream_status);
+    PUT_KEY(b, "drain");
+    put_bool(b, n->drain);
+    PUT_KEY(b, "pending_flags");
     PUT_LIT(b, "[");
-    const char *sep = "";
+    int sep = 0;
     if (n->flag_update_node) {
         PUT_LIT(b, "\"update_node\"");
-        sep = ",";
+        sep = 1;
     }
     if (n->flag_update_services) {
-        node_json_put(b, sep, strlen(sep));
+        if (sep)
+            PUT_LIT(b, ",");
         PUT_LIT(b, "\"update_services\"");
-        sep = ",";
+        sep = 1;
     }
     if (n->flag_reprovision) {
-        node_json_put(b, sep, strlen(sep));
+        if (sep)
+            PUT_LIT(b, ",");
         PUT_LIT(b, "\"reprovision\"");
     }
     PUT_LIT(b, "]");
     char num[32];
     int len = snprintf(num, sizeof(num), ",\"flags_generation\":%" PRId64, n->flags_generation);
     node_json_put(b, num, (size_t)len);
-    put_bool(b, "is_head", n->head != NULL);
-    if (json_object_size(n->diagnostics) > 0)
-        put_json(b, "diagnostics", n->diagnostics);
-    if (json_object_size(n->extra) > 0)
-        put_json(b, "extra", n->extra);
+    PUT_KEY(b, "is_head");
+    put_bool(b, n->head != NULL);
+    if (json_object_size(n->diagnostics) > 0) {
+        PUT_KEY(b, "diagnostics");
+        put_json(b, n->diagnostics);
+    }
+    if (json_object_size(n->extra) > 0) {
+        PUT_KEY(b, "extra");
+        put_json(b, n->extra);
+    }
     PUT_LIT(b, "}");
 }

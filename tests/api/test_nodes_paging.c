@@ -237,6 +237,22 @@ static void test_etags(void **state)
     check_etag("/api/v1/nodes", node, "{\"venue\":\"atelier\"}");
     check_etag("/api/v1/nodes?limit=10", node, "{\"venue\":\"cloud-seven\"}");
     check_etag(node, node, "{\"owner\":\"ops\"}");
+
+    /* the streamed serialiser writes what the mutation answers (jansson) do,
+     * escapes included */
+    hc_resp_t r = hc_json(srv, "PATCH", node, TEST_ADMIN_TOKEN,
+                          "{\"name\":\"q\\\"uote\\\\ \\u00e9t\\u00e9 \\u2603\",\"district\":\"d/1\"}");
+    assert_int_equal(r.status, 200);
+    json_t *patched = json_incref(r.json);
+    hc_resp_free(&r);
+    r = hc_get(srv, node, TEST_ADMIN_TOKEN);
+    assert_int_equal(r.status, 200);
+    json_object_del(patched, "node_status");
+    json_object_del(r.json, "node_status");
+    assert_true(json_equal(patched, r.json));
+    assert_string_equal(json_string_value(json_object_get(r.json, "name")), "q\"uote\\ \xc3\xa9t\xc3\xa9 \xe2\x98\x83");
+    json_decref(patched);
+    hc_resp_free(&r);
 }
 
 int main(void)
