@@ -13,11 +13,13 @@
  * With ?limit=N the page (and whether more remain, for the Link header) is
  * complete before the answer starts, so it carries a Content-Length.
  *
- * ETags: a list's is the process's boot id, the nodes lock's generation (it
- * moves with every change of any node) and the number of nodes online now.
- * With the generation fixed, time alone only takes nodes offline (or, with a
- * clock stepped back, only online), so that number pins which nodes are
- * online and the tag pins the body. A node's tag is a hash of its body.
+ * ETags: the whole list's is the process's boot id, the nodes lock's
+ * generation (it moves with every change of any node) and the number of
+ * nodes online now. With the generation fixed, time alone only takes nodes
+ * offline (or, with a clock stepped back, only online), so that number pins
+ * which nodes are online and the tag pins the body. A page and a single node
+ * are complete before they are sent: their tag is a hash of the body, which
+ * spares a page the pass over every node.
  */
 #include <pthread.h>
 #include <sodium.h>
@@ -178,6 +180,20 @@ static int etag_matches(hc_req_t *r, const char *etag)
     return 0;
 }
 
+/* "<kind><hash of the body and flag>": exact, whatever made the body */
+static void body_etag(char out[64], char kind, const char *body, size_t len, unsigned char flag)
+{
+    uint8_t h[12];
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, NULL, 0, sizeof(h));
+    crypto_generichash_update(&st, (const unsigned char *)body, len);
+    crypto_generichash_update(&st, &flag, 1);
+    crypto_generichash_final(&st, h, sizeof(h));
+    char hex[2 * sizeof(h) + 1];
+    sodium_bin2hex(hex, sizeof(hex), h, sizeof(h));
+    snprintf(out, 64, "\"%c%s\"", kind, hex);
+}
+
 static void add_header(h2o_req_t *req, const h2o_token_t *token, const char *value)
 {
     size_t len = strlen(value);
@@ -332,21 +348,6 @@ void api_nodes_list(hc_req_t *r)
         return;
     }
 
-    size_t online = 0;
-    lock_take_shared(&registry_nodes_lock);
-    uint64_t gen = registry_nodes_generation();
-    node_t *n;
-    for (size_t i = 0; (n = registry_node_at(i)) != NULL; i++)
-        online += (size_t)registry_node_online(n, f.now, f.offline_after_ms);
-    lock_give(&registry_nodes_lock);
-    pthread_once(&boot_once, boot_init);
-    char etag[64];
-    snprintf(etag, sizeof(etag), "\"l%08x-%llu-%zu\"", boot_id, (unsigned long long)gen, online);
-    if (etag_matches(r, etag)) {
-        respond_304(r, etag);
-        return;
-    }
-
     list_t *l = h2o_mem_alloc_shared(&r->req->pool, sizeof(*l), list_dispose);
     memset(l, 0, sizeof(*l));
     l->super.proceed = list_proceed;
@@ -358,6 +359,7 @@ void api_nodes_list(hc_req_t *r)
     node_json_put(&l->buf, "[", 1);
 
     h2o_req_t *req = r->req;
+    char etag[64];
     if (limit > 0) {
         while (!l->done && l->items < (size_t)limit && !l->buf.oom)
             list_fill(l, (size_t)limit - l->items, 0);
@@ -373,6 +375,12 @@ void api_nodes_list(hc_req_t *r)
             json_error(r, 500, "internal", "out of memory");
             return;
         }
+        /* the page is complete: its tag is its hash (and whether a next page follows) */
+        body_etag(etag, 'p', l->buf.p, l->buf.len, more != 0);
+        if (etag_matches(r, etag)) {
+            respond_304(r, etag);
+            return;
+        }
         list_headers(req, etag);
         if (more)
             link_next(r, l, limit);
@@ -380,6 +388,20 @@ void api_nodes_list(hc_req_t *r)
         h2o_start_response(req, &l->super);
         h2o_iovec_t v = h2o_iovec_init(l->buf.p, l->buf.len);
         h2o_send(req, &v, 1, H2O_SEND_STATE_FINAL);
+        return;
+    }
+    /* the whole list: tagged before its first byte goes out (see the top) */
+    size_t online = 0;
+    lock_take_shared(&registry_nodes_lock);
+    uint64_t gen = registry_nodes_generation();
+    node_t *n;
+    for (size_t i = 0; (n = registry_node_at(i)) != NULL; i++)
+        online += (size_t)registry_node_online(n, f.now, f.offline_after_ms);
+    lock_give(&registry_nodes_lock);
+    pthread_once(&boot_once, boot_init);
+    snprintf(etag, sizeof(etag), "\"l%08x-%llu-%zu\"", boot_id, (unsigned long long)gen, online);
+    if (etag_matches(r, etag)) {
+        respond_304(r, etag);
         return;
     }
     while (!l->done && l->buf.len < LIST_BATCH_BYTES && !l->buf.oom)
@@ -419,11 +441,8 @@ void api_nodes_get(hc_req_t *r)
         json_error(r, 500, "internal", "out of memory");
         goto out;
     }
-    uint8_t h[16];
-    crypto_generichash(h, sizeof(h), (const unsigned char *)b.p, b.len, NULL, 0);
-    char etag[40];
-    snprintf(etag, sizeof(etag), "\"n%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x\"", h[0], h[1], h[2], h[3],
-             h[4], h[5], h[6], h[7], h[8], h[9], h[10], h[11]);
+    char etag[64];
+    body_etag(etag, 'n', b.p, b.len, 0);
     if (etag_matches(r, etag)) {
         respond_304(r, etag);
         goto out;
