@@ -17,6 +17,7 @@
 #include "commit.h"
 #include "jsonio.h"
 #include "log.h"
+#include "node_json.h"
 #include "metrics.h"
 #include "registry.h"
 #include "serve.h"
@@ -28,26 +29,49 @@
 
 /* The heartbeat answer (caller holds the nodes lock; copies out). A pending
  * node gets no roles: it may show that it is alive, nothing more. */
-static json_t *heartbeat_answer(const node_t *n)
+/* The heartbeat answer, written straight into b (the hot path of every
+ * agent: no jansson tree, no malloc while the answer fits b's stack memory);
+ * caller holds the nodes lock. Left open: respond_answer adds exec_pending,
+ * which the exec module gives without our lock held. */
+static void heartbeat_answer(node_json_buf_t *b, const node_t *n)
 {
     int approved = strcmp(n->approval, "approved") == 0;
-    return json_pack("{s:s, s:s, s:o, s:{s:b, s:b, s:b}, s:I, s:i}", "node_id", n->id, "approval", n->approval,
-                     "roles", approved ? json_deep_copy(n->roles) : json_array(), "flags", "update_node",
-                     n->flag_update_node, "update_services", n->flag_update_services, "reprovision",
-                     n->flag_reprovision, "flags_generation", (json_int_t)n->flags_generation,
-                     "heartbeat_interval_s", (int)serve_config()->nodes.heartbeat_interval_s);
+    node_json_put(b, "{\"node_id\":", 11);
+    node_json_put_str(b, n->id);
+    node_json_put(b, ",\"approval\":", 12);
+    node_json_put_str(b, n->approval);
+    node_json_put(b, ",\"roles\":[", 10);
+    size_t i, k = 0;
+    json_t *v;
+    if (approved)
+        json_array_foreach(n->roles, i, v)
+        {
+            if (!json_is_string(v))
+                continue;
+            if (k++)
+                node_json_put(b, ",", 1);
+            node_json_put_str(b, json_string_value(v));
+        }
+    char tail[256];
+    int len = snprintf(tail, sizeof(tail),
+                       "],\"flags\":{\"update_node\":%s,\"update_services\":%s,\"reprovision\":%s},"
+                       "\"flags_generation\":%lld,\"heartbeat_interval_s\":%d",
+                       n->flag_update_node ? "true" : "false", n->flag_update_services ? "true" : "false",
+                       n->flag_reprovision ? "true" : "false", (long long)n->flags_generation,
+                       (int)serve_config()->nodes.heartbeat_interval_s);
+    node_json_put(b, tail, (size_t)len);
 }
 
-/* answers with the answer built under the lock, plus the exec count, which
- * the exec module gives without our lock held */
-static void respond_answer(hc_req_t *r, const char *node_id, json_t *answer)
+static void respond_answer(hc_req_t *r, const char *node_id, node_json_buf_t *b)
 {
-    if (answer == NULL) {
+    char tail[48];
+    int len = snprintf(tail, sizeof(tail), ",\"exec_pending\":%d}\n", registry_exec_pending(node_id));
+    node_json_put(b, tail, (size_t)len);
+    if (b->oom)
         json_error(r, 500, "internal", "out of memory");
-        return;
-    }
-    json_object_set_new(answer, "exec_pending", json_integer(registry_exec_pending(node_id)));
-    json_respond(r, 200, answer);
+    else
+        json_respond_text(r, 200, b->p, b->len);
+    node_json_buf_free(b);
 }
 
 static void respond_gone(hc_req_t *r)
@@ -96,15 +120,18 @@ static void ack_respond(hc_req_t *r, int status, void *arg)
         json_error(r, 500, "store_error", "the acknowledgement could not be stored; send it again");
         return;
     }
+    char mem[1024];
+    node_json_buf_t answer = {.p = mem, .cap = sizeof(mem), .borrowed = 1};
     lock_take_shared(&registry_nodes_lock);
     node_t *n = registry_node_find(a->node_id);
-    json_t *answer = n ? heartbeat_answer(n) : NULL;
+    if (n != NULL)
+        heartbeat_answer(&answer, n);
     lock_give(&registry_nodes_lock);
     if (n == NULL) {
         respond_gone(r);
         return;
     }
-    respond_answer(r, a->node_id, answer);
+    respond_answer(r, a->node_id, &answer);
 }
 
 static const commit_spec_t ack_spec = {ack_apply, ack_publish, ack_respond, free};
@@ -203,7 +230,9 @@ void api_body_heartbeat(hc_req_t *r)
 
     const char *id = r->auth.node_id;
     int64_t now = clock_now();
-    json_t *answer = NULL, *old_diag = NULL;
+    json_t *old_diag = NULL;
+    char mem[1024];
+    node_json_buf_t answer = {.p = mem, .cap = sizeof(mem), .borrowed = 1};
     int clear_flags = 0;
     lock_take(&registry_nodes_lock);
     node_t *n = registry_node_find(id);
@@ -233,7 +262,7 @@ void api_body_heartbeat(hc_req_t *r)
         clear_flags = ack >= 0 && ack == n->flags_generation &&
                       (n->flag_update_node || n->flag_update_services || n->flag_reprovision);
         if (!clear_flags)
-            answer = heartbeat_answer(n);
+            heartbeat_answer(&answer, n);
     }
     lock_give(&registry_nodes_lock);
     json_decref(old_diag);
@@ -244,7 +273,7 @@ void api_body_heartbeat(hc_req_t *r)
     }
     metrics_heartbeat_inc();
     if (!clear_flags) {
-        respond_answer(r, id, answer);
+        respond_answer(r, id, &answer);
         return;
     }
     ack_t *a = calloc(1, sizeof(*a));

@@ -1,6 +1,7 @@
 #include "log.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
@@ -12,6 +13,47 @@ static const char *level_names[] = {"debug", "info", "warn", "error", "fatal"};
 void log_set_min_level(log_level_t level)
 {
     min_level = level;
+}
+
+#define LOG_BATCH_MAX 16384
+static __thread struct {
+    int on;
+    size_t len;
+    char buf[LOG_BATCH_MAX];
+} *batch;
+
+static void write_all(const char *p, size_t len)
+{
+    while (len > 0) {
+        ssize_t w = write(STDERR_FILENO, p, len);
+        if (w <= 0)
+            return; /* nowhere left to report a failed log write */
+        p += w;
+        len -= (size_t)w;
+    }
+}
+
+void log_batch_begin(void)
+{
+    if (batch == NULL)
+        batch = calloc(1, sizeof(*batch));
+    if (batch != NULL)
+        batch->on = 1; /* without memory: one write per line, as before */
+}
+
+void log_flush(void)
+{
+    if (batch != NULL && batch->len > 0) {
+        write_all(batch->buf, batch->len);
+        batch->len = 0;
+    }
+}
+
+void log_batch_end(void)
+{
+    log_flush();
+    free(batch);
+    batch = NULL;
 }
 
 void log_write(log_level_t level, const char *fmt, ...)
@@ -32,8 +74,17 @@ void log_write(log_level_t level, const char *fmt, ...)
     va_end(ap);
     size_t len = (size_t)n + (m < 0 ? 0 : ((size_t)m >= sizeof(line) - n - 1 ? sizeof(line) - n - 2 : (size_t)m));
     line[len++] = '\n';
-    ssize_t w = write(STDERR_FILENO, line, len);
-    (void)w; /* nowhere left to report a failed log write */
+    if (batch == NULL || !batch->on) {
+        ssize_t w = write(STDERR_FILENO, line, len);
+        (void)w; /* nowhere left to report a failed log write */
+        return;
+    }
+    if (batch->len + len > sizeof(batch->buf))
+        log_flush();
+    memcpy(batch->buf + batch->len, line, len);
+    batch->len += len;
+    if (level >= LOG_WARN)
+        log_flush();
 }
 
 const char *log_quote(char *buf, size_t buflen, const char *s)

@@ -1,7 +1,8 @@
 /*
  * logfmt logging to stderr: one line per event,
  *   ts=2026-11-23T06:31:27.123Z level=info msg="..." key=value ...
- * Callable from any thread (one write(2) per line, so lines never interleave).
+ * Callable from any thread (one write(2) per line, or per batch of whole
+ * lines, so lines never interleave).
  * Never log a token or any other secret.
  */
 #ifndef HC_LOG_H
@@ -15,6 +16,16 @@ typedef enum { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR, LOG_FATAL } log_level_t
 /* fmt produces the key=value pairs after level= (including msg="..."). */
 void log_write(log_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void log_set_min_level(log_level_t level);
+
+/* Batching, for the HTTP workers' access log: after log_batch_begin, the
+ * calling thread's info and debug lines wait in a per-thread buffer (16 KiB)
+ * until log_flush, which the worker calls once per event-loop turn; a
+ * warning or error flushes at once (with what waits before it, in order).
+ * A crash loses at most the lines of the turn in progress. log_batch_end
+ * flushes and goes back to one write per line. Thread-local: no locks. */
+void log_batch_begin(void);
+void log_flush(void);
+void log_batch_end(void);
 
 #define log_info(...) log_write(LOG_INFO, __VA_ARGS__)
 #define log_warn(...) log_write(LOG_WARN, __VA_ARGS__)
