@@ -2,6 +2,7 @@
  * Node reads (docs/api.md "GET /api/v1/nodes"):
  *   GET /api/v1/nodes        the list, filtered, streamed or in keyset pages
  *   GET /api/v1/nodes/{id}   one node
+ *   GET /api/v1/nodes/summary  counts by state and the values to filter by (the dashboard)
  *
  * The list is written node by node into h2o's output, never as one tree:
  * under the nodes lock (shared) a batch of nodes is serialised into this
@@ -38,8 +39,12 @@
 #define LIST_BATCH_SCAN 4096         /* nodes looked at per lock hold */
 #define LIST_LIMIT_MAX 1000
 
+#define SEARCH_WORDS_MAX 8
+
 typedef struct {
-    const char *role, *district, *venue, *status, *stream_status;
+    const char *role, *district, *venue, *status, *stream_status, *q;
+    const char *words[SEARCH_WORDS_MAX]; /* q split at spaces (in the request pool) */
+    size_t nwords;
     int64_t now;
     uint64_t offline_after_ms;
 } filter_t;
@@ -56,6 +61,25 @@ typedef struct {
 
 static const h2o_iovec_t json_ct = {H2O_STRLIT("application/json")};
 
+/* every word of q appears (ASCII case ignored) in one of the node's texts */
+static int search_match(const filter_t *f, const node_t *n)
+{
+    const char *texts[] = {n->id,      n->name,     n->hostname, n->owner,        n->district, n->venue,
+                           n->ip,      n->wireguard_ip, n->lan_ip, n->os,          n->version};
+    for (size_t w = 0; w < f->nwords; w++) {
+        int found = 0;
+        for (size_t i = 0; !found && i < sizeof(texts) / sizeof(texts[0]); i++)
+            found = strcasestr(texts[i], f->words[w]) != NULL;
+        size_t i;
+        json_t *v;
+        json_array_foreach(n->roles, i, v) if (!found && json_is_string(v)) found =
+            strcasestr(json_string_value(v), f->words[w]) != NULL;
+        if (!found)
+            return 0;
+    }
+    return 1;
+}
+
 static int filter_match(const filter_t *f, const node_t *n)
 {
     if (f->role && !registry_node_has_role(n, f->role))
@@ -66,9 +90,13 @@ static int filter_match(const filter_t *f, const node_t *n)
         return 0;
     if (f->stream_status && strcmp(n->stream_status, f->stream_status) != 0)
         return 0;
+    if (f->nwords > 0 && !search_match(f, n))
+        return 0;
     if (f->status != NULL) {
-        if (strcmp(f->status, "pending") == 0)
-            return strcmp(n->approval, "pending") == 0;
+        if (strcmp(f->status, "pending") == 0 || strcmp(f->status, "rejected") == 0)
+            return strcmp(n->approval, f->status) == 0;
+        if (strcmp(f->status, "draining") == 0)
+            return n->drain != 0;
         int online = registry_node_online(n, f->now, f->offline_after_ms);
         return online == (strcmp(f->status, "online") == 0);
     }
@@ -246,9 +274,8 @@ static void link_next(hc_req_t *r, const list_t *l, long limit)
 {
     const struct {
         const char *name, *value;
-    } q[] = {{"role", l->f.role},         {"district", l->f.district},
-             {"venue", l->f.venue},       {"status", l->f.status},
-             {"stream_status", l->f.stream_status}};
+    } q[] = {{"role", l->f.role},     {"district", l->f.district},           {"venue", l->f.venue},
+             {"status", l->f.status}, {"stream_status", l->f.stream_status}, {"q", l->f.q}};
     size_t cap = 256 + 3 * sizeof(l->after);
     for (size_t i = 0; i < sizeof(q) / sizeof(q[0]); i++)
         if (q[i].value != NULL)
@@ -308,32 +335,66 @@ static int role_held(const char *role)
     return held;
 }
 
+/* The filters both the list and the summary take: 0, or -1 after a 400. */
+static int filter_parse(hc_req_t *r, filter_t *f)
+{
+    *f = (filter_t){.role = route_query(r, "role"),
+                    .district = route_query(r, "district"),
+                    .venue = route_query(r, "venue"),
+                    .status = route_query(r, "status"),
+                    .stream_status = route_query(r, "stream_status"),
+                    .q = route_query(r, "q"),
+                    .now = clock_now(),
+                    .offline_after_ms = serve_config()->nodes.offline_after_ms};
+    static const char *const statuses[] = {"online", "offline", "pending", "rejected", "draining", NULL};
+    int status_ok = f->status == NULL;
+    for (size_t i = 0; !status_ok && statuses[i]; i++)
+        status_ok = strcmp(f->status, statuses[i]) == 0;
+    if (!status_ok) {
+        json_error(r, 400, "bad_request", "\"status\" must be online, offline, pending, rejected or draining");
+        return -1;
+    }
+    if (f->stream_status && !nodes_stream_status_ok(f->stream_status)) {
+        json_error(r, 400, "bad_request", "\"stream_status\" must be idle, streaming or error");
+        return -1;
+    }
+    if (f->q != NULL) {
+        if (strlen(f->q) > 256) {
+            json_error(r, 400, "bad_request", "\"q\" is at most 256 bytes");
+            return -1;
+        }
+        char *copy = h2o_mem_alloc_pool(&r->req->pool, strlen(f->q) + 1), *save = NULL;
+        strcpy(copy, f->q);
+        for (char *w = strtok_r(copy, " \t", &save); w != NULL; w = strtok_r(NULL, " \t", &save)) {
+            if (f->nwords == SEARCH_WORDS_MAX) {
+                json_error(r, 400, "bad_request", "\"q\" takes at most %d words", SEARCH_WORDS_MAX);
+                return -1;
+            }
+            f->words[f->nwords++] = w;
+        }
+    }
+    /* a role that no node holds and the catalog lacks is a typo, not an empty answer */
+    if (f->role != NULL && !role_known(f->role) && !role_held(f->role)) {
+        json_error(r, 400, "bad_request", "unknown role \"%.64s\": not in the role catalog (GET /api/v1/roles)",
+                   f->role);
+        return -1;
+    }
+    return 0;
+}
+
 void api_nodes_list(hc_req_t *r)
 {
-    static const char *const allowed[] = {"role", "district", "venue", "status", "stream_status",
+    static const char *const allowed[] = {"role", "district", "venue", "status", "stream_status", "q",
                                           "limit", "after", NULL};
     char err[256];
     if (route_query_check(r, allowed, err, sizeof(err)) != 0) {
         json_error(r, 400, "bad_request",
-                   "%s (parameters: role, district, venue, status, stream_status, limit, after)", err);
+                   "%s (parameters: role, district, venue, status, stream_status, q, limit, after)", err);
         return;
     }
-    filter_t f = {.role = route_query(r, "role"),
-                  .district = route_query(r, "district"),
-                  .venue = route_query(r, "venue"),
-                  .status = route_query(r, "status"),
-                  .stream_status = route_query(r, "stream_status"),
-                  .now = clock_now(),
-                  .offline_after_ms = serve_config()->nodes.offline_after_ms};
-    if (f.status && strcmp(f.status, "online") != 0 && strcmp(f.status, "offline") != 0 &&
-        strcmp(f.status, "pending") != 0) {
-        json_error(r, 400, "bad_request", "\"status\" must be online, offline or pending");
+    filter_t f;
+    if (filter_parse(r, &f) != 0)
         return;
-    }
-    if (f.stream_status && !nodes_stream_status_ok(f.stream_status)) {
-        json_error(r, 400, "bad_request", "\"stream_status\" must be idle, streaming or error");
-        return;
-    }
     long limit = parse_limit(route_query(r, "limit"));
     if (limit < 0) {
         json_error(r, 400, "bad_request", "\"limit\" must be a whole number from 1 to %d", LIST_LIMIT_MAX);
@@ -342,12 +403,6 @@ void api_nodes_list(hc_req_t *r)
     const char *after = route_query(r, "after");
     if (after != NULL && strlen(after) >= NODE_ID_MAX) {
         json_error(r, 400, "bad_request", "\"after\" must be a node id (at most %d bytes)", NODE_ID_MAX - 1);
-        return;
-    }
-    /* a role that no node holds and the catalog lacks is a typo, not an empty answer */
-    if (f.role != NULL && !role_known(f.role) && !role_held(f.role)) {
-        json_error(r, 400, "bad_request", "unknown role \"%.64s\": not in the role catalog (GET /api/v1/roles)",
-                   f.role);
         return;
     }
 
@@ -459,4 +514,96 @@ void api_nodes_get(hc_req_t *r)
     h2o_send_inline(req, b.p, b.len); /* copies into the pool */
 out:
     node_json_buf_free(&b);
+}
+
+/* ---- GET /api/v1/nodes/summary ---- */
+
+static int by_strptr(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* adds s to the set (an object used as a set of its keys); "" is left out */
+static int set_add(json_t *set, const char *s)
+{
+    return s[0] == '\0' || json_object_get(set, s) != NULL ? 0 : json_object_set_new(set, s, json_null());
+}
+
+/* the keys of a set as a sorted array (jansson keeps insertion order) */
+static json_t *set_sorted(json_t *set)
+{
+    size_t n = json_object_size(set), i = 0;
+    const char **keys = malloc((n ? n : 1) * sizeof(*keys));
+    json_t *a = json_array();
+    if (keys == NULL || a == NULL) {
+        free(keys);
+        json_decref(a);
+        return NULL;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(set, k, v) keys[i++] = k;
+    qsort(keys, n, sizeof(*keys), by_strptr);
+    for (i = 0; i < n; i++)
+        if (json_array_append_new(a, json_string(keys[i])) != 0) {
+            json_decref(a);
+            a = NULL;
+            break;
+        }
+    free(keys);
+    return a;
+}
+
+void api_nodes_summary(hc_req_t *r)
+{
+    static const char *const allowed[] = {"role", "district", "venue", "status", "stream_status", "q", NULL};
+    char err[256];
+    if (route_query_check(r, allowed, err, sizeof(err)) != 0) {
+        json_error(r, 400, "bad_request", "%s (filters: role, district, venue, status, stream_status, q)", err);
+        return;
+    }
+    filter_t f;
+    if (filter_parse(r, &f) != 0)
+        return;
+    json_int_t total = 0, matched = 0, online = 0, offline = 0, pending = 0, rejected = 0, draining = 0,
+               streaming = 0, heads = 0;
+    json_t *districts = json_object(), *venues = json_object(), *roles = json_object();
+    int oom = districts == NULL || venues == NULL || roles == NULL;
+    lock_take_shared(&registry_nodes_lock);
+    node_t *n;
+    for (size_t i = 0; !oom && (n = registry_node_at(i)) != NULL; i++) {
+        total++;
+        matched += filter_match(&f, n);
+        if (strcmp(n->approval, "pending") == 0)
+            pending++;
+        else if (strcmp(n->approval, "rejected") == 0)
+            rejected++;
+        else if (registry_node_online(n, f.now, f.offline_after_ms))
+            online++;
+        else
+            offline++;
+        draining += n->drain != 0;
+        streaming += strcmp(n->stream_status, "streaming") == 0;
+        heads += n->head != NULL;
+        oom |= set_add(districts, n->district) != 0 || set_add(venues, n->venue) != 0;
+        size_t k;
+        json_t *v;
+        json_array_foreach(n->roles, k, v) if (json_is_string(v)) oom |= set_add(roles, json_string_value(v)) != 0;
+    }
+    lock_give(&registry_nodes_lock);
+    json_t *o = oom ? NULL
+                    : json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o*, s:o*, s:o*}", "total", total,
+                                "matched", matched, "online", online, "offline", offline, "pending", pending,
+                                "rejected", rejected, "draining", draining, "streaming", streaming, "heads", heads,
+                                "districts", set_sorted(districts), "venues", set_sorted(venues), "roles",
+                                set_sorted(roles));
+    json_decref(districts);
+    json_decref(venues);
+    json_decref(roles);
+    if (o == NULL || json_object_size(o) != 12) {
+        json_decref(o);
+        json_error(r, 500, "internal", "out of memory");
+        return;
+    }
+    json_respond(r, 200, o);
 }

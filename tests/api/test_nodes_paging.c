@@ -272,6 +272,85 @@ static void test_etags(void **state)
     hc_resp_free(&r);
 }
 
+static long num(json_t *o, const char *k)
+{
+    json_t *v = json_object_get(o, k);
+    if (!json_is_integer(v))
+        fail_msg("summary lacks the number \"%s\"", k);
+    return (long)json_integer_value(v);
+}
+
+static void test_summary_and_search(void **state)
+{
+    (void)state;
+    int npending = 0;
+    for (int i = 0; i < NODES; i++)
+        npending += pending[i];
+    char path[200];
+    /* one node rejected, one draining, one in a district, one heartbeating (online) */
+    snprintf(path, sizeof(path), "/api/v1/nodes/%s/reject", ids[5]);
+    hc_resp_t r = hc_post_json(srv, path, TEST_ADMIN_TOKEN, NULL);
+    assert_int_equal(r.status, 200);
+    hc_resp_free(&r);
+    snprintf(path, sizeof(path), "/api/v1/nodes/%s", ids[7]);
+    r = hc_json(srv, "PATCH", path, TEST_ADMIN_TOKEN, "{\"drain\":true,\"district\":\"Zeebrugge-North\"}");
+    assert_int_equal(r.status, 200);
+    hc_resp_free(&r);
+
+    r = hc_get(srv, "/api/v1/nodes/summary", TEST_ADMIN_TOKEN);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(num(r.json, "total"), NODES);
+    assert_int_equal(num(r.json, "matched"), NODES);
+    assert_int_equal(num(r.json, "pending"), npending - 1);
+    assert_int_equal(num(r.json, "rejected"), 1);
+    assert_int_equal(num(r.json, "draining"), 1);
+    assert_int_equal(num(r.json, "online") + num(r.json, "offline"), NODES - npending);
+    json_t *d = json_object_get(r.json, "districts");
+    assert_true(json_is_array(d));
+    int seen = 0;
+    for (size_t i = 0; i < json_array_size(d); i++)
+        seen |= strcmp(json_string_value(json_array_get(d, i)), "Zeebrugge-North") == 0;
+    assert_true(seen);
+    hc_resp_free(&r);
+
+    /* the filters count what the list answers */
+    static const char *const q[] = {"?status=rejected", "?status=draining", "?q=zeebrugge%20NORTH", "?q=render-01",
+                                    "?status=pending&q=render", NULL};
+    for (size_t i = 0; q[i]; i++) {
+        snprintf(path, sizeof(path), "/api/v1/nodes/summary%s", q[i]);
+        r = hc_get(srv, path, TEST_ADMIN_TOKEN);
+        assert_int_equal(r.status, 200);
+        long matched = num(r.json, "matched");
+        hc_resp_free(&r);
+        snprintf(path, sizeof(path), "/api/v1/nodes%s", q[i]);
+        r = hc_get(srv, path, TEST_ADMIN_TOKEN);
+        assert_int_equal(r.status, 200);
+        if ((long)json_array_size(r.json) != matched || matched == 0)
+            fail_msg("%s: the list has %zu, the summary says %ld", q[i], json_array_size(r.json), matched);
+        hc_resp_free(&r);
+    }
+    r = hc_get(srv, "/api/v1/nodes?q=zeebrugge", TEST_ADMIN_TOKEN);
+    assert_int_equal(json_array_size(r.json), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(r.json, 0), "id")), ids[7]);
+    hc_resp_free(&r);
+    /* render-010 .. render-019 and render-01x: ten names hold "render-01" */
+    r = hc_get(srv, "/api/v1/nodes?q=render-01", TEST_ADMIN_TOKEN);
+    assert_int_equal(json_array_size(r.json), 10);
+    hc_resp_free(&r);
+
+    static const char *const bad[] = {"?status=asleep", "?colour=red", "?limit=5", "?role=nope",
+                                      "?q=a%20b%20c%20d%20e%20f%20g%20h%20i", NULL};
+    for (size_t i = 0; bad[i]; i++) {
+        snprintf(path, sizeof(path), "/api/v1/nodes/summary%s", bad[i]);
+        r = hc_get(srv, path, TEST_ADMIN_TOKEN);
+        hc_assert_error(&r, 400, "bad_request");
+        hc_resp_free(&r);
+    }
+    r = hc_get(srv, "/api/v1/nodes/summary", NULL);
+    assert_int_equal(r.status, 401);
+    hc_resp_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -279,6 +358,7 @@ int main(void)
         cmocka_unit_test(test_keyset_pages),
         cmocka_unit_test(test_filters_with_pages),
         cmocka_unit_test(test_etags),
+        cmocka_unit_test(test_summary_and_search),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
