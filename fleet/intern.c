@@ -25,6 +25,14 @@ static uint32_t hash_str(const char *s)
     uint32_t h = 2166136261u;
     for (; *s; s++)
         h = (h ^ (unsigned char)*s) * 16777619u;
+    /* FNV's multiply only carries upward: strings that differ in their
+     * last bytes (render-00017, render-00018) share low bits, and the table
+     * takes the low bits. Mix the high bits down (murmur3's finaliser). */
+    h ^= h >> 16;
+    h *= 0x85ebca6bu;
+    h ^= h >> 13;
+    h *= 0xc2b2ae35u;
+    h ^= h >> 16;
     return h;
 }
 

@@ -48,6 +48,14 @@ static uint64_t hash_str(const char *s)
     uint64_t h = 1469598103934665603ULL;
     for (; *s; s++)
         h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    /* the tables take the low bits, which FNV leaves poorly mixed (its
+     * multiply carries upward only): fold the high bits in (murmur3's
+     * 64-bit finaliser). Measured: chains of dozens at 100k ids without it */
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 33;
     return h;
 }
 
