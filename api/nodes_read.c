@@ -115,6 +115,15 @@ static size_t list_fill(list_t *l, size_t want, int dry)
     while ((n = registry_node_at(i)) != NULL && scanned < LIST_BATCH_SCAN) {
         if (want ? matched == want : l->buf.len >= LIST_BATCH_BYTES)
             break;
+        /* the walk is memory-bound: each node and its own strings (name,
+         * hostname) sit apart in the heap; ask for the next ones early */
+        node_t *ahead = registry_node_at(i + 4), *next = registry_node_at(i + 1);
+        if (ahead != NULL)
+            __builtin_prefetch(ahead);
+        if (next != NULL) {
+            __builtin_prefetch(next->name);
+            __builtin_prefetch(next->hostname);
+        }
         i++;
         scanned++;
         last = n;
