@@ -62,12 +62,34 @@ void log_write(log_level_t level, const char *fmt, ...)
         return;
     char line[4096];
     struct timeval tv;
-    struct tm tm;
     gettimeofday(&tv, NULL);
-    gmtime_r(&tv.tv_sec, &tm);
-    int n = snprintf(line, sizeof(line), "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03dZ level=%s ", tm.tm_year + 1900,
-                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(tv.tv_usec / 1000),
-                     level_names[level]);
+    /* "ts=2026-11-23T06:31:27." is formatted once per second per thread
+     * (every access line starts with it); the milliseconds are three digits */
+    static __thread time_t prefix_sec = -1;
+    static __thread char prefix[32];
+    static __thread int prefix_len;
+    if (tv.tv_sec != prefix_sec) {
+        struct tm tm;
+        gmtime_r(&tv.tv_sec, &tm);
+        prefix_len = snprintf(prefix, sizeof(prefix), "ts=%04d-%02d-%02dT%02d:%02d:%02d.", tm.tm_year + 1900,
+                              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        if (prefix_len < 0 || (size_t)prefix_len >= sizeof(prefix))
+            prefix_len = 0;
+        prefix_sec = tv.tv_sec;
+    }
+    memcpy(line, prefix, (size_t)prefix_len);
+    int ms = (int)(tv.tv_usec / 1000);
+    int n = prefix_len;
+    line[n++] = (char)('0' + ms / 100);
+    line[n++] = (char)('0' + ms / 10 % 10);
+    line[n++] = (char)('0' + ms % 10);
+    const char *lv = level_names[level];
+    size_t lvlen = strlen(lv);
+    memcpy(line + n, "Z level=", 8);
+    n += 8;
+    memcpy(line + n, lv, lvlen);
+    n += (int)lvlen;
+    line[n++] = ' ';
     va_list ap;
     va_start(ap, fmt);
     int m = vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
