@@ -224,3 +224,37 @@ void node_json_append(node_json_buf_t *b, const node_t *n, int64_t now, uint64_t
     }
     PUT_LIT(b, "}");
 }
+
+static json_t *time_json(int64_t t)
+{
+    char buf[32];
+    return t ? json_string(clock_rfc3339(t, buf, sizeof(buf))) : json_null();
+}
+
+json_t *node_to_json(const node_t *n, int64_t now, uint64_t offline_after_ms)
+{
+    int online = registry_node_online(n, now, offline_after_ms);
+    json_t *flags = json_array();
+    if (n->flag_update_node)
+        json_array_append_new(flags, json_string("update_node"));
+    if (n->flag_update_services)
+        json_array_append_new(flags, json_string("update_services"));
+    if (n->flag_reprovision)
+        json_array_append_new(flags, json_string("reprovision"));
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:s, s:s, s:s, "
+                          "s:s, s:s, s:b, s:o, s:I, s:b}",
+                          "id", n->id, "name", n->name, "hostname", n->hostname, "os", n->os, "arch", n->arch,
+                          "version", n->version, "roles", json_deep_copy(n->roles), "owner", n->owner, "district", n->district,
+                          "venue", n->venue, "approval", n->approval, "node_status", online ? "online" : "offline",
+                          "last_seen", time_json(n->last_seen), "enrolled_at", time_json(n->enrolled_at), "ip", n->ip,
+                          "wireguard_ip", n->wireguard_ip, "lan_ip", n->lan_ip, "provider_status", n->provider_status,
+                          "stream_status", n->stream_status, "drain", n->drain, "pending_flags", flags,
+                          "flags_generation", (json_int_t)n->flags_generation, "is_head", n->head != NULL);
+    if (o == NULL)
+        return NULL;
+    if (json_object_size(n->diagnostics) > 0)
+        json_object_set_new(o, "diagnostics", json_deep_copy(n->diagnostics));
+    if (json_object_size(n->extra) > 0)
+        json_object_set_new(o, "extra", json_deep_copy(n->extra));
+    return o;
+}

@@ -20,23 +20,6 @@ static node_t **ordered;
 static size_t ordered_cap;
 static int loading;
 
-typedef struct admin_token {
-    char id[NODE_ID_MAX];
-    uint8_t hash[SECRET_HASH_LEN];
-    char label[NODE_TEXT_MAX];
-    char created_at[32];
-    struct admin_token *next;
-} admin_token_t;
-static admin_token_t *admin_tokens;
-static uint8_t config_admin_hash[SECRET_HASH_LEN];
-static int have_config_admin;
-/* the fleet enrollment token: see registry_fleet_set */
-static char fleet_token[REGISTRY_FLEET_TOKEN_MAX + 1];
-static uint8_t fleet_hash[SECRET_HASH_LEN];
-static int have_fleet;
-static uint8_t fleet_prev_hash[SECRET_HASH_LEN];
-static int64_t fleet_prev_until;
-
 /* guarded by registry_catalog_lock */
 static role_t *roles;
 static size_t nroles;
@@ -338,104 +321,6 @@ int registry_auth_node(const uint8_t hash[SECRET_HASH_LEN], char *node_id, size_
     }
     lock_give(&registry_nodes_lock);
     return found;
-}
-
-int registry_auth_admin(const uint8_t hash[SECRET_HASH_LEN], char *actor, size_t actorlen)
-{
-    int found = 0;
-    lock_take_shared(&registry_nodes_lock);
-    if (have_config_admin && secret_hash_equal(config_admin_hash, hash)) {
-        snprintf(actor, actorlen, "admin:config");
-        found = 1;
-    }
-    for (admin_token_t *t = admin_tokens; t != NULL && !found; t = t->next) {
-        if (secret_hash_equal(t->hash, hash)) {
-            snprintf(actor, actorlen, "admin:%s", t->id);
-            found = 1;
-        }
-    }
-    lock_give(&registry_nodes_lock);
-    return found;
-}
-
-int registry_auth_fleet(const uint8_t hash[SECRET_HASH_LEN])
-{
-    int64_t now = clock_now();
-    lock_take_shared(&registry_nodes_lock);
-    /* both compared every time: no timing hint of which one matched */
-    int cur = secret_hash_equal(fleet_hash, hash) & have_fleet;
-    int prev = secret_hash_equal(fleet_prev_hash, hash) & (fleet_prev_until > now);
-    lock_give(&registry_nodes_lock);
-    return cur || prev;
-}
-
-void registry_set_config_admin(const uint8_t hash[SECRET_HASH_LEN])
-{
-    memcpy(config_admin_hash, hash, SECRET_HASH_LEN);
-    have_config_admin = 1;
-}
-
-void registry_fleet_set(const char *token, const uint8_t *prev_hash, int64_t prev_until)
-{
-    uint8_t h[SECRET_HASH_LEN];
-    secret_token_hash(token, strlen(token), h);
-    lock_take(&registry_nodes_lock);
-    snprintf(fleet_token, sizeof(fleet_token), "%s", token);
-    memcpy(fleet_hash, h, SECRET_HASH_LEN);
-    have_fleet = 1;
-    if (prev_hash != NULL && prev_until > 0) {
-        memcpy(fleet_prev_hash, prev_hash, SECRET_HASH_LEN);
-        fleet_prev_until = prev_until;
-    } else {
-        memset(fleet_prev_hash, 0, SECRET_HASH_LEN);
-        fleet_prev_until = 0;
-    }
-    lock_give(&registry_nodes_lock);
-}
-
-int registry_fleet_token(char *out, size_t outlen)
-{
-    lock_take_shared(&registry_nodes_lock);
-    int ok = have_fleet;
-    if (ok)
-        snprintf(out, outlen, "%s", fleet_token);
-    lock_give(&registry_nodes_lock);
-    return ok ? 0 : -1;
-}
-
-int registry_admin_token_add(const char *id, const uint8_t hash[SECRET_HASH_LEN], const char *label,
-                             const char *created_at)
-{
-    admin_token_t *t = calloc(1, sizeof(*t));
-    if (t == NULL)
-        return -1;
-    snprintf(t->id, sizeof(t->id), "%s", id);
-    snprintf(t->label, sizeof(t->label), "%s", label ? label : "");
-    snprintf(t->created_at, sizeof(t->created_at), "%s", created_at ? created_at : "");
-    memcpy(t->hash, hash, SECRET_HASH_LEN);
-    t->next = admin_tokens;
-    admin_tokens = t;
-    return 0;
-}
-
-void registry_admin_token_list(json_t *array)
-{
-    for (admin_token_t *t = admin_tokens; t != NULL; t = t->next)
-        json_array_append_new(array, json_pack("{s:s, s:s, s:s}", "id", t->id, "label", t->label, "created_at",
-                                               t->created_at));
-}
-
-int registry_admin_token_revoke(const char *id)
-{
-    for (admin_token_t **pp = &admin_tokens; *pp != NULL; pp = &(*pp)->next) {
-        if (strcmp((*pp)->id, id) == 0) {
-            admin_token_t *t = *pp;
-            *pp = t->next;
-            free(t);
-            return 1;
-        }
-    }
-    return 0;
 }
 
 int registry_role_name_ok(const char *name)
@@ -830,14 +715,7 @@ void registry_free(void)
     by_id = by_token = NULL;
     ordered = NULL;
     nbuckets = nnodes = ordered_cap = 0;
-    while (admin_tokens != NULL) {
-        admin_token_t *t = admin_tokens;
-        admin_tokens = t->next;
-        free(t);
-    }
-    memset(fleet_token, 0, sizeof(fleet_token));
-    have_fleet = 0;
-    fleet_prev_until = 0;
+    registry_tokens_clear();
     lock_give(&registry_nodes_lock);
     lock_take(&registry_catalog_lock);
     while (roles != NULL) {
@@ -849,42 +727,8 @@ void registry_free(void)
     lock_give(&registry_catalog_lock);
 }
 
-static json_t *time_json(int64_t t)
-{
-    char buf[32];
-    return t ? json_string(clock_rfc3339(t, buf, sizeof(buf))) : json_null();
-}
-
 int registry_node_online(const node_t *n, int64_t now, uint64_t offline_after_ms)
 {
     /* a last_seen ahead of our clock (the clock stepped back) counts as just seen */
     return n->last_seen != 0 && (n->last_seen >= now || (uint64_t)(now - n->last_seen) * 1000 <= offline_after_ms);
-}
-
-json_t *node_to_json(const node_t *n, int64_t now, uint64_t offline_after_ms)
-{
-    int online = registry_node_online(n, now, offline_after_ms);
-    json_t *flags = json_array();
-    if (n->flag_update_node)
-        json_array_append_new(flags, json_string("update_node"));
-    if (n->flag_update_services)
-        json_array_append_new(flags, json_string("update_services"));
-    if (n->flag_reprovision)
-        json_array_append_new(flags, json_string("reprovision"));
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:s, s:s, s:s, "
-                          "s:s, s:s, s:b, s:o, s:I, s:b}",
-                          "id", n->id, "name", n->name, "hostname", n->hostname, "os", n->os, "arch", n->arch,
-                          "version", n->version, "roles", json_deep_copy(n->roles), "owner", n->owner, "district", n->district,
-                          "venue", n->venue, "approval", n->approval, "node_status", online ? "online" : "offline",
-                          "last_seen", time_json(n->last_seen), "enrolled_at", time_json(n->enrolled_at), "ip", n->ip,
-                          "wireguard_ip", n->wireguard_ip, "lan_ip", n->lan_ip, "provider_status", n->provider_status,
-                          "stream_status", n->stream_status, "drain", n->drain, "pending_flags", flags,
-                          "flags_generation", (json_int_t)n->flags_generation, "is_head", n->head != NULL);
-    if (o == NULL)
-        return NULL;
-    if (json_object_size(n->diagnostics) > 0)
-        json_object_set_new(o, "diagnostics", json_deep_copy(n->diagnostics));
-    if (json_object_size(n->extra) > 0)
-        json_object_set_new(o, "extra", json_deep_copy(n->extra));
-    return o;
 }

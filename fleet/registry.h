@@ -139,7 +139,7 @@ int registry_auth_admin(const uint8_t hash[SECRET_HASH_LEN], char *actor, size_t
 /* 1 when hash is the (current, or within its overlap window, previous) fleet enrollment token */
 int registry_auth_fleet(const uint8_t hash[SECRET_HASH_LEN]);
 
-/* Credentials from config/data dir at start (main thread). */
+/* Credentials (fleet/registry_tokens.c) from config/data dir at start (main thread). */
 void registry_set_config_admin(const uint8_t hash[SECRET_HASH_LEN]);
 
 /* The fleet enrollment token. The registry is its one owner in memory: the
@@ -159,6 +159,8 @@ int registry_admin_token_add(const char *id, const uint8_t hash[SECRET_HASH_LEN]
 /* appends {id, label, created_at} of each active minted token (caller holds nodes lock) */
 void registry_admin_token_list(json_t *array);
 int registry_admin_token_revoke(const char *id); /* 1 revoked, 0 unknown */
+/* forgets every credential (registry_free; caller holds nodes lock exclusively) */
+void registry_tokens_clear(void);
 
 /* The role catalog. Loaded by registry_load; changed only in commit publish
  * callbacks (and at start), so memory follows the roles table. */
@@ -195,7 +197,7 @@ int registry_exec_pending(const char *node_id);
  * The one rule behind node_status, filters and body eligibility. */
 int registry_node_online(const node_t *n, int64_t now, uint64_t offline_after_ms);
 
-/* Serialises a node as the API's node object (caller holds nodes lock). now
+/* Serialises a node as the API's node object (fleet/node_json.c; caller holds nodes lock). now
  * is the wall clock for node_status; offline_after_ms from config. The result
  * is a deep copy: use it after releasing the lock. */
 json_t *node_to_json(const node_t *n, int64_t now, uint64_t offline_after_ms);
