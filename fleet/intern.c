@@ -17,7 +17,6 @@ typedef struct entry {
 static hc_lock_t lock;
 static entry_t **buckets;
 static size_t nbuckets, count;
-static unsigned long bytes;
 static const char empty[] = "";
 
 static uint32_t hash_str(const char *s)
@@ -86,7 +85,6 @@ const char *intern_get(const char *s)
             e->next = buckets[h % nbuckets];
             buckets[h % nbuckets] = e;
             count++;
-            bytes += sizeof(*e) + len + 1;
             out = e->s;
         }
     }
@@ -107,7 +105,6 @@ void intern_put(const char *s)
                 break;
             }
         count--;
-        bytes -= sizeof(*e) + strlen(e->s) + 1;
         free(e);
     }
     lock_give(&lock);
@@ -125,12 +122,4 @@ int intern_set(const char **field, const char *value)
     intern_put(*field);
     *field = v;
     return 0;
-}
-
-void intern_stats(unsigned long *n, unsigned long *b)
-{
-    lock_take_shared(&lock);
-    *n = count;
-    *b = bytes + nbuckets * sizeof(*buckets);
-    lock_give(&lock);
 }

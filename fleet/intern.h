@@ -22,8 +22,5 @@ void intern_put(const char *s);
 /* Replaces *field (a reference or NULL) with a reference to value unless it
  * already holds that text: 0, or -1 out of memory with *field unchanged. */
 int intern_set(const char **field, const char *value);
-/* Distinct strings and their bytes (text plus bookkeeping), for
- * docs/performance.md and /metrics; any thread. */
-void intern_stats(unsigned long *count, unsigned long *bytes);
 
 #endif
