@@ -94,8 +94,8 @@ const char *intern_get(const char *s)
 
 void intern_put(const char *s)
 {
-    if (s == NULL || s == empty)
-        return;
+    if (s == NULL || s[0] == '\0')
+        return; /* "" is never counted (an interned string is never empty) */
     entry_t *e = (entry_t *)(void *)(s - offsetof(entry_t, s));
     lock_take(&lock);
     if (--e->refs == 0) {
