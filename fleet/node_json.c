@@ -138,15 +138,24 @@ static void put_bool(node_json_buf_t *b, int v)
 /* a jansson value as compact JSON (diagnostics, extra: small, rarely present) */
 static void put_json(node_json_buf_t *b, const json_t *v)
 {
-    size_t len = json_dumpb(v, NULL, 0, JSON_COMPACT);
+    /* one dump into the room there is; a second only when it did not fit */
+    if (reserve(b, 256) != 0)
+        return;
+    size_t room = b->cap - b->len;
+    size_t len = json_dumpb(v, b->p + b->len, room, JSON_COMPACT);
     if (len == 0) {
         b->oom = 1;
         return;
     }
-    if (reserve(b, len) == 0 && json_dumpb(v, b->p + b->len, len, JSON_COMPACT) == len)
-        b->len += len;
-    else
-        b->oom = 1;
+    if (len > room) {
+        if (reserve(b, len) != 0)
+            return;
+        if (json_dumpb(v, b->p + b->len, len, JSON_COMPACT) != len) {
+            b->oom = 1;
+            return;
+        }
+    }
+    b->len += len;
 }
 
 void node_json_append(node_json_buf_t *b, const node_t *n, int64_t now, uint64_t offline_after_ms)
