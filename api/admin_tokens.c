@@ -83,7 +83,7 @@ void api_admin_tokens_create(hc_req_t *r)
     const char *label = "";
     if (r->body != NULL &&
         (json_check_keys(r->body, allowed, err, sizeof(err)) != 0 ||
-         json_get_str(r->body, "label", NODE_TEXT_MAX - 1, &label, err, sizeof(err)) < 0)) {
+         json_get_name(r->body, "label", NODE_TEXT_MAX - 1, &label, err, sizeof(err)) < 0)) {
         json_error(r, 400, "bad_request", "%s", err);
         return;
     }

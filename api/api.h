@@ -28,6 +28,19 @@ void api_nodes_approve(hc_req_t *r);
 void api_nodes_reject(hc_req_t *r);
 /* the install commands (PowerShell and sh) for a one-time token; a new JSON object */
 json_t *enroll_install_commands(const char *token);
+/* What makes install commands useless here (public_url loopback or 0.0.0.0,
+ * releases.base_url the example placeholder): an array of sentences, NULL
+ * out of memory. enroll_warnings_log writes each as a warning (main, at start). */
+json_t *enroll_warnings(void);
+void enroll_warnings_log(void);
+void api_enroll_warnings(hc_req_t *r);
+
+/* api/enrollments.c */
+void api_enrollments_list(hc_req_t *r);
+void api_enrollments_revoke(hc_req_t *r);
+
+/* api/node_events.c */
+void api_node_events_list(hc_req_t *r);
 
 /* api/install.c */
 void api_install_sh(hc_req_t *r);
@@ -97,6 +110,12 @@ void api_body_exec_result(hc_req_t *r);
 
 /* api/stream.c */
 void api_nodes_stream_stop(hc_req_t *r);
+
+/* api/sessions.c: streaming sessions (fleet/stream_sessions.h) */
+void api_sessions_list(hc_req_t *r);
+void api_sessions_get(hc_req_t *r);
+void api_sessions_logs_get(hc_req_t *r);
+void api_body_sessions_logs_post(hc_req_t *r);
 /* api/login_session.c: web UI login (web/login_sessions.h) */
 void api_login_session_create(hc_req_t *r);
 void api_login_session_get(hc_req_t *r);

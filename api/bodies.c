@@ -1,7 +1,7 @@
 /*
  * Bodies seen from a head: GET /api/v1/bodies/eligible (fleet/eligibility.h
  * has the rules). A head asks with its own token; an admin asks for a head
- * with ?head_id=. ?explain=true also lists every body with why it was left
+ * with ?head_id=; ?owner= narrows to bodies of that owner. ?explain=true also lists every body with why it was left
  * out, so operators can debug selection without pinning bodies by hand.
  */
 #include <stdlib.h>
@@ -40,13 +40,13 @@ static json_t *body_json(const node_t *b, unsigned port)
     char wg[128], lan[128];
     eligibility_stream_url(b->wireguard_ip, port, wg, sizeof(wg));
     eligibility_stream_url(b->lan_ip, port, lan, sizeof(lan));
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o}", "id", b->id, "name", b->name, "district",
-                     b->district, "venue", b->venue, "wireguard_ip", b->wireguard_ip, "lan_ip", b->lan_ip,
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o}", "id", b->id, "name", b->name, "district",
+                     b->district, "venue", b->venue, "owner", b->owner, "wireguard_ip", b->wireguard_ip, "lan_ip", b->lan_ip,
                      "stream_url", wg, "stream_url_lan", lan, "last_assigned_at", time_or_null(b->last_assigned_at));
 }
 
 /* builds the answer under the nodes lock (caller holds it); NULL when out of memory */
-static json_t *evaluate(const node_t *head, int explain)
+static json_t *evaluate(const node_t *head, const char *owner, int explain)
 {
     const hc_config_t *cfg = serve_config();
     snapshot_t s = {.cap = registry_node_count()};
@@ -57,7 +57,7 @@ static json_t *evaluate(const node_t *head, int explain)
     if (s.v == NULL || e == NULL || bodies == NULL || (explain && considered == NULL))
         goto done;
     registry_node_foreach(collect, &s);
-    if (eligibility_evaluate(head, s.v, s.n, clock_now(), cfg->nodes.offline_after_ms, e, &count, &good) != 0)
+    if (eligibility_evaluate(head, owner, s.v, s.n, clock_now(), cfg->nodes.offline_after_ms, e, &count, &good) != 0)
         goto done;
     for (size_t i = 0; i < good; i++)
         if (json_array_append_new(bodies, body_json(e[i].body, cfg->heads.sunshine_port)) != 0)
@@ -91,6 +91,7 @@ void api_bodies_eligible(hc_req_t *r)
 {
     const char *head_id = route_query(r, "head_id");
     const char *explain_s = route_query(r, "explain");
+    const char *owner = route_query(r, "owner"); /* optional: only bodies of this owner */
     int explain = 0;
     if (explain_s != NULL) {
         if (strcmp(explain_s, "true") == 0 || strcmp(explain_s, "1") == 0)
@@ -119,7 +120,7 @@ void api_bodies_eligible(hc_req_t *r)
         found = 1;
         is_head = h->head != NULL;
         if (is_head)
-            out = evaluate(h, explain);
+            out = evaluate(h, owner, explain);
     }
     lock_give(&registry_nodes_lock);
     if (as_node && !is_head) {

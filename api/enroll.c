@@ -11,11 +11,14 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include "agent_fields.h"
 #include "api.h"
 #include "audit.h"
 #include "clock.h"
 #include "commit.h"
+#include "events.h"
 #include "jsonio.h"
 #include "log.h"
 #include "nodes.h"
@@ -26,6 +29,7 @@
 /* ---- POST /api/v1/enrollments ---- */
 
 typedef struct {
+    char id[NODE_ID_MAX];
     char token[SECRET_TOKEN_HEX + 1];
     uint8_t hash[SECRET_HASH_LEN];
     char name[NODE_TEXT_MAX], owner[NODE_TEXT_MAX], os[NODE_SHORT_MAX];
@@ -38,7 +42,8 @@ static int mint_apply(sqlite3 *db, void *arg)
 {
     mint_t *m = arg;
     sqlite3_stmt *st = store_prepare(db, "INSERT INTO enrollments (token_hash, name, owner, os, auto_approve, "
-                                         "created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+                                         "created_at, expires_at, id, created_by) "
+                                         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
     if (st == NULL)
         return -1;
     sqlite3_bind_blob(st, 1, m->hash, SECRET_HASH_LEN, SQLITE_STATIC);
@@ -48,15 +53,88 @@ static int mint_apply(sqlite3 *db, void *arg)
     sqlite3_bind_int(st, 5, m->auto_approve);
     sqlite3_bind_text(st, 6, m->created_at, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 7, m->expires_at, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 8, m->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 9, m->actor, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE)
         return -1;
-    json_t *d = json_pack("{s:s, s:s, s:s, s:s}", "name", m->name, "owner", m->owner, "os", m->os, "expires_at",
-                          m->expires_at);
+    json_t *d = json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", m->id, "name", m->name, "owner", m->owner, "os", m->os,
+                          "expires_at", m->expires_at);
     rc = store_audit_append(db, m->actor, "enrollment.create", m->name, d);
     json_decref(d);
     return rc;
+}
+
+/* ---- what would make an install command useless ---- */
+
+/* the host of an http(s) URL into out ("" when none) */
+static void url_host(const char *url, char *out, size_t outlen)
+{
+    const char *p = strstr(url, "://");
+    p = p ? p + 3 : url;
+    const char *at = strpbrk(p, "@/");
+    if (at != NULL && *at == '@')
+        p = at + 1;
+    size_t n = p[0] == '[' ? strcspn(p, "]") + 1 : strcspn(p, ":/?#");
+    snprintf(out, outlen, "%.*s", (int)n, p);
+}
+
+static int ends_with(const char *s, const char *tail)
+{
+    size_t a = strlen(s), b = strlen(tail);
+    return a >= b && strcasecmp(s + a - b, tail) == 0;
+}
+
+json_t *enroll_warnings(void)
+{
+    json_t *w = json_array();
+    if (w == NULL)
+        return NULL;
+    char host[256];
+    const char *pub = serve_public_url();
+    url_host(pub, host, sizeof(host));
+    if (strcasecmp(host, "localhost") == 0 || ends_with(host, ".localhost") || strncmp(host, "127.", 4) == 0 ||
+        strcmp(host, "[::1]") == 0 || strcmp(host, "0.0.0.0") == 0 || strcmp(host, "[::]") == 0 || host[0] == '\0') {
+        char m[600];
+        snprintf(m, sizeof(m), "server.public_url is %s, a loopback or unspecified address: install commands and the "
+                               "iPad QR code would point agents at themselves. Set server.public_url to the address "
+                               "agents reach this server at.", pub);
+        json_array_append_new(w, json_string(m));
+    }
+    const char *rel = serve_config()->releases.base_url;
+    url_host(rel, host, sizeof(host));
+    if (strcasecmp(host, "example.com") == 0 || ends_with(host, ".example.com") || ends_with(host, ".example") ||
+        ends_with(host, ".invalid")) {
+        char m[600];
+        snprintf(m, sizeof(m), "releases.base_url is still the example placeholder (%s): install commands cannot "
+                               "download the agent. Set releases.base_url to your release server.", rel);
+        json_array_append_new(w, json_string(m));
+    }
+    return w;
+}
+
+void enroll_warnings_log(void)
+{
+    json_t *w = enroll_warnings();
+    size_t i;
+    json_t *v;
+    char q[700];
+    json_array_foreach(w, i, v)
+    {
+        log_warn("msg=%s", log_quote(q, sizeof(q), json_string_value(v)));
+    }
+    json_decref(w);
+}
+
+void api_enroll_warnings(hc_req_t *r)
+{
+    json_t *w = enroll_warnings();
+    if (w == NULL) {
+        json_error(r, 500, "internal", "out of memory");
+        return;
+    }
+    json_respond(r, 200, json_pack("{s:o}", "warnings", w));
 }
 
 /* the ready-to-paste install commands for this server and token */
@@ -82,10 +160,13 @@ static void mint_respond(hc_req_t *r, int status, void *arg)
         json_error(r, 500, "store_error", "the enrollment could not be stored");
         return;
     }
-    json_respond(r, 201, json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:s, s:o}", "enrollment_token", m->token, "name",
-                                   m->name, "owner", m->owner, "os", m->os, "expires_at", m->expires_at, "auto_approve",
-                                   m->auto_approve, "server_url", serve_public_url(), "install",
-                                   enroll_install_commands(m->token)));
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:s, s:o, s:o}", "enrollment_token", m->token, "name",
+                          m->name, "owner", m->owner, "os", m->os, "expires_at", m->expires_at, "auto_approve",
+                          m->auto_approve, "server_url", serve_public_url(), "install",
+                          enroll_install_commands(m->token), "warnings", enroll_warnings());
+    if (o != NULL)
+        json_object_set_new(o, "id", json_string(m->id)); /* for GET/DELETE /api/v1/enrollments */
+    json_respond(r, 201, o);
 }
 
 static void mint_free(void *arg)
@@ -114,9 +195,9 @@ void api_enrollments_create(hc_req_t *r)
     int auto_approve = serve_config()->nodes.auto_approve;
     int64_t ttl_s = (int64_t)(serve_config()->nodes.enrollment_ttl_ms / 1000);
     if (json_check_keys(r->body, allowed, err, sizeof(err)) != 0 ||
-        json_get_str(r->body, "name", NODE_TEXT_MAX - 1, &name, err, sizeof(err)) < 0 ||
-        json_get_str(r->body, "owner", NODE_TEXT_MAX - 1, &owner, err, sizeof(err)) < 0 ||
-        json_get_str(r->body, "os", NODE_SHORT_MAX - 1, &os, err, sizeof(err)) < 0 ||
+        json_get_name(r->body, "name", NODE_TEXT_MAX - 1, &name, err, sizeof(err)) < 0 ||
+        json_get_name(r->body, "owner", NODE_TEXT_MAX - 1, &owner, err, sizeof(err)) < 0 ||
+        json_get_name(r->body, "os", NODE_SHORT_MAX - 1, &os, err, sizeof(err)) < 0 ||
         json_get_bool(r->body, "auto_approve", &auto_approve, err, sizeof(err)) < 0 ||
         json_get_int(r->body, "ttl_s", 60, 30 * 86400, &ttl_s, err, sizeof(err)) < 0) {
         json_error(r, 400, "bad_request", "%s", err);
@@ -135,6 +216,7 @@ void api_enrollments_create(hc_req_t *r)
         json_error(r, 500, "internal", "out of memory");
         return;
     }
+    secret_id_new("enr-", m->id, sizeof(m->id));
     secret_token_new(m->token);
     secret_token_hash(m->token, strlen(m->token), m->hash);
     snprintf(m->name, sizeof(m->name), "%s", name);
@@ -197,6 +279,8 @@ static int enroll_apply(sqlite3 *db, void *arg)
     char actor[NODE_ID_MAX + 8];
     snprintf(actor, sizeof(actor), "node:%s", n->id);
     rc = store_audit_append(db, actor, "node.enroll", n->id, d);
+    if (rc == 0)
+        rc = store_node_event_append(db, n->id, n->enrolled_at, "enroll", d);
     json_decref(d);
     return rc;
 }
@@ -240,20 +324,34 @@ static void enroll_free(void *arg)
 
 static const commit_spec_t enroll_spec = {enroll_apply, enroll_publish, enroll_respond, enroll_free};
 
+/* a fact the agent sends at enrollment: the value, "" when absent or unusable (counted) */
+static const char *enroll_fact(hc_req_t *r, const char *who, const char *key, size_t max)
+{
+    json_t *v = json_object_get(r->body, key);
+    if (v == NULL || json_is_null(v))
+        return "";
+    const char *s = json_string_value(v);
+    if (s != NULL && json_string_length(v) <= max && strlen(s) == json_string_length(v) && nodes_text_ok(s))
+        return s;
+    agent_fields_invalid(AGENT_EP_ENROLL, who, key, "not a string of at most 63 (hostname 255) bytes without "
+                                                    "control characters");
+    return "";
+}
+
+/* Read tolerantly (api/agent_fields.h): an agent newer than this server may
+ * send more facts; they are ignored and counted. Only the token decides. */
 void api_enroll(hc_req_t *r)
 {
-    static const char *const allowed[] = {"enrollment_token", "hostname", "os", "arch", "version", NULL};
-    char err[256];
-    const char *token = NULL, *hostname = "", *os = "", *arch = "", *version = "";
-    if (json_check_keys(r->body, allowed, err, sizeof(err)) != 0 ||
-        json_get_str(r->body, "enrollment_token", 256, &token, err, sizeof(err)) < 0 ||
-        json_get_str(r->body, "hostname", NODE_TEXT_MAX - 1, &hostname, err, sizeof(err)) < 0 ||
-        json_get_str(r->body, "os", NODE_SHORT_MAX - 1, &os, err, sizeof(err)) < 0 ||
-        json_get_str(r->body, "arch", NODE_SHORT_MAX - 1, &arch, err, sizeof(err)) < 0 ||
-        json_get_str(r->body, "version", NODE_SHORT_MAX - 1, &version, err, sizeof(err)) < 0) {
-        json_error(r, 400, "bad_request", "%s", err);
-        return;
-    }
+    static const char *const known[] = {"enrollment_token", "hostname", "os", "arch", "version", NULL};
+    char who[80];
+    snprintf(who, sizeof(who), "ip:%s", r->client_ip);
+    agent_fields_unknown(AGENT_EP_ENROLL, who, r->body, known);
+    const char *token = json_string_value(json_object_get(r->body, "enrollment_token"));
+    if (token != NULL && strlen(token) > 256)
+        token = NULL;
+    const char *hostname = enroll_fact(r, who, "hostname", NODE_TEXT_MAX - 1),
+               *os = enroll_fact(r, who, "os", NODE_SHORT_MAX - 1), *arch = enroll_fact(r, who, "arch", NODE_SHORT_MAX - 1),
+               *version = enroll_fact(r, who, "version", NODE_SHORT_MAX - 1);
     if (token == NULL || token[0] == '\0') {
         json_error(r, 401, "unauthorized", "\"enrollment_token\" is required");
         return;
@@ -322,7 +420,12 @@ static int approval_apply(sqlite3 *db, void *arg)
         sqlite3_finalize(st);
         return rc == SQLITE_ROW ? APPROVAL_ECONFLICT : APPROVAL_ENOENT;
     }
-    return store_audit_append(db, a->actor, reject ? "node.reject" : "node.approve", a->id, NULL);
+    json_t *d = json_pack("{s:s}", "actor", a->actor);
+    rc = store_audit_append(db, a->actor, reject ? "node.reject" : "node.approve", a->id, NULL);
+    if (rc == 0)
+        rc = store_node_event_append(db, a->id, clock_now(), reject ? "reject" : "approve", d);
+    json_decref(d);
+    return rc;
 }
 
 static void approval_publish(void *arg)

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "agent_fields.h"
 #include "api.h"
 #include "clock.h"
 #include "commit.h"
@@ -78,6 +79,8 @@ static void respond_204(hc_req_t *r)
 
 typedef struct {
     exec_rec_t rec;
+    char node_id[NODE_ID_MAX];
+    int admitted; /* holds a place from exec_queue_admit until it is published (or failed) */
 } submit_t;
 
 static int submit_apply(sqlite3 *db, void *arg)
@@ -87,7 +90,12 @@ static int submit_apply(sqlite3 *db, void *arg)
 
 static void submit_publish(void *arg)
 {
-    exec_publish_submit(&((submit_t *)arg)->rec, NULL);
+    submit_t *s = arg;
+    exec_publish_submit(&s->rec, NULL);
+    /* queued now, so it counts as pending: give the admission back before
+     * the submitter hears 202, or its next submission could be refused */
+    exec_queue_admit_done(s->node_id);
+    s->admitted = 0;
 }
 
 static void submit_respond(hc_req_t *r, int status, void *arg)
@@ -114,6 +122,8 @@ static void submit_respond(hc_req_t *r, int status, void *arg)
 static void submit_free(void *arg)
 {
     submit_t *s = arg;
+    if (s->admitted)
+        exec_queue_admit_done(s->node_id); /* the submission failed */
     exec_rec_clear(&s->rec);
     free(s);
 }
@@ -180,14 +190,27 @@ void api_exec_submit(hc_req_t *r)
                    id, approval);
         return;
     }
-    submit_t *s = calloc(1, sizeof(*s));
+    size_t max_pending = (size_t)serve_config()->exec.max_pending;
+    int admit = exec_queue_admit(id, max_pending);
+    if (admit == 1) {
+        json_error(r, 429, "too_many_pending",
+                   "node %s has %zu pending commands (exec.max_pending): wait for its agent, or cancel them with "
+                   "DELETE /api/v1/nodes/%s/exec",
+                   id, max_pending, id);
+        return;
+    }
+    submit_t *s = admit == 0 ? calloc(1, sizeof(*s)) : NULL;
     if (s == NULL || (s->rec.command = strdup(command)) == NULL) {
+        if (admit == 0)
+            exec_queue_admit_done(id);
         free(s);
         json_error(r, 500, "internal", "out of memory");
         return;
     }
     secret_id_new("exec-", s->rec.id, sizeof(s->rec.id));
     snprintf(s->rec.node_id, sizeof(s->rec.node_id), "%s", id);
+    snprintf(s->node_id, sizeof(s->node_id), "%s", id);
+    s->admitted = 1;
     s->rec.timeout_s = timeout_s;
     s->rec.submitted_at = clock_now();
     snprintf(s->rec.submitted_by, sizeof(s->rec.submitted_by), "%s", r->auth.actor);
@@ -198,24 +221,45 @@ void api_exec_submit(hc_req_t *r)
 
 void api_exec_list(hc_req_t *r)
 {
+    static const char *const allowed[] = {"limit", "after", "before", "full", NULL};
+    char err[256];
     const char *id = route_param(r, "id");
+    if (route_query_check(r, allowed, err, sizeof(err)) != 0) {
+        json_error(r, 400, "bad_request", "%s", err);
+        return;
+    }
     size_t limit = EXEC_LIST_DEFAULT;
     const char *l = route_query(r, "limit");
     if (l != NULL) {
         char *end;
         long v = strtol(l, &end, 10);
-        if (*l == '\0' || *end != '\0' || v < 0 || v > EXEC_LIST_MAX) {
-            json_error(r, 400, "bad_request", "\"limit\" must be a whole number from 0 to %d", EXEC_LIST_MAX);
+        if (*l == '\0' || *end != '\0' || v < 1 || v > EXEC_LIST_MAX) {
+            json_error(r, 400, "bad_request", "\"limit\" must be a whole number from 1 to %d", EXEC_LIST_MAX);
             return;
         }
         limit = (size_t)v;
+    }
+    const char *after = route_query(r, "after"), *before = route_query(r, "before"), *full = route_query(r, "full");
+    if (after != NULL && before != NULL) {
+        json_error(r, 400, "bad_request", "give \"after\" or \"before\", not both");
+        return;
+    }
+    if (full != NULL && strcmp(full, "true") != 0 && strcmp(full, "false") != 0) {
+        json_error(r, 400, "bad_request", "\"full\" must be true or false");
+        return;
     }
     int approved;
     if (!node_lookup(id, &approved, NULL, 0)) {
         json_error(r, 404, "not_found", "no node %s", id);
         return;
     }
-    json_t *o = exec_queue_list_json(id, limit);
+    int bad_cursor = 0;
+    json_t *o = exec_queue_list_json(id, limit, after, before, full != NULL && strcmp(full, "true") == 0, &bad_cursor);
+    if (o == NULL && bad_cursor) {
+        json_error(r, 400, "bad_request", "\"%s\" names no command of node %s (finished and pruned, or never there)",
+                   after ? "after" : "before", id);
+        return;
+    }
     if (o == NULL) {
         json_error(r, 500, "internal", "out of memory");
         return;
@@ -553,37 +597,58 @@ static char *cut_copy(const char *s, size_t len, size_t max, int *truncated)
     return c;
 }
 
+/* a string member of an exec result: the value, def when absent or unusable (counted) */
+static const char *result_str(hc_req_t *r, const char *key, const char *def)
+{
+    json_t *v = json_object_get(r->body, key);
+    if (v == NULL || json_is_null(v))
+        return def;
+    if (json_is_string(v) && strlen(json_string_value(v)) == json_string_length(v))
+        return json_string_value(v);
+    agent_fields_invalid(AGENT_EP_EXEC_RESULT, r->auth.node_id, key, "not a string");
+    return def;
+}
+
+/* an integer member: 1 found, 0 absent or unusable (counted) */
+static int result_int(hc_req_t *r, const char *key, int64_t min, int64_t max, int64_t *out)
+{
+    char err[256];
+    int rc = json_get_int(r->body, key, min, max, out, err, sizeof(err));
+    if (rc < 0)
+        agent_fields_invalid(AGENT_EP_EXEC_RESULT, r->auth.node_id, key, err);
+    return rc > 0;
+}
+
+/* Read tolerantly (api/agent_fields.h): only a missing id is refused (there
+ * is nothing to attach the result to); unknown members and unusable values
+ * are ignored and counted, and a result without a usable exit_code or error
+ * is recorded as failed, saying so. */
 void api_body_exec_result(hc_req_t *r)
 {
-    static const char *const allowed[] = {"id", "exit_code", "stdout", "stderr", "duration_ms", "error", "truncated",
-                                          NULL};
-    char err[256];
-    const char *id = NULL, *out = "", *errout = "", *failure = NULL;
+    static const char *const known[] = {"id", "exit_code", "stdout", "stderr", "duration_ms", "error", "truncated",
+                                        NULL};
+    agent_fields_unknown(AGENT_EP_EXEC_RESULT, r->auth.node_id, r->body, known);
+    const char *id = result_str(r, "id", NULL), *out = result_str(r, "stdout", ""),
+               *errout = result_str(r, "stderr", ""), *failure = result_str(r, "error", NULL);
     int64_t exit_code = 0, duration = 0;
+    int has_exit = result_int(r, "exit_code", -2147483648LL, 4294967295LL, &exit_code);
+    int has_duration = result_int(r, "duration_ms", 0, 1LL << 53, &duration);
     int agent_truncated = 0;
-    int has_exit, has_duration;
-    if (json_check_keys(r->body, allowed, err, sizeof(err)) != 0 ||
-        json_get_str(r->body, "id", EXEC_ID_MAX - 1, &id, err, sizeof(err)) < 0 ||
-        (has_exit = json_get_int(r->body, "exit_code", -2147483648LL, 4294967295LL, &exit_code, err, sizeof(err))) <
-            0 ||
-        json_get_str(r->body, "stdout", SIZE_MAX, &out, err, sizeof(err)) < 0 ||
-        json_get_str(r->body, "stderr", SIZE_MAX, &errout, err, sizeof(err)) < 0 ||
-        (has_duration = json_get_int(r->body, "duration_ms", 0, 1LL << 53, &duration, err, sizeof(err))) < 0 ||
-        json_get_str(r->body, "error", EXEC_ERROR_MAX, &failure, err, sizeof(err)) < 0 ||
-        json_get_bool(r->body, "truncated", &agent_truncated, err, sizeof(err)) < 0) {
-        json_error(r, 400, "bad_request", "%s", err);
-        return;
+    char err[256];
+    if (json_get_bool(r->body, "truncated", &agent_truncated, err, sizeof(err)) < 0) {
+        agent_fields_invalid(AGENT_EP_EXEC_RESULT, r->auth.node_id, "truncated", "not a boolean");
+        agent_truncated = 0;
     }
-    if (id == NULL || id[0] == '\0') {
-        json_error(r, 400, "bad_request", "\"id\" is required");
+    if (id == NULL || id[0] == '\0' || strlen(id) >= EXEC_ID_MAX) {
+        json_error(r, 400, "bad_request", "\"id\" is required: the id of the command this is the result of");
         return;
     }
     if (failure != NULL && failure[0] == '\0')
         failure = NULL;
-    if (!has_exit && failure == NULL) {
-        json_error(r, 400, "bad_request", "\"exit_code\" is required (or \"error\" when the command could not run)");
-        return;
-    }
+    if (failure != NULL && strlen(failure) > EXEC_ERROR_MAX)
+        failure = "the agent reported an error longer than this server keeps";
+    if (!has_exit && failure == NULL)
+        failure = "the agent's result carried no usable exit_code";
     exec_status_t status = EXEC_QUEUED;
     switch (exec_queue_report_check(r->auth.node_id, id, &status)) {
     case 0:

@@ -2,7 +2,7 @@
  * Heads: kiosks and iPads that stream from bodies (spec/API.md "Heads").
  *   GET  /api/v1/heads                              admin: every head with status and assigned body
  *   GET  /api/v1/heads/{id}                         the head's stream config (admin or that head)
- *   PUT  /api/v1/heads/{id}                         the kiosk reports status and diagnostics
+ *   PUT  /api/v1/heads/{id}                         the kiosk reports status and diagnostics (api/head_report.c)
  *   POST /api/v1/heads                              iPad self-registration with the fleet token
  *   POST /api/v1/nodes/{id}/head-assignment         admin pins a body to a head (DELETE unpins)
  *   POST /api/v1/nodes/{id}/allowed-experiences     admin sets the head's experience filter
@@ -32,9 +32,6 @@
 #include "serve.h"
 
 #define HEAD_FIELD_MAX 128      /* name, district, venue of a registering iPad */
-#define DIAG_MAX_KEYS 64
-#define DIAG_KEY_MAX 64
-#define DIAG_VALUE_MAX 1024
 #define ALLOWED_MAX_ITEMS 256
 #define ALLOWED_ITEM_MAX 128
 #define APP_ID_DEFAULT "Desktop" /* Sunshine's default application */
@@ -94,15 +91,20 @@ static int cmp_by_name(const void *pa, const void *pb)
 static json_t *head_summary_json(const node_t *n, int64_t now, uint64_t offline_after_ms)
 {
     const head_rec_t *h = n->head;
-    const node_t *body = h->assigned_body_id[0] ? registry_node_find(h->assigned_body_id) : NULL;
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:s, s:o, s:o}", "id", n->id, "name",
-                          n->name, "os", n->os, "district", n->district, "venue", n->venue, "status", head_status(h),
-                          "node_status", node_online(n, now, offline_after_ms) ? "online" : "offline", "last_seen",
-                          time_or_null(n->last_seen), "assigned_body_id",
-                          h->assigned_body_id[0] ? json_string(h->assigned_body_id) : json_null(),
-                          "assigned_body_name", body ? json_string(body->name) : json_null(), "app_id", h->app_id,
-                          "allowed_experiences", json_deep_copy(h->allowed_experiences), "updated_at",
-                          time_or_null(h->updated_at));
+    /* an admin's pin wins; else the body the head reported it chose */
+    const char *body_id = h->assigned_body_id[0] ? h->assigned_body_id : h->reported_body_id;
+    const char *by = h->assigned_body_id[0] ? "admin" : h->reported_body_id[0] ? "head" : NULL;
+    const node_t *body = body_id[0] ? registry_node_find(body_id) : NULL;
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:s, s:o, s:o, s:s?}", "id", n->id,
+                          "name", n->name, "os", n->os, "district", n->district, "venue", n->venue, "status",
+                          head_status(h), "node_status", node_online(n, now, offline_after_ms) ? "online" : "offline",
+                          "last_seen", time_or_null(n->last_seen), "assigned_body_id",
+                          body_id[0] ? json_string(body_id) : json_null(), "assigned_body_name",
+                          body ? json_string(body->name) : json_null(), "app_id", h->app_id, "allowed_experiences",
+                          json_deep_copy(h->allowed_experiences), "updated_at", time_or_null(h->updated_at),
+                          "assigned_by", by);
+    if (o != NULL && by == NULL)
+        json_object_set_new(o, "assigned_by", json_null());
     if (o != NULL && json_object_size(h->diagnostics) > 0)
         json_object_set_new(o, "diagnostics", json_deep_copy(h->diagnostics));
     return o;
@@ -172,227 +174,6 @@ void api_heads_get(hc_req_t *r)
     json_respond(r, 200, o);
 }
 
-/* ---- PUT /api/v1/heads/{id} ---- */
-
-typedef struct {
-    char id[NODE_ID_MAX];
-    char status[16];      /* "" = unchanged */
-    json_t *diagnostics;  /* NULL = unchanged */
-    char *diagnostics_text;
-    int64_t now;
-    char now_s[32];
-    char actor[80];
-    int audit;            /* an admin changed it */
-} report_t;
-
-static int report_apply(sqlite3 *db, void *arg)
-{
-    report_t *p = arg;
-    sqlite3_stmt *st = store_prepare(db, "UPDATE heads SET status = COALESCE(?2, status), "
-                                         "diagnostics = COALESCE(?3, diagnostics), updated_at = ?4 WHERE node_id = ?1");
-    if (st == NULL)
-        return -1;
-    sqlite3_bind_text(st, 1, p->id, -1, SQLITE_STATIC);
-    if (p->status[0])
-        sqlite3_bind_text(st, 2, p->status, -1, SQLITE_STATIC);
-    if (p->diagnostics_text)
-        sqlite3_bind_text(st, 3, p->diagnostics_text, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, p->now_s, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE)
-        return -1;
-    if (sqlite3_changes(db) != 1)
-        return HEAD_ENOTHEAD;
-    if (!p->audit)
-        return 0;
-    json_t *d = json_pack("{s:s?, s:O?}", "status", p->status[0] ? p->status : NULL, "diagnostics", p->diagnostics);
-    rc = store_audit_append(db, p->actor, "head.report", p->id, d);
-    json_decref(d);
-    return rc;
-}
-
-static void report_publish(void *arg)
-{
-    report_t *p = arg;
-    lock_take(&registry_nodes_lock);
-    node_t *n = registry_node_find(p->id);
-    if (n != NULL && n->head != NULL) {
-        if (p->status[0])
-            snprintf(n->head->status, sizeof(n->head->status), "%s", p->status);
-        if (p->diagnostics != NULL) {
-            json_decref(n->head->diagnostics);
-            n->head->diagnostics = json_incref(p->diagnostics);
-        }
-        n->head->updated_at = p->now;
-    }
-    lock_give(&registry_nodes_lock);
-}
-
-/* the head's reported state now (after a commit, or when nothing changed) */
-static void report_answer(hc_req_t *r, const char *id)
-{
-    json_t *o = NULL;
-    lock_take_shared(&registry_nodes_lock);
-    const node_t *n = registry_node_find(id);
-    if (n != NULL && n->head != NULL)
-        o = json_pack("{s:s, s:s, s:o, s:o}", "id", n->id, "status", head_status(n->head), "diagnostics",
-                      json_deep_copy(n->head->diagnostics), "updated_at", time_or_null(n->head->updated_at));
-    lock_give(&registry_nodes_lock);
-    if (o == NULL) {
-        json_error(r, 404, "not_found", "no head %s", id);
-        return;
-    }
-    json_respond(r, 200, o);
-}
-
-static void report_respond(hc_req_t *r, int status, void *arg)
-{
-    report_t *p = arg;
-    if (commit_respond_store_error(r, status))
-        return;
-    if (status == HEAD_ENOTHEAD) {
-        json_error(r, 404, "not_found", "no head %s", p->id);
-        return;
-    }
-    if (status != 0) {
-        json_error(r, 500, "store_error", "the report could not be stored");
-        return;
-    }
-    report_answer(r, p->id);
-}
-
-static void report_free(void *arg)
-{
-    report_t *p = arg;
-    json_decref(p->diagnostics);
-    free(p->diagnostics_text);
-    free(p);
-}
-
-static const commit_spec_t report_spec = {report_apply, report_publish, report_respond, report_free};
-
-/* A diagnostics object as the kiosk sent it, as an object of strings: string
- * values as they are, numbers and booleans as their JSON text; anything else
- * is refused. NULL with err. */
-static json_t *diagnostics_parse(json_t *in, char *err, size_t errlen)
-{
-    if (!json_is_object(in)) {
-        snprintf(err, errlen, "\"diagnostics\" must be an object of strings");
-        return NULL;
-    }
-    if (json_object_size(in) > DIAG_MAX_KEYS) {
-        snprintf(err, errlen, "\"diagnostics\" has more than %d keys", DIAG_MAX_KEYS);
-        return NULL;
-    }
-    json_t *out = json_object();
-    const char *k;
-    json_t *v;
-    json_object_foreach(in, k, v)
-    {
-        if (out == NULL)
-            break;
-        if (k[0] == '\0' || strlen(k) > DIAG_KEY_MAX) {
-            snprintf(err, errlen, "\"diagnostics\" keys must be 1 to %d bytes", DIAG_KEY_MAX);
-            json_decref(out);
-            return NULL;
-        }
-        json_t *s = NULL;
-        if (json_is_string(v)) {
-            s = json_string_length(v) <= DIAG_VALUE_MAX ? json_copy(v) : NULL;
-        } else if (json_is_number(v) || json_is_boolean(v)) {
-            char *t = json_dumps(v, JSON_ENCODE_ANY);
-            s = t ? json_string(t) : NULL;
-            free(t);
-        } else {
-            snprintf(err, errlen, "\"diagnostics.%.64s\" must be a string, number or boolean", k);
-            json_decref(out);
-            return NULL;
-        }
-        if (s == NULL) {
-            snprintf(err, errlen, "\"diagnostics.%.64s\" is longer than %d bytes", k, DIAG_VALUE_MAX);
-            json_decref(out);
-            return NULL;
-        }
-        json_object_set_new(out, k, s);
-    }
-    if (out == NULL)
-        snprintf(err, errlen, "out of memory");
-    return out;
-}
-
-void api_heads_put(hc_req_t *r)
-{
-    static const char *const allowed[] = {"status", "diagnostics", NULL};
-    const char *id = route_param(r, "id");
-    char err[256];
-    const char *status = NULL;
-    if (json_check_keys(r->body, allowed, err, sizeof(err)) != 0 ||
-        json_get_str(r->body, "status", 15, &status, err, sizeof(err)) < 0) {
-        json_error(r, 400, "bad_request", "%s", err);
-        return;
-    }
-    if (status != NULL && strcmp(status, "idle") != 0 && strcmp(status, "streaming") != 0 &&
-        strcmp(status, "error") != 0) {
-        json_error(r, 400, "bad_request", "\"status\" must be idle, streaming or error");
-        return;
-    }
-    json_t *diag_in = json_object_get(r->body, "diagnostics");
-    if (diag_in != NULL && json_is_null(diag_in))
-        diag_in = NULL;
-    if (status == NULL && diag_in == NULL) {
-        json_error(r, 400, "bad_request", "nothing to report: send \"status\" and/or \"diagnostics\"");
-        return;
-    }
-    json_t *diag = NULL;
-    if (diag_in != NULL && (diag = diagnostics_parse(diag_in, err, sizeof(err))) == NULL) {
-        json_error(r, 400, "bad_request", "%s", err);
-        return;
-    }
-    /* unknown head, or a report that changes nothing: answered from memory */
-    int exists = 0, same = 0;
-    if (id_ok(id)) {
-        lock_take_shared(&registry_nodes_lock);
-        const node_t *n = registry_node_find(id);
-        if (n != NULL && n->head != NULL) {
-            exists = 1;
-            same = (status == NULL || strcmp(status, head_status(n->head)) == 0) &&
-                   (diag == NULL || json_equal(diag, n->head->diagnostics));
-        }
-        lock_give(&registry_nodes_lock);
-    }
-    if (!exists) {
-        json_decref(diag);
-        json_error(r, 404, "not_found", "no head %s", id ? id : "");
-        return;
-    }
-    if (same) {
-        json_decref(diag);
-        report_answer(r, id);
-        return;
-    }
-    report_t *p = calloc(1, sizeof(*p));
-    if (p == NULL) {
-        json_decref(diag);
-        json_error(r, 500, "internal", "out of memory");
-        return;
-    }
-    snprintf(p->id, sizeof(p->id), "%s", id);
-    if (status != NULL)
-        snprintf(p->status, sizeof(p->status), "%s", status);
-    p->diagnostics = diag;
-    if (diag != NULL && (p->diagnostics_text = json_dumps(diag, JSON_COMPACT)) == NULL) {
-        report_free(p);
-        json_error(r, 500, "internal", "out of memory");
-        return;
-    }
-    p->now = clock_now();
-    clock_rfc3339(p->now, p->now_s, sizeof(p->now_s));
-    snprintf(p->actor, sizeof(p->actor), "%s", r->auth.actor);
-    p->audit = r->auth.cred == CRED_ADMIN;
-    commit_submit(r, &report_spec, p);
-}
-
 /* ---- POST /api/v1/heads: iPad self-registration ---- */
 
 #define IPAD_ROLE "hydraheadipad"
@@ -408,25 +189,18 @@ static int register_apply(sqlite3 *db, void *arg)
 {
     ipad_reg_t *g = arg;
     node_t *n = g->node;
-    /* the iPad role when the catalog has it (the catalog lives in the roles table) */
-    sqlite3_stmt *st = store_prepare(db, "SELECT 1 FROM roles WHERE name = ?1");
-    if (st == NULL)
-        return -1;
-    sqlite3_bind_text(st, 1, IPAD_ROLE, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return -1;
+    /* the iPad head role, always: it is what the runbooks (and heads.roles) know an iPad by, even when an
+     * admin removed it from the catalog (provision then lists it under missing_roles) */
     json_array_clear(n->roles);
-    if (rc == SQLITE_ROW && json_array_append_new(n->roles, json_string(IPAD_ROLE)) != 0)
+    if (json_array_append_new(n->roles, json_string(IPAD_ROLE)) != 0)
         return -1;
     if (store_node_insert(db, n) != 0)
         return -1;
-    st = store_prepare(db, "INSERT INTO heads (node_id, status) VALUES (?1, 'idle')");
+    sqlite3_stmt *st = store_prepare(db, "INSERT INTO heads (node_id, status) VALUES (?1, 'idle')");
     if (st == NULL)
         return -1;
     sqlite3_bind_text(st, 1, n->id, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
+    int rc = sqlite3_step(st);
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE)
         return -1;
@@ -477,9 +251,9 @@ void api_heads_register(hc_req_t *r)
     char err[256];
     const char *name = NULL, *district = "", *venue = "";
     if (json_check_keys(r->body, allowed, err, sizeof(err)) != 0 ||
-        json_get_str(r->body, "name", HEAD_FIELD_MAX, &name, err, sizeof(err)) < 0 ||
-        json_get_str(r->body, "district", HEAD_FIELD_MAX, &district, err, sizeof(err)) < 0 ||
-        json_get_str(r->body, "venue", HEAD_FIELD_MAX, &venue, err, sizeof(err)) < 0) {
+        json_get_name(r->body, "name", HEAD_FIELD_MAX, &name, err, sizeof(err)) < 0 ||
+        json_get_name(r->body, "district", HEAD_FIELD_MAX, &district, err, sizeof(err)) < 0 ||
+        json_get_name(r->body, "venue", HEAD_FIELD_MAX, &venue, err, sizeof(err)) < 0) {
         json_error(r, 400, "bad_request", "%s", err);
         return;
     }
@@ -763,8 +537,8 @@ void api_nodes_head_assign(hc_req_t *r)
     char err[256];
     const char *body_id = NULL, *app_id = APP_ID_DEFAULT;
     if (json_check_keys(r->body, allowed, err, sizeof(err)) != 0 ||
-        json_get_str(r->body, "body_id", 256, &body_id, err, sizeof(err)) < 0 ||
-        json_get_str(r->body, "app_id", NODE_TEXT_MAX - 1, &app_id, err, sizeof(err)) < 0) {
+        json_get_name(r->body, "body_id", 256, &body_id, err, sizeof(err)) < 0 ||
+        json_get_name(r->body, "app_id", NODE_TEXT_MAX - 1, &app_id, err, sizeof(err)) < 0) {
         json_error(r, 400, "bad_request", "%s", err);
         return;
     }

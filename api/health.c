@@ -4,8 +4,11 @@
  * that SQLite answers and that the writer thread is not stuck; it is parked,
  * never blocking the worker, and gives up after 2 s. While the watchdog sees
  * a stalled worker, writer or housekeeping loop, the answer is 503
- * "degraded" with the watchdog's reason too.
+ * "degraded" with the watchdog's reason too, and so is it after
+ * STORE_DEGRADED_AFTER write batches in a row failed to commit (disk full):
+ * the read above still works then. The first write that commits makes it ok.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -48,13 +51,25 @@ static void db_ping_done(void *arg, int status)
 
 static void respond(hc_req_t *r, int db_ok)
 {
-    char reason[300];
+    char reason[300], writes[300] = "";
     int stalled = watchdog_check(reason, sizeof(reason));
-    int ok = db_ok && !stalled;
-    json_t *o = json_pack("{s:s, s:s, s:s, s:I}", "status", ok ? "ok" : "degraded", "db", db_ok ? "ok" : "error",
-                          "version", hc_version, "uptime_s", (json_int_t)serve_uptime_s());
+    /* a read answers while every write fails (disk full): the writer's
+     * failed commits in a row tell that apart */
+    store_stats_t st;
+    store_stats_get(&st);
+    if (st.failures_in_row >= STORE_DEGRADED_AFTER)
+        snprintf(writes, sizeof(writes),
+                 "the last %llu database commits failed (%s): writes are refused; check the data dir's disk space "
+                 "and health",
+                 (unsigned long long)st.failures_in_row, st.last_error);
+    int ok = db_ok && !stalled && writes[0] == '\0';
+    json_t *o = json_pack("{s:s, s:s, s:s, s:I}", "status", ok ? "ok" : "degraded",
+                          "db", db_ok && writes[0] == '\0' ? "ok" : "error", "version", hc_version, "uptime_s",
+                          (json_int_t)serve_uptime_s());
     if (o != NULL && !ok)
-        json_object_set_new(o, "reason", json_string(stalled ? reason : "the database check failed or timed out"));
+        json_object_set_new(o, "reason", json_string(stalled ? reason
+                                                     : writes[0] ? writes
+                                                                 : "the database check failed or timed out"));
     json_respond(r, ok ? 200 : 503, o);
 }
 
@@ -71,6 +86,12 @@ void api_health_get(hc_req_t *r)
     void *data = NULL;
 #ifdef HC_TESTING
     if (router_testing_stalls_allowed()) {
+        /* the health test's failing disk: X-HC-Test-Fail-Commits: N */
+        ssize_t f = h2o_find_header_by_str(&r->req->headers, H2O_STRLIT("x-hc-test-fail-commits"), -1);
+        if (f >= 0)
+            store_testing_fail_commits(atoi(h2o_strdup(&r->req->pool, r->req->headers.entries[f].value.base,
+                                                       r->req->headers.entries[f].value.len)
+                                                .base));
         ssize_t i = h2o_find_header_by_str(&r->req->headers, H2O_STRLIT("x-hc-test-stall-writer"), -1);
         if (i >= 0)
             data = (void *)(intptr_t)atoi(h2o_strdup(&r->req->pool, r->req->headers.entries[i].value.base,

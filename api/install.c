@@ -1,7 +1,7 @@
 /*
  * GET /install.sh, GET /install.ps1: the agent install scripts
  * (deploy/install/), compiled into the binary, served with this server's
- * public URL and releases.base_url filled in. No credentials: the scripts
+ * public URL, releases.base_url and releases.channel filled in. No credentials: the scripts
  * hold no secret; the one-time enrollment token is an argument of the
  * command the admin pastes.
  */
@@ -62,8 +62,9 @@ static char *quote_into(char *out, const char *v, quote_t q)
 
 static void serve_script(hc_req_t *r, const char *name, quote_t q)
 {
-    static const char *const ph[] = {"@RELEASES_BASE_URL@", "@SERVER_URL@"};
-    const char *values[] = {serve_config()->releases.base_url, serve_public_url()};
+    static const char *const ph[] = {"@RELEASES_BASE_URL@", "@SERVER_URL@", "@RELEASES_CHANNEL@"};
+    const char *values[] = {serve_config()->releases.base_url, serve_public_url(), serve_config()->releases.channel};
+    enum { NPH = sizeof(ph) / sizeof(ph[0]) };
     const hc_asset_t *a = script_find(name);
     if (a == NULL) {
         json_error(r, 500, "internal", "%s is missing from this build", name);
@@ -72,7 +73,7 @@ static void serve_script(hc_req_t *r, const char *name, quote_t q)
     const char *src = (const char *)a->data, *end = src + a->len;
     /* worst case: every placeholder replaced by the longer value */
     size_t cap = a->len + 1;
-    for (size_t i = 0; i < 2; i++) {
+    for (size_t i = 0; i < NPH; i++) {
         size_t count = 0;
         for (const char *p = src; (p = memmem(p, (size_t)(end - p), ph[i], strlen(ph[i])));
              p++)
@@ -82,7 +83,7 @@ static void serve_script(hc_req_t *r, const char *name, quote_t q)
     char *out = h2o_mem_alloc_pool(&r->req->pool, cap), *o = out;
     for (const char *p = src; p < end;) {
         size_t i;
-        for (i = 0; i < 2; i++) {
+        for (i = 0; i < NPH; i++) {
             size_t l = strlen(ph[i]);
             if ((size_t)(end - p) >= l && memcmp(p, ph[i], l) == 0) {
                 o = quote_into(o, values[i], q);
@@ -90,7 +91,7 @@ static void serve_script(hc_req_t *r, const char *name, quote_t q)
                 break;
             }
         }
-        if (i == 2)
+        if (i == NPH)
             *o++ = *p++;
     }
     h2o_req_t *req = r->req;

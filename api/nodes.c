@@ -20,26 +20,27 @@
 #include "api.h"
 #include "audit.h"
 #include "commit.h"
+#include "events.h"
 #include "exec_queue.h"
 #include "clock.h"
+#include "head_roles.h"
 #include "jsonio.h"
 #include "log.h"
 #include "registry.h"
 #include "serve.h"
 #include "softstate.h"
+#include "stream_sessions.h"
 
 #define NODE_ROLES_MAX 64 /* roles one node may hold */
 
 /* application errors of apply (negative, distinct from STORE_* and COMMIT_*) */
 #define NODES_ENOENT (-10)
 #define NODES_EUNKNOWN_ROLE (-11)
+#define NODES_EPINNED HEAD_ROLES_EPINNED
 
 int nodes_text_ok(const char *s)
 {
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-        if (*p < 0x20 || *p == 0x7f)
-            return 0;
-    return 1;
+    return json_text_ok(s); /* the one rule for names (jsonio.h) */
 }
 
 int nodes_ip_ok(const char *s)
@@ -203,15 +204,9 @@ static const commit_spec_t patch_spec = {patch_apply, patch_publish, patch_respo
 static int get_text(hc_req_t *r, const char *key, size_t max, const char **out)
 {
     char err[256];
-    int rc = json_get_str(r->body, key, max, out, err, sizeof(err));
-    if (rc < 0) {
+    int rc = json_get_name(r->body, key, max, out, err, sizeof(err));
+    if (rc < 0)
         json_error(r, 400, "bad_request", "%s", err);
-        return -1;
-    }
-    if (rc > 0 && !nodes_text_ok(*out)) {
-        json_error(r, 400, "bad_request", "\"%s\" must not contain control characters", key);
-        return -1;
-    }
     return rc;
 }
 
@@ -281,6 +276,7 @@ typedef struct {
     char id[NODE_ID_MAX];
     char actor[80];
     json_t *unpinned; /* set by apply: heads that had this node as their body */
+    json_t *ended;    /* set by apply: the streaming sessions it was part of */
 } delete_t;
 
 static int delete_apply(sqlite3 *db, void *arg)
@@ -316,8 +312,9 @@ static int delete_apply(sqlite3 *db, void *arg)
         json_decref(detail);
         return -1;
     }
-    /* its exec commands and results go in the same transaction; memory follows in delete_publish */
-    if (exec_store_delete_node(db, d->id) != 0) {
+    /* its exec commands and results go in the same transaction, its sessions end; memory follows in delete_publish */
+    if (exec_store_delete_node(db, d->id) != 0 ||
+        stream_sessions_end_node_apply(db, d->id, SS_NODE_DELETED, d->ended) != 0) {
         json_decref(detail);
         return -1;
     }
@@ -345,6 +342,7 @@ static void delete_publish(void *arg)
     lock_give(&registry_nodes_lock);
     /* with no lock held: it answers the node's parked polls and result waiters */
     exec_queue_node_deleted(d->id);
+    stream_sessions_end_node_publish(d->id, SS_NODE_DELETED, d->ended, 1);
 }
 
 static void delete_respond(hc_req_t *r, int status, void *arg)
@@ -367,6 +365,7 @@ static void delete_free(void *arg)
 {
     delete_t *d = arg;
     json_decref(d->unpinned);
+    json_decref(d->ended);
     free(d);
 }
 
@@ -378,7 +377,9 @@ void api_nodes_delete(hc_req_t *r)
     if (id == NULL)
         return;
     delete_t *d = calloc(1, sizeof(*d));
-    if (d == NULL || (d->unpinned = json_array()) == NULL) {
+    if (d == NULL || (d->unpinned = json_array()) == NULL || (d->ended = json_array()) == NULL) {
+        if (d != NULL)
+            json_decref(d->unpinned);
         free(d);
         json_error(r, 500, "internal", "out of memory");
         return;
@@ -494,6 +495,7 @@ typedef struct {
     char id[NODE_ID_MAX];
     json_t *roles;   /* array of valid, distinct names */
     json_t *missing; /* set by apply: roles deleted from the catalog meanwhile */
+    int head_change; /* set by apply: head record created (+1) or dropped (-1) by a head role */
     char actor[80];
 } setroles_t;
 
@@ -522,6 +524,28 @@ static int setroles_apply(sqlite3 *db, void *arg)
         free(roles);
         return NODES_EUNKNOWN_ROLE;
     }
+    /* a head role makes the node a head (fleet/head_roles.h): needs the roles it had */
+    json_t *old = NULL;
+    if ((st = store_prepare(db, "SELECT roles FROM nodes WHERE id = ?1")) == NULL) {
+        free(roles);
+        return -1;
+    }
+    sqlite3_bind_text(st, 1, s->id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        old = json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW) {
+        free(roles);
+        return rc == SQLITE_DONE ? NODES_ENOENT : -1;
+    }
+    rc = head_roles_sync(db, serve_config(), s->id, json_is_array(old) ? old : s->missing, s->roles, s->actor,
+                         &s->head_change);
+    json_decref(old);
+    if (rc != 0) {
+        free(roles);
+        return rc;
+    }
     st = store_prepare(db, "UPDATE nodes SET roles = ?2 WHERE id = ?1");
     if (st == NULL) {
         free(roles);
@@ -538,6 +562,8 @@ static int setroles_apply(sqlite3 *db, void *arg)
         return NODES_ENOENT;
     json_t *detail = json_pack("{s:O}", "roles", s->roles);
     rc = store_audit_append(db, s->actor, "node.roles", s->id, detail);
+    if (rc == 0 && json_object_set_new(detail, "actor", json_string(s->actor)) == 0)
+        rc = store_node_event_append(db, s->id, clock_now(), "roles", detail);
     json_decref(detail);
     return rc;
 }
@@ -558,6 +584,8 @@ static void setroles_publish(void *arg)
         json_decref(n->roles);
         n->roles = copy;
         copy = NULL;
+        if (head_roles_publish(n, s->head_change) != 0)
+            log_error("msg=\"out of memory publishing a new head; it shows after a restart\" id=%s", s->id);
     }
     lock_give(&registry_nodes_lock);
     json_decref(copy);
@@ -590,6 +618,11 @@ static void setroles_respond(hc_req_t *r, int status, void *arg)
     setroles_t *s = arg;
     if (status == NODES_EUNKNOWN_ROLE) {
         respond_unknown_roles(r, s->missing);
+        return;
+    }
+    if (status == NODES_EPINNED) {
+        json_error(r, 409, "conflict", "node %s is the assigned body of a head: unassign it there before giving it "
+                                       "a head role; nothing was changed", s->id);
         return;
     }
     respond_mutation(r, status, s->id);

@@ -44,6 +44,7 @@
 typedef struct {
     const char *role, *district, *venue, *status, *stream_status, *q;
     const char *words[SEARCH_WORDS_MAX]; /* q split at spaces (in the request pool) */
+    int orphaned;                        /* -1 any, 0 not orphaned, 1 orphaned */
     size_t nwords;
     int64_t now;
     uint64_t offline_after_ms;
@@ -89,6 +90,8 @@ static int filter_match(const filter_t *f, const node_t *n)
     if (f->venue && strcmp(n->venue, f->venue) != 0)
         return 0;
     if (f->stream_status && strcmp(n->stream_status, f->stream_status) != 0)
+        return 0;
+    if (f->orphaned >= 0 && (n->orphaned_since != 0) != f->orphaned)
         return 0;
     if (f->nwords > 0 && !search_match(f, n))
         return 0;
@@ -284,7 +287,8 @@ static void link_next(hc_req_t *r, const list_t *l, long limit)
     const struct {
         const char *name, *value;
     } q[] = {{"role", l->f.role},     {"district", l->f.district},           {"venue", l->f.venue},
-             {"status", l->f.status}, {"stream_status", l->f.stream_status}, {"q", l->f.q}};
+             {"status", l->f.status}, {"stream_status", l->f.stream_status}, {"q", l->f.q},
+             {"orphaned", l->f.orphaned < 0 ? NULL : l->f.orphaned ? "true" : "false"}};
     size_t cap = 256 + 3 * sizeof(l->after);
     for (size_t i = 0; i < sizeof(q) / sizeof(q[0]); i++)
         if (q[i].value != NULL)
@@ -353,8 +357,16 @@ static int filter_parse(hc_req_t *r, filter_t *f)
                     .status = route_query(r, "status"),
                     .stream_status = route_query(r, "stream_status"),
                     .q = route_query(r, "q"),
+                    .orphaned = -1,
                     .now = clock_now(),
                     .offline_after_ms = serve_config()->nodes.offline_after_ms};
+    const char *orphaned = route_query(r, "orphaned");
+    if (orphaned != NULL && strcmp(orphaned, "true") != 0 && strcmp(orphaned, "false") != 0) {
+        json_error(r, 400, "bad_request", "\"orphaned\" must be true or false");
+        return -1;
+    }
+    if (orphaned != NULL)
+        f->orphaned = strcmp(orphaned, "true") == 0;
     static const char *const statuses[] = {"online", "offline", "pending", "rejected", "draining", NULL};
     int status_ok = f->status == NULL;
     for (size_t i = 0; !status_ok && statuses[i]; i++)
@@ -393,12 +405,12 @@ static int filter_parse(hc_req_t *r, filter_t *f)
 
 void api_nodes_list(hc_req_t *r)
 {
-    static const char *const allowed[] = {"role", "district", "venue", "status", "stream_status", "q",
+    static const char *const allowed[] = {"role", "district", "venue", "status", "stream_status", "orphaned", "q",
                                           "limit", "after", NULL};
     char err[256];
     if (route_query_check(r, allowed, err, sizeof(err)) != 0) {
         json_error(r, 400, "bad_request",
-                   "%s (parameters: role, district, venue, status, stream_status, q, limit, after)", err);
+                   "%s (parameters: role, district, venue, status, stream_status, orphaned, q, limit, after)", err);
         return;
     }
     filter_t f;
@@ -565,10 +577,12 @@ static json_t *set_sorted(json_t *set)
 
 void api_nodes_summary(hc_req_t *r)
 {
-    static const char *const allowed[] = {"role", "district", "venue", "status", "stream_status", "q", NULL};
+    static const char *const allowed[] = {"role", "district", "venue", "status", "stream_status", "orphaned", "q",
+                                          NULL};
     char err[256];
     if (route_query_check(r, allowed, err, sizeof(err)) != 0) {
-        json_error(r, 400, "bad_request", "%s (filters: role, district, venue, status, stream_status, q)", err);
+        json_error(r, 400, "bad_request", "%s (filters: role, district, venue, status, stream_status, orphaned, q)",
+                   err);
         return;
     }
     filter_t f;

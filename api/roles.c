@@ -16,9 +16,11 @@
 #include "api.h"
 #include "audit.h"
 #include "commit.h"
+#include "head_roles.h"
 #include "jsonio.h"
 #include "log.h"
 #include "registry.h"
+#include "serve.h"
 #include "store.h"
 
 #define ROLES_ENOENT (-10)
@@ -181,6 +183,33 @@ typedef struct {
     char actor[80];
 } del_t;
 
+/* A forced delete of a head role: a node that loses its last head role with
+ * it stops being a head, as when an admin sets its roles (fleet/head_roles.h). */
+static int drop_heads(sqlite3 *db, del_t *d)
+{
+    size_t i;
+    json_t *id;
+    json_array_foreach(d->nodes, i, id)
+    {
+        sqlite3_stmt *st = store_prepare(db, "SELECT roles FROM nodes WHERE id = ?1");
+        if (st == NULL)
+            return -1;
+        sqlite3_bind_text(st, 1, json_string_value(id), -1, SQLITE_STATIC);
+        json_t *now = sqlite3_step(st) == SQLITE_ROW ? json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL)
+                                                      : NULL;
+        sqlite3_finalize(st);
+        json_t *before = json_is_array(now) ? json_copy(now) : NULL;
+        int change = 0, rc = before ? json_array_append_new(before, json_string(d->name)) : -1;
+        if (rc == 0)
+            rc = head_roles_sync(db, serve_config(), json_string_value(id), before, now, d->actor, &change);
+        json_decref(now);
+        json_decref(before);
+        if (rc != 0)
+            return rc < 0 ? -1 : rc;
+    }
+    return 0;
+}
+
 static int del_apply(sqlite3 *db, void *arg)
 {
     del_t *d = arg;
@@ -209,6 +238,8 @@ static int del_apply(sqlite3 *db, void *arg)
         return -1;
     if (!d->force && json_array_size(d->nodes) > 0)
         return ROLES_EINUSE; /* rolls the DELETE back */
+    if (head_roles_is(serve_config(), d->name) && (rc = drop_heads(db, d)) != 0)
+        return rc;
     json_t *detail = json_pack("{s:b, s:O}", "force", d->force, "removed_from", d->nodes);
     rc = store_audit_append(db, d->actor, "role.delete", d->name, detail);
     json_decref(detail);
@@ -226,6 +257,14 @@ static int strip_role(node_t *n, void *arg)
     return 0;
 }
 
+static int strip_head(node_t *n, void *arg)
+{
+    (void)arg;
+    if (n->head != NULL && !head_roles_any(serve_config(), n->roles))
+        head_roles_publish(n, -1);
+    return 0;
+}
+
 static void del_publish(void *arg)
 {
     del_t *d = arg;
@@ -235,6 +274,13 @@ static void del_publish(void *arg)
     if (json_array_size(d->nodes) > 0) {
         lock_take(&registry_nodes_lock);
         registry_node_foreach(strip_role, d->name);
+        /* the apply dropped the head records of the holders left without a head role */
+        if (head_roles_is(serve_config(), d->name))
+            for (size_t i = 0; i < json_array_size(d->nodes); i++) {
+                node_t *n = registry_node_find(json_string_value(json_array_get(d->nodes, i)));
+                if (n != NULL)
+                    strip_head(n, NULL);
+            }
         lock_give(&registry_nodes_lock);
     }
 }
@@ -349,6 +395,27 @@ void api_roles_delete(hc_req_t *r)
 
 /* ---- the seed from config role_catalog ---- */
 
+/* The default catalog of migrations/0002_default_roles.sql, word for word: a
+ * role still exactly as that migration made it (this description, an empty
+ * recipe) is replaced by the config's entry of the same name, so a config
+ * written for an empty catalog keeps working on a fresh server. */
+static const char *const default_roles[][2] = {
+    {"render-node", "Body: LarkXR standalone render node (Sunshine) that heads stream from"},
+    {"hydraguard-air", "Network guard: WireGuard tunnel to the control plane"},
+    {"hydraheadflatscreen", "Head: macOS kiosk (flat screen) that streams from a body"},
+    {"hydraheadwindows", "Head: Windows kiosk that streams from a body"},
+    {"hydraheadipad", "Head: iPad app that streams from a body"},
+};
+
+/* caller holds the catalog lock */
+static int role_untouched_default(const role_t *role)
+{
+    for (size_t i = 0; i < sizeof(default_roles) / sizeof(default_roles[0]); i++)
+        if (strcmp(role->name, default_roles[i][0]) == 0)
+            return strcmp(role->description, default_roles[i][1]) == 0 && json_object_size(role->recipe) == 0;
+    return 0;
+}
+
 typedef struct {
     const hc_config_t *cfg;
     const char **missing; /* names to insert */
@@ -365,7 +432,9 @@ static int seed_apply(sqlite3 *db, void *arg)
             want |= strcmp(s->missing[j], cr->name) == 0;
         if (!want)
             continue;
-        sqlite3_stmt *st = store_prepare(db, "INSERT INTO roles (name, description, recipe) VALUES (?1, ?2, ?3)");
+        sqlite3_stmt *st = store_prepare(db, "INSERT INTO roles (name, description, recipe) VALUES (?1, ?2, ?3) "
+                                             "ON CONFLICT (name) DO UPDATE SET description = excluded.description, "
+                                             "recipe = excluded.recipe");
         if (st == NULL)
             return -1;
         sqlite3_bind_text(st, 1, cr->name, -1, SQLITE_STATIC);
@@ -414,7 +483,8 @@ int roles_seed(const hc_config_t *cfg, char *err, size_t errlen)
             goto done;
         }
         lock_take_shared(&registry_catalog_lock);
-        int have = registry_role_find(cr->name) != NULL;
+        const role_t *role = registry_role_find(cr->name);
+        int have = role != NULL && !role_untouched_default(role);
         lock_give(&registry_catalog_lock);
         if (!have)
             s.missing[s.n++] = cr->name;

@@ -17,16 +17,20 @@
 
 #include "api.h"
 #include "audit.h"
+#include "clock.h"
 #include "commit.h"
+#include "events.h"
 #include "exec_queue.h"
 #include "jsonio.h"
 #include "log.h"
 #include "registry.h"
 #include "serve.h"
+#include "stream_sessions.h"
 
 typedef struct {
     char node_id[NODE_ID_MAX];
     char actor[EXEC_ACTOR_MAX];
+    json_t *ended; /* set by apply: the sessions it ended (stream_stopped) */
 } stream_stop_t;
 
 static int stop_apply(sqlite3 *db, void *arg)
@@ -42,7 +46,14 @@ static int stop_apply(sqlite3 *db, void *arg)
         return -1;
     if (sqlite3_changes(db) != 1)
         return EXEC_ENOENT;
-    return store_audit_append(db, s->actor, "node.stream_stop", s->node_id, NULL);
+    if (stream_sessions_end_node_apply(db, s->node_id, SS_STREAM_STOPPED, s->ended) != 0)
+        return -1;
+    json_t *d = json_pack("{s:s}", "actor", s->actor);
+    rc = store_audit_append(db, s->actor, "node.stream_stop", s->node_id, NULL);
+    if (rc == 0)
+        rc = store_node_event_append(db, s->node_id, clock_now(), "stream_stop", d);
+    json_decref(d);
+    return rc;
 }
 
 static void stop_publish(void *arg)
@@ -54,6 +65,7 @@ static void stop_publish(void *arg)
         if (intern_set(&n->stream_status, "idle") != 0)
             log_error("msg=\"out of memory clearing the stream state of %s in memory\"", s->node_id);
     lock_give(&registry_nodes_lock);
+    stream_sessions_end_node_publish(s->node_id, SS_STREAM_STOPPED, s->ended, 0);
 }
 
 static void on_stop_result(hc_req_t *r, int outcome, const exec_result_t *res, void *data)
@@ -70,7 +82,15 @@ static void on_stop_result(hc_req_t *r, int outcome, const exec_result_t *res, v
     } else if (outcome == EXEC_INTERNAL_WAIT_ENDED) {
         verdict = "exec timed out";
     }
-    json_t *o = json_pack("{s:s, s:s, s:s}", "status", "ok", "exec", verdict, "output", res->out);
+    /* the agent's echo ends in one newline (CRLF on Windows); the runbooks
+     * expect "output":"{\"status\":\"ok\"}", so exactly one is trimmed */
+    const char *out = res->out ? res->out : "";
+    size_t len = strlen(out);
+    if (len >= 2 && out[len - 2] == '\r' && out[len - 1] == '\n')
+        len -= 2;
+    else if (len >= 1 && out[len - 1] == '\n')
+        len -= 1;
+    json_t *o = json_pack("{s:s, s:s, s:s%}", "status", "ok", "exec", verdict, "output", out, len);
     if (o != NULL && (outcome == EXEC_INTERNAL_FINISHED || outcome == EXEC_INTERNAL_WAIT_ENDED)) {
         json_object_set_new(o, "exec_id", json_string(res->id));
         json_object_set_new(o, "exec_status", json_string(exec_status_api(res->status)));
@@ -98,7 +118,14 @@ static void stop_respond(hc_req_t *r, int status, void *arg)
                                on_stop_result, NULL);
 }
 
-static const commit_spec_t stop_spec = {stop_apply, stop_publish, stop_respond, free};
+static void stop_free(void *arg)
+{
+    stream_stop_t *s = arg;
+    json_decref(s->ended);
+    free(s);
+}
+
+static const commit_spec_t stop_spec = {stop_apply, stop_publish, stop_respond, stop_free};
 
 void api_nodes_stream_stop(hc_req_t *r)
 {
@@ -108,7 +135,8 @@ void api_nodes_stream_stop(hc_req_t *r)
         return;
     }
     stream_stop_t *s = calloc(1, sizeof(*s));
-    if (s == NULL) {
+    if (s == NULL || (s->ended = json_array()) == NULL) {
+        free(s);
         json_error(r, 500, "internal", "out of memory");
         return;
     }

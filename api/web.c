@@ -54,6 +54,9 @@ static web_page_t pages[] = {
     {"/enroll", "/enroll.html", 1, NULL, 0, ""},  {"/nodes/{id}", "/node.html", 0, NULL, 0, ""},
     {"/heads", "/heads.html", 0, NULL, 0, ""},    {"/heads/{id}", "/head.html", 0, NULL, 0, ""},
     {"/roles", "/roles.html", 0, NULL, 0, ""},
+    {"/sessions", "/sessions.html", 0, NULL, 0, ""},    {"/sessions/{id}/logs", "/session_logs.html", 0, NULL, 0, ""},
+    {"/activity", "/activity.html", 0, NULL, 0, ""},
+    {"/admin", "/admin.html", 0, NULL, 0, ""},
 };
 #define NPAGES (sizeof(pages) / sizeof(pages[0]))
 

@@ -39,6 +39,8 @@ def main():
                 sys.exit('embed.py: migration file name must be NNNN_name.sql: ' + base)
             entries.append((int(m.group(1)), base, p))
         entries.sort()
+        # A gap would let a database migrated past it skip the file that later
+        # fills it, so numbers run 1..N with no gap and no repeat.
         for i, (v, _, _) in enumerate(entries):
             if v != i + 1:
                 sys.exit('embed.py: migrations must be numbered 1..N without gaps (got %d at position %d)' % (v, i + 1))

@@ -7,11 +7,7 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: hydracluster backup DEST [--config PATH] [--force]\n"
-               "  Writes a consistent copy of the live database to DEST while the server keeps running\n"
-               "  (SQLite's online backup from a read snapshot), verified with PRAGMA integrity_check.\n"
-               "  Refuses to replace an existing DEST unless --force. Run it as the service user.\n"
-               "  Restore: see docs/operations.md (stop, replace hydracluster.db, remove -wal/-shm, start).\n");
+    cli_usage(f, "backup"); /* the text is in the command table, cli/commands.c */
 }
 
 int cli_backup_main(int argc, char **argv)

@@ -30,6 +30,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "client.h"
 #include "http.h"
 #include "config.h"
 
@@ -42,7 +43,6 @@
 #define EXIT_AUTH 254
 #define EXIT_UNREACHABLE 255
 
-#define DEFAULT_SERVER "http://127.0.0.1:8080"
 #define COMMAND_MAX (64 * 1024)
 #define WAIT_MAX_S 55
 
@@ -53,19 +53,7 @@ typedef struct {
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: hydracluster exec <nodeId> \"<command>\" [--file F] [--timeout 60s] [--json]\n"
-               "                        [--server URL] [--admin-token T]\n"
-               "  Runs a command on a node through the exec queue; prints its stdout (stderr to stderr)\n"
-               "  and exits with its exit code.\n"
-               "  --file F          send the contents of F (\"-\" = stdin) as the command, no shell quoting\n"
-               "  --timeout D       how long the command may run and how long to wait (default 60s)\n"
-               "  --json            print the whole result object\n"
-               "  --server URL      default $HYDRACLUSTER_SERVER, else " DEFAULT_SERVER "\n"
-               "  --admin-token T   default $HYDRACLUSTER_TOKEN\n"
-               "  --shell           interactive shell (not available yet)\n"
-               "exit codes: the command's; 2 usage; 124 timed out; 125 could not run or canceled;\n"
-               "  251 unexpected server answer; 252 node not approved; 253 unknown node;\n"
-               "  254 token refused; 255 server unreachable\n");
+    cli_usage(f, "exec"); /* the text is in the command table, cli/commands.c */
 }
 
 static char *read_file(const char *path, size_t *len)
@@ -255,10 +243,11 @@ int cli_exec_main(int argc, char **argv)
         {"file", required_argument, NULL, 'f'},   {"timeout", required_argument, NULL, 't'},
         {"json", no_argument, NULL, 'j'},         {"shell", no_argument, NULL, 's'},
         {"server", required_argument, NULL, 'S'}, {"admin-token", required_argument, NULL, 'T'},
-        {"help", no_argument, NULL, 'h'},         {0},
+        {"help", no_argument, NULL, 'h'},         {"config", required_argument, NULL, 'c'},
+        {0},
     };
     const char *file = NULL, *server = getenv("HYDRACLUSTER_SERVER"), *token = getenv("HYDRACLUSTER_TOKEN");
-    const char *timeout = "60s";
+    const char *timeout = "60s", *config_path = NULL;
     int json = 0, shell = 0, ch;
     optind = 1;
     while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -280,6 +269,9 @@ int cli_exec_main(int argc, char **argv)
             break;
         case 'T':
             token = optarg;
+            break;
+        case 'c':
+            config_path = optarg;
             break;
         case 'h':
             usage(stdout);
@@ -305,12 +297,12 @@ int cli_exec_main(int argc, char **argv)
         fprintf(stderr, "hydracluster exec: --timeout must be a duration from 1s to 24h, such as 60s or 5m\n");
         return EXIT_USAGE;
     }
-    if (server == NULL || server[0] == '\0')
-        server = DEFAULT_SERVER;
-    if (token == NULL || token[0] == '\0') {
-        fprintf(stderr, "hydracluster exec: no admin token: pass --admin-token or set HYDRACLUSTER_TOKEN\n");
-        return EXIT_USAGE;
-    }
+    /* the same defaults as every client command: the environment, then the config */
+    char server_buf[600], token_buf[512];
+    int trc = cli_target_defaults("hydracluster exec", config_path, &server, &token, server_buf, sizeof(server_buf),
+                                  token_buf, sizeof(token_buf));
+    if (trc != 0)
+        return trc;
     char *command = NULL;
     if (file != NULL) {
         size_t len = 0;
@@ -353,5 +345,6 @@ int cli_exec_main(int argc, char **argv)
     cli_client_free(&c.http);
     curl_global_cleanup();
     free(command);
+    explicit_bzero(token_buf, sizeof(token_buf));
     return rc;
 }

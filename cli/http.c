@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
 {
@@ -15,6 +16,32 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
     memcpy(b->data + b->len, ptr, n);
     b->len += n;
     b->data[b->len] = '\0';
+    return n;
+}
+
+/* keeps the target of Link: <target>; rel="next" (RFC 8288) */
+static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    cli_buf_t *b = ud;
+    size_t n = size * nmemb;
+    if (n > 5 && strncasecmp(ptr, "link:", 5) == 0) {
+        char line[2048];
+        snprintf(line, sizeof(line), "%.*s", (int)(n - 5), ptr + 5);
+        /* one header may list several links, comma-separated */
+        for (char *lt = strchr(line, '<'); lt != NULL; lt = strchr(lt + 1, '<')) {
+            char *gt = strchr(lt, '>');
+            if (gt == NULL)
+                break;
+            char *next_lt = strchr(gt, '<');
+            char *rel = strstr(gt, "rel=\"next\"");
+            if (rel == NULL)
+                rel = strstr(gt, "rel=next");
+            if (rel != NULL && (next_lt == NULL || rel < next_lt)) {
+                snprintf(b->next, sizeof(b->next), "%.*s", (int)(gt - lt - 1), lt + 1);
+                break;
+            }
+        }
+    }
     return n;
 }
 
@@ -46,6 +73,7 @@ long cli_http_request(cli_client_t *c, const char *method, const char *path, con
     free(out->data);
     out->data = NULL;
     out->len = 0;
+    out->next[0] = '\0';
     char ebuf[CURL_ERROR_SIZE] = "";
     CURL *k = c->curl;
     curl_easy_setopt(k, CURLOPT_URL, url);
@@ -58,6 +86,8 @@ long cli_http_request(cli_client_t *c, const char *method, const char *path, con
     curl_easy_setopt(k, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(k, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(k, CURLOPT_WRITEDATA, out);
+    curl_easy_setopt(k, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(k, CURLOPT_HEADERDATA, out);
     curl_easy_setopt(k, CURLOPT_ERRORBUFFER, ebuf);
     curl_easy_setopt(k, CURLOPT_CONNECTTIMEOUT, 10L);
     curl_easy_setopt(k, CURLOPT_TIMEOUT, timeout_s);

@@ -11,6 +11,7 @@
 typedef struct cli_buf {
     char *data; /* malloc'ed, NUL-terminated; NULL when empty */
     size_t len;
+    char next[1024]; /* the target of a Link: <…>; rel="next" header, "" when none */
 } cli_buf_t;
 
 typedef struct cli_client {

@@ -10,11 +10,7 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: hydracluster import PATH/nodes.yaml [--config PATH] [--dry-run]\n"
-               "  Imports the previous service's nodes.yaml into the store of the configured data dir:\n"
-               "  nodes (tokens are stored hashed), their head records, the role catalog. Importing the\n"
-               "  same file again changes nothing. --dry-run does everything, prints the counts, and\n"
-               "  rolls back. The server must be stopped (the import holds the data dir lock).\n");
+    cli_usage(f, "import"); /* the text is in the command table, cli/commands.c */
 }
 
 static void print_counts(const char *kind, const import_counts_t *c)

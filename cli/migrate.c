@@ -15,7 +15,7 @@ int cli_migrate_main(int argc, char **argv)
         if (c == 'c') {
             config_path = optarg;
         } else if (c == 'h') {
-            printf("usage: hydracluster migrate [--config PATH]\n  Applies pending schema migrations and exits.\n");
+            cli_usage(stdout, "migrate");
             return 0;
         } else {
             return 2;

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "client.h"
 #include "http.h"
 #include "fleet_token.h"
 #include "qr.h"
@@ -62,46 +63,7 @@ static json_t *expect(long status, long want, const cli_buf_t *b)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: hydracluster token <command> [--server URL] [--admin-token T] [--config PATH] [--json]\n"
-               "  rotate-fleet           mint a new fleet enrollment token (the previous one keeps working for\n"
-               "                         heads.fleet_token_overlap); prints it\n"
-               "  print-qr [--svg FILE]  the iPad enrollment QR: drawn in the terminal with its payload, or written\n"
-               "                         as SVG to FILE; --json prints the payload only\n"
-               "  mint-admin [--label L] mint an admin token; prints it (shown once)\n"
-               "  revoke-admin ID        revoke a minted admin token\n"
-               "  --server defaults to $HYDRACLUSTER_SERVER, else the config's first listen address;\n"
-               "  --admin-token to $HYDRACLUSTER_TOKEN, else the config's admin token, else data_dir/admin_token.\n");
-}
-
-/* http://<first listen>, with a wildcard address replaced by loopback */
-static void server_from_config(const hc_config_t *cfg, char *out, size_t outlen)
-{
-    const char *l = cfg->server.listen[0];
-    const char *scheme = cfg->server.tls.cert_file ? "https" : "http";
-    if (strncmp(l, "0.0.0.0:", 8) == 0)
-        snprintf(out, outlen, "%s://127.0.0.1:%s", scheme, l + 8);
-    else if (strncmp(l, "[::]:", 5) == 0)
-        snprintf(out, outlen, "%s://[::1]:%s", scheme, l + 5);
-    else if (l[0] == ':')
-        snprintf(out, outlen, "%s://127.0.0.1%s", scheme, l);
-    else
-        snprintf(out, outlen, "%s://%s", scheme, l);
-}
-
-/* data_dir/admin_token, trimmed; 0 or -1 */
-static int token_from_file(const hc_config_t *cfg, char *out, size_t outlen)
-{
-    char path[4096];
-    snprintf(path, sizeof(path), "%s/admin_token", cfg->server.data_dir);
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return -1;
-    size_t n = fread(out, 1, outlen - 1, f);
-    fclose(f);
-    out[n] = '\0';
-    while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r' || out[n - 1] == ' '))
-        out[--n] = '\0';
-    return n > 0 ? 0 : -1;
+    cli_usage(f, "token"); /* the text is in the command table, cli/commands.c */
 }
 
 static int rotate_fleet(const target_t *t, int as_json)
@@ -286,24 +248,11 @@ int cli_token_main(int argc, char **argv)
         return 2;
     }
 
-    hc_config_t cfg;
-    if (serve_load_config(config_path, &cfg) != 0)
-        return 1;
+    /* the same defaults as every client command (cli/client.h): env, then the config */
     char server_buf[600], token_buf[512];
-    if (server == NULL || server[0] == '\0') {
-        server_from_config(&cfg, server_buf, sizeof(server_buf));
-        server = server_buf;
-    }
-    if (token == NULL || token[0] == '\0') {
-        if (cfg.server.admin_token != NULL) {
-            snprintf(token_buf, sizeof(token_buf), "%s", cfg.server.admin_token);
-        } else if (token_from_file(&cfg, token_buf, sizeof(token_buf)) != 0) {
-            fprintf(stderr, "hydracluster token: no admin token: pass --admin-token or set HYDRACLUSTER_TOKEN\n");
-            config_free(&cfg);
-            return 1;
-        }
-        token = token_buf;
-    }
+    if (cli_target_defaults("hydracluster token", config_path, &server, &token, server_buf, sizeof(server_buf),
+                            token_buf, sizeof(token_buf)) != 0)
+        return 1;
     char server_trim[600];
     snprintf(server_trim, sizeof(server_trim), "%s", server);
     size_t n = strlen(server_trim);
@@ -322,7 +271,6 @@ int cli_token_main(int argc, char **argv)
     else
         rc = revoke_admin(&t, arg);
     curl_global_cleanup();
-    memset(token_buf, 0, sizeof(token_buf));
-    config_free(&cfg);
+    explicit_bzero(token_buf, sizeof(token_buf));
     return rc;
 }

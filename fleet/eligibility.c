@@ -1,3 +1,4 @@
+/* fleet/: body eligibility for a head, best first (eligibility.h). */
 #include "eligibility.h"
 
 #include <stdio.h>
@@ -6,7 +7,7 @@
 
 static const char *const reason_codes[] = {
     "not_approved", "other_district", "other_venue", "offline", "draining", "provider_not_running", "streaming",
-    "pinned_to_other_head",
+    "pinned_to_other_head", "orphaned", "other_owner",
 };
 
 #define NREASONS (sizeof(reason_codes) / sizeof(reason_codes[0]))
@@ -52,7 +53,7 @@ static int stream_idle(const char *s)
     return s[0] == '\0' || strcmp(s, "idle") == 0;
 }
 
-int eligibility_evaluate(const node_t *head, const node_t *const *nodes, size_t n, int64_t now,
+int eligibility_evaluate(const node_t *head, const char *owner, const node_t *const *nodes, size_t n, int64_t now,
                          uint64_t offline_after_ms, elig_entry_t *out, size_t *count_out, size_t *eligible)
 {
     /* the bodies other heads have pinned, sorted for lookup */
@@ -90,6 +91,10 @@ int eligibility_evaluate(const node_t *head, const node_t *const *nodes, size_t 
         const char *id = b->id;
         if (npinned > 0 && bsearch(&id, pinned, npinned, sizeof(*pinned), cmp_str) != NULL)
             why |= ELIG_PINNED_ELSEWHERE;
+        if (b->orphaned_since != 0)
+            why |= ELIG_ORPHANED;
+        if (owner != NULL && owner[0] != '\0' && strcmp(b->owner, owner) != 0)
+            why |= ELIG_OTHER_OWNER;
         out[count].body = b;
         out[count].reasons = why;
         count++;

@@ -12,7 +12,9 @@
  * district matches bodies without one), in the head's venue when the head has
  * one, online (a heartbeat within offline_after), not draining, its provider
  * is "running", its stream is idle (stream_status "idle" or not reported yet),
- * and no other head has it pinned (head-assignment).
+ * and no other head has it pinned (head-assignment). When the caller names an
+ * owner (the runbooks' third input beside district and venue), the body must
+ * also have that owner.
  */
 #ifndef HC_ELIGIBILITY_H
 #define HC_ELIGIBILITY_H
@@ -33,6 +35,8 @@ enum {
     ELIG_PROVIDER_NOT_RUNNING = 1u << 5,
     ELIG_STREAMING = 1u << 6,
     ELIG_PINNED_ELSEWHERE = 1u << 7,
+    ELIG_ORPHANED = 1u << 8, /* streaming with no head for sessions.orphan_after (fleet/stream_sessions.h) */
+    ELIG_OTHER_OWNER = 1u << 9,
 };
 
 typedef struct elig_entry {
@@ -49,12 +53,14 @@ typedef struct elig_entry {
  * The head itself and every other head are not bodies and get no entry.
  * Returns 0, or -1 when out of memory (nothing written).
  */
-int eligibility_evaluate(const node_t *head, const node_t *const *nodes, size_t n, int64_t now,
-                         uint64_t offline_after_ms, elig_entry_t *out, size_t *count, size_t *eligible);
+int eligibility_evaluate(const node_t *head, const char *owner /* NULL or "": any */, const node_t *const *nodes,
+                         size_t n, int64_t now, uint64_t offline_after_ms, elig_entry_t *out, size_t *count,
+                         size_t *eligible);
 
 /* Appends the reason code of each bit of mask to array (in bit order):
  * "not_approved", "other_district", "other_venue", "offline", "draining",
- * "provider_not_running", "streaming", "pinned_to_other_head". */
+ * "provider_not_running", "streaming", "pinned_to_other_head", "orphaned",
+ * "other_owner". */
 void eligibility_reasons_json(unsigned mask, json_t *array);
 
 /* The code of one reason bit, or NULL for an unknown bit. */

@@ -272,8 +272,27 @@ json_t *exec_queue_result_json(const char *node_id, const char *exec_id, int *fi
 json_t *exec_queue_result_json_wait(const char *node_id, const char *exec_id, int *finished, park_t *p);
 /* p's wait ended: drop it from the command's waiters (if still there). */
 void exec_queue_result_forget(const char *exec_id, park_t *p);
-/* {"node_id","pending","running","commands":[…]}: queued (FIFO order), then
- * running, then up to `limit` most recent finished, without stdout/stderr. */
-json_t *exec_queue_list_json(const char *node_id, size_t limit);
+/* One page of a node's commands for GET /api/v1/nodes/{id}/exec. The
+ * listing is one sequence: pending (in the order the agent gets them), then
+ * running, then finished, newest first. The page is up to `limit` entries
+ * following the command `after`, or the `limit` entries just before the
+ * command `before` (neither: from the start):
+ * {"node_id","pending","running","commands":[…],"next_after":id|null,
+ *  "prev_before":id|null} (next_after: more follow; prev_before: more
+ * precede). Commands come without stdout/stderr, and their text cut to
+ * EXEC_LIST_PREVIEW bytes (with "command_bytes", the whole length) unless
+ * full. NULL with *bad_cursor = 1 when after/before names no command of the
+ * node, NULL otherwise on allocation failure. Any thread, no lock held. */
+#define EXEC_LIST_PREVIEW 256
+json_t *exec_queue_list_json(const char *node_id, size_t limit, const char *after, const char *before, int full,
+                             int *bad_cursor);
+
+/* Admission of one more command to node_id's pending queue: 0 admitted
+ * (then call exec_queue_admit_done exactly once, after the submission was
+ * published or failed), 1 refused because max_pending commands are pending
+ * or admitted already, EXEC_ENOMEM. Pending and admitted count together, so
+ * concurrent submissions cannot pass the bound. Any thread, no lock held. */
+int exec_queue_admit(const char *node_id, size_t max_pending);
+void exec_queue_admit_done(const char *node_id);
 
 #endif

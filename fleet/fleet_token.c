@@ -1,3 +1,4 @@
+/* fleet/: the fleet enrollment token's durable side, for iPad self-registration (fleet_token.h). */
 #include "fleet_token.h"
 
 #include <errno.h>

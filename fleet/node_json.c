@@ -231,6 +231,10 @@ void node_json_append(node_json_buf_t *b, const node_t *n, int64_t now, uint64_t
         PUT_KEY(b, "extra");
         put_json(b, n->extra);
     }
+    PUT_KEY(b, "orphaned");
+    put_bool(b, n->orphaned_since != 0);
+    PUT_KEY(b, "orphaned_since");
+    put_time(b, n->orphaned_since);
     PUT_LIT(b, "}");
 }
 
@@ -265,5 +269,7 @@ json_t *node_to_json(const node_t *n, int64_t now, uint64_t offline_after_ms)
         json_object_set_new(o, "diagnostics", json_deep_copy(n->diagnostics));
     if (json_object_size(n->extra) > 0)
         json_object_set_new(o, "extra", json_deep_copy(n->extra));
+    json_object_set_new(o, "orphaned", json_boolean(n->orphaned_since != 0));
+    json_object_set_new(o, "orphaned_since", time_json(n->orphaned_since));
     return o;
 }

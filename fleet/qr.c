@@ -1,3 +1,4 @@
+/* fleet/: QR codes of the iPad enrollment payload, drawn as SVG (qr.h). */
 #include "qr.h"
 
 #include <qrencode.h>

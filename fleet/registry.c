@@ -1,3 +1,4 @@
+/* fleet/: the registry of nodes, heads and the role catalog, in memory (registry.h). */
 #include "registry.h"
 
 #include <stdatomic.h>
@@ -6,6 +7,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "fleet_metrics.h"
 #include "log.h"
 
 hc_lock_t registry_catalog_lock;
@@ -60,7 +62,8 @@ int registry_init(void)
     nbuckets = 256;
     by_id = calloc(nbuckets, sizeof(*by_id));
     by_token = calloc(nbuckets, sizeof(*by_token));
-    return by_id && by_token ? 0 : -1;
+    /* the nodes-by-status gauge: the runtime's /metrics does not know nodes */
+    return by_id && by_token && fleet_metrics_register() == 0 ? 0 : -1;
 }
 
 #define NODE_TEXT_FIELDS 10
@@ -531,7 +534,8 @@ int registry_load(sqlite3 *db, char *err, size_t errlen)
         "n.roles, n.approval, n.enrolled_at, n.last_seen, n.ip, n.wireguard_ip, n.lan_ip, n.provider_status, "
         "n.stream_status, n.drain, n.flag_update_node, n.flag_update_services, n.flag_reprovision, "
         "n.flags_generation, n.diagnostics, n.extra, "
-        "h.node_id, h.status, h.diagnostics, h.assigned_body_id, h.app_id, h.allowed_experiences, h.updated_at "
+        "h.node_id, h.status, h.diagnostics, h.assigned_body_id, h.app_id, h.allowed_experiences, h.updated_at, "
+        "n.flags_acked, h.reported_body_id "
         "FROM nodes n LEFT JOIN heads h ON h.node_id = n.id";
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
@@ -589,6 +593,7 @@ int registry_load(sqlite3 *db, char *err, size_t errlen)
             sqlite3_finalize(st);
             return -1;
         }
+        n->flags_acked = sqlite3_column_int(st, 33);
         if (sqlite3_column_type(st, 26) != SQLITE_NULL) {
             n->head = calloc(1, sizeof(*n->head));
             if (n->head == NULL) {
@@ -605,6 +610,7 @@ int registry_load(sqlite3 *db, char *err, size_t errlen)
             copy_col(st, 30, n->head->app_id, sizeof(n->head->app_id));
             n->head->allowed_experiences = json_col(st, 31, 1);
             n->head->updated_at = time_col(st, 32);
+            copy_col(st, 34, n->head->reported_body_id, sizeof(n->head->reported_body_id));
         }
         if (registry_node_insert(n) != 0) {
             registry_node_free(n);
@@ -617,9 +623,9 @@ int registry_load(sqlite3 *db, char *err, size_t errlen)
     }
     loading_end();
     lock_give(&registry_nodes_lock);
-    sqlite3_finalize(st);
     if (rc != SQLITE_DONE)
-        goto fail;
+        goto fail; /* fail finalizes st after reading the error */
+    sqlite3_finalize(st);
 
     st = NULL;
     if (sqlite3_prepare_v2(db, "SELECT id, token_hash, label, created_at FROM admin_tokens WHERE revoked_at IS NULL ORDER BY created_at", -1, &st, NULL) !=
@@ -639,9 +645,9 @@ int registry_load(sqlite3 *db, char *err, size_t errlen)
         }
     }
     lock_give(&registry_nodes_lock);
-    sqlite3_finalize(st);
     if (rc != SQLITE_DONE)
-        goto fail;
+        goto fail; /* fail finalizes st after reading the error */
+    sqlite3_finalize(st);
 
     st = NULL;
     if (sqlite3_prepare_v2(db, "SELECT name, description, recipe FROM roles", -1, &st, NULL) != SQLITE_OK)
@@ -666,9 +672,9 @@ int registry_load(sqlite3 *db, char *err, size_t errlen)
         }
     }
     lock_give(&registry_catalog_lock);
-    sqlite3_finalize(st);
     if (rc != SQLITE_DONE)
         goto fail;
+    sqlite3_finalize(st);
 
     /* When each head and each body was last assigned (eligibility order: least
      * recently assigned body first). The audit log already records every
@@ -691,9 +697,9 @@ int registry_load(sqlite3 *db, char *err, size_t errlen)
             b->last_assigned_at = at;
     }
     lock_give(&registry_nodes_lock);
-    sqlite3_finalize(st);
     if (rc != SQLITE_DONE)
-        goto fail;
+        goto fail; /* fail finalizes st after reading the error */
+    sqlite3_finalize(st);
     return 0;
 fail:
     snprintf(err, errlen, "cannot load the registry from the database: %s", sqlite3_errmsg(db));

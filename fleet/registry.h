@@ -32,7 +32,8 @@
 typedef struct head_rec {
     char status[16]; /* idle / streaming / error */
     json_t *diagnostics; /* object of strings */
-    char assigned_body_id[NODE_ID_MAX];
+    char assigned_body_id[NODE_ID_MAX]; /* an admin's pin; wins over reported_body_id */
+    char reported_body_id[NODE_ID_MAX]; /* the body the head chose itself and reported; "" = none */
     char app_id[NODE_TEXT_MAX];
     json_t *allowed_experiences; /* array of strings */
     int64_t updated_at;
@@ -74,11 +75,14 @@ typedef struct node {
     int drain;
     int flag_update_node, flag_update_services, flag_reprovision;
     int64_t flags_generation;
+    int flags_acked; /* its agent has sent flags_ack at least once; else flags are delivered once */
     json_t *diagnostics; /* object of strings */
     json_t *extra;       /* imported fields without a column */
     head_rec_t *head;    /* non-NULL for heads */
     int64_t last_assigned_at; /* as a body: when an admin last assigned it to a head (eligibility order); 0 = never */
     unsigned soft_dirty; /* SOFT_DIRTY_*: heartbeat state not yet flushed to the store (fleet/softstate.h) */
+    int64_t orphaned_since; /* streaming with no head since then (fleet/stream_sessions.c sets it); 0 = not orphaned */
+    int presence_online; /* last recorded presence event was online (fleet/node_events.h) */
     struct node *next_by_id, *next_by_token; /* hash chains */
 } node_t;
 

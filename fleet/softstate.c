@@ -1,3 +1,4 @@
+/* fleet/: heartbeat soft state and its batched flush (softstate.h). */
 #include "softstate.h"
 
 #include <stdatomic.h>

@@ -5,15 +5,31 @@
  * take and release the registry lock themselves: no lock is held here when
  * router_next runs the handler.
  */
+#include <sodium.h>
 #include <string.h>
 #include <strings.h>
 
+#include "auth_throttle.h"
+#include "clock.h"
 #include "jsonio.h"
+#include "log.h"
 #include "middleware.h"
 #include "registry.h"
 #include "secret.h"
 #include "serve.h"
 #include "login_sessions.h"
+
+/* server.metrics_token: read-only, /metrics only (set once before the
+ * workers start, read-only afterwards) */
+static uint8_t metrics_hash[SECRET_HASH_LEN];
+static int metrics_set;
+
+void auth_set_metrics_token(const uint8_t *hash)
+{
+    metrics_set = hash != NULL;
+    if (hash != NULL)
+        memcpy(metrics_hash, hash, SECRET_HASH_LEN);
+}
 
 /* the bearer token, or an empty iovec */
 static h2o_iovec_t bearer(h2o_req_t *req)
@@ -59,7 +75,40 @@ static void identify(hc_req_t *r, h2o_iovec_t tok, int want_fleet)
     } else if (want_fleet && registry_auth_fleet(h)) {
         r->auth.cred = CRED_FLEET;
         snprintf(r->auth.actor, sizeof(r->auth.actor), "fleet");
+    } else if (metrics_set && sodium_memcmp(h, metrics_hash, SECRET_HASH_LEN) == 0) {
+        r->auth.cred = CRED_METRICS;
+        snprintf(r->auth.actor, sizeof(r->auth.actor), "metrics");
     }
+}
+
+/* A bearer token that matched nothing: counted per client address; past
+ * the limit the failure is answered 429 (1 answered, 0 go on to the 401).
+ * Only failures get here, after the token was checked: a right token from a
+ * throttled address is never refused. */
+static int throttled(hc_req_t *r)
+{
+    const hc_config_t *cfg = serve_config();
+    if (cfg == NULL)
+        return 0;
+    int newly = 0;
+    int64_t wait_s = auth_throttle_failed(r->client_ip, clock_mono_ms(), cfg->server.auth_max_failures,
+                                          cfg->server.auth_failure_window_ms, &newly);
+    if (newly) {
+        char q[80];
+        log_warn("msg=\"wrong bearer tokens from one address: its failures get 429 until the window passes\" "
+                 "client=%s failures=%llu window_s=%llu",
+                 log_quote(q, sizeof(q), r->client_ip), (unsigned long long)cfg->server.auth_max_failures,
+                 (unsigned long long)(cfg->server.auth_failure_window_ms / 1000));
+    }
+    if (wait_s <= 0)
+        return 0;
+    char v[24];
+    int n = snprintf(v, sizeof(v), "%lld", (long long)wait_s);
+    h2o_add_header(&r->req->pool, &r->req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL,
+                   h2o_strdup(&r->req->pool, v, (size_t)n).base, (size_t)n);
+    json_error(r, 429, "rate_limited", "too many wrong tokens from this address: try again in %lld s",
+               (long long)wait_s);
+    return 1;
 }
 
 void mw_auth(hc_req_t *r)
@@ -75,6 +124,8 @@ void mw_auth(hc_req_t *r)
     }
     h2o_iovec_t tok = bearer(r->req);
     identify(r, tok, kind == AUTH_FLEET);
+    if (tok.len > 0 && r->auth.cred == CRED_NONE && throttled(r))
+        return;
     if (r->auth.cred == CRED_NONE && tok.len == 0 && kind != AUTH_NODE && kind != AUTH_FLEET) {
         /* a logged-in browser acts as admin (web/ pages); the session check
          * rejects cross-site state changes itself */
@@ -87,10 +138,12 @@ void mw_auth(hc_req_t *r)
     switch (kind) {
     case AUTH_ADMIN:
     case AUTH_METRICS:
-        if (r->auth.cred == CRED_ADMIN)
+        if (r->auth.cred == CRED_ADMIN || (kind == AUTH_METRICS && r->auth.cred == CRED_METRICS))
             break;
         if (r->auth.cred == CRED_NONE)
             unauthorized(r, "admin");
+        else if (r->auth.cred == CRED_METRICS)
+            forbidden(r, "the metrics token only reads /metrics");
         else
             forbidden(r, "this endpoint needs an admin token");
         return;

@@ -24,6 +24,17 @@ void mw_limits(hc_req_t *r)
     h2o_req_t *req = r->req;
     const route_t *rt = r->route;
     size_t limit = rt->body_limit ? rt->body_limit : ROUTE_DEFAULT_BODY_LIMIT;
+    if (r->body_refused == 413) {
+        json_error(r, 413, "body_too_large", "the declared request body is over this endpoint's limit of %zu bytes",
+                   limit);
+        return;
+    }
+    if (r->body_refused != 0) {
+        /* refused before its body was read, and the body is not here: never run the handler without it */
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL, H2O_STRLIT("Bearer"));
+        json_error(r, 401, "unauthorized", "missing or invalid credentials");
+        return;
+    }
     if (req->entity.base != NULL && req->entity.len > limit) {
         json_error(r, 413, "body_too_large", "the request body is %zu bytes; this endpoint takes at most %zu",
                    req->entity.len, limit);

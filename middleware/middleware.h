@@ -1,6 +1,7 @@
 /*
  * The stages in front of every handler, in order (router.c runs them):
- *   request_id -> access_log -> (route resolution) -> limits -> auth -> handler
+ *   request_id -> access_log -> (framing, route resolution) -> auth -> limits -> handler
+ * (credentials come from the headers, so an anonymous body is never parsed)
  * Each stage answers itself or calls router_next(r). A stage never holds a
  * lock when it calls router_next (the router checks: lock_assert_none_held).
  * Worker thread only.
@@ -18,6 +19,16 @@ void mw_access_log(hc_req_t *r);
 void mw_limits(hc_req_t *r);
 /* the route's credential kind (401/403) */
 void mw_auth(hc_req_t *r);
+/* server.metrics_token's hash (NULL: none); main thread, before the workers start */
+void auth_set_metrics_token(const uint8_t *hash);
+
+/* HTTP/1 requests refused from their headers before h2o read their body
+ * (middleware/prebody.c) reach the router with this header in place of
+ * their Content-Length / Transfer-Encoding, its value the status: "401",
+ * "413" or "404". */
+#define PREBODY_HEADER "x-hc-body-refused"
+/* Main thread, once at start (serve): turns the header check on. */
+void prebody_enable(void);
 
 /* Sets r->client_ip and r->scheme from the connection, believing X-Forwarded-For/-Proto only from server.trusted_proxies (run by mw_request_id). */
 void mw_client_ip_resolve(hc_req_t *r);

@@ -11,6 +11,7 @@
 
 #define CONFIG_MAX_LISTEN 8
 #define CONFIG_MAX_PROXIES 16
+#define CONFIG_MAX_HEAD_ROLES 16
 
 typedef struct config_role {
     char *name;
@@ -30,6 +31,7 @@ typedef struct hc_config {
         char *admin_token_file;
         char *fleet_enrollment_token; /* NULL: generated in data_dir */
         unsigned workers;      /* 0 = one per core */
+        unsigned max_connections; /* server.max_connections, default 4096: open client connections, all workers */
         struct {
             char *cert_file;
             char *key_file;
@@ -38,8 +40,12 @@ typedef struct hc_config {
         char *trusted_proxies[CONFIG_MAX_PROXIES];
         size_t trusted_proxies_count;
         int metrics_public; /* bool */
+        char *metrics_token; /* server.metrics_token: read-only credential for /metrics only; NULL: none */
         uint64_t shutdown_grace_ms; /* server.shutdown_grace, default 10s */
         uint64_t watchdog_stall_ms; /* server.watchdog_stall, default 5s: a worker loop stuck this long is a stall */
+        uint64_t auth_max_failures;       /* server.auth_max_failures, default 30: wrong bearer tokens per
+                                             address and window before 429; 0 = no throttle */
+        uint64_t auth_failure_window_ms;  /* server.auth_failure_window, default 60s */
     } server;
 
     struct {
@@ -47,6 +53,7 @@ typedef struct hc_config {
         int auto_approve;          /* default false */
         uint64_t enrollment_ttl_ms; /* nodes.enrollment_ttl, default 24h */
         unsigned heartbeat_interval_s; /* nodes.heartbeat_interval, default 30s */
+        uint64_t events_retention_ms; /* nodes.events_retention, default 30 days: node events older are pruned */
     } nodes;
 
     struct {
@@ -55,6 +62,8 @@ typedef struct hc_config {
         uint64_t result_retention_ms; /* default 168h */
         uint64_t timeout_grace_ms;    /* exec.timeout_grace, default 30s: a running command without a result
                                          is finished as timeout after its timeout plus this */
+        uint64_t max_pending;         /* exec.max_pending, default 1000: pending commands per node before
+                                         POST …/exec answers 429 */
     } exec;
 
     struct {
@@ -66,6 +75,8 @@ typedef struct hc_config {
         uint64_t experience_timeout_ms;   /* heads.experience_timeout, default 5s: bound on the experience library's answer */
         uint64_t screenshot_timeout_ms;   /* heads.screenshot_timeout, default 20s: GET …/screenshot answers 504 after it */
         uint64_t logs_timeout_ms;         /* heads.logs_timeout, default 15s: GET …/logs answers 504 after it */
+        char roles[CONFIG_MAX_HEAD_ROLES][65]; /* heads.roles: a node holding one is a head */
+        size_t roles_count;               /* default 3: hydraheadflatscreen, hydraheadwindows, hydraheadipad */
     } heads;
 
     struct {
@@ -74,8 +85,21 @@ typedef struct hc_config {
     } streams;
 
     struct {
+        uint64_t retention_ms;       /* sessions.retention, default 30 days: ended sessions and their logs are pruned after */
+        uint64_t silence_timeout_ms; /* sessions.silence_timeout, default 60s: a streaming body silent this long ends its session */
+        uint64_t orphan_after_ms;    /* sessions.orphan_after, default 60s: a streaming body without a head this long is orphaned */
+        unsigned log_max_lines;      /* sessions.log_max_lines, default 10000: log lines kept per session side */
+    } sessions;
+
+    struct {
         char *base_url; /* default https://releases.example.com */
+        char *channel;  /* releases.channel, default "production": <base_url>/hydranode/<channel>/latest/… */
     } releases;
+
+    struct {
+        char *level;  /* log.level: debug, info (default), warn, error */
+        char *format; /* log.format: logfmt (default) or json */
+    } log;
 
     config_role_t *role_catalog;
     size_t role_catalog_count;

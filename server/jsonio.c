@@ -44,12 +44,15 @@ void json_respond(hc_req_t *r, int status, json_t *obj)
 void json_error_raw(h2o_req_t *req, int status, const char *code, const char *msg)
 {
     json_t *o = json_pack("{s:s, s:s}", "error", msg, "code", code);
+    if (o == NULL) /* not UTF-8 (an echoed input, or a sequence cut by the message buffer): say it in %XX */
+        o = json_pack("{s:s, s:s}", "error", router_text_sanitize(&req->pool, msg, strlen(msg), 1024), "code", code);
     if (o == NULL) {
         /* only on allocation failure: answer without JSON machinery */
         static const char oom[] = "{\"error\":\"out of memory\",\"code\":\"internal\"}\n";
         req->res.status = 500;
         req->res.reason = "";
         req->res.content_length = sizeof(oom) - 1;
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("application/json"));
         h2o_send_inline(req, oom, sizeof(oom) - 1);
         return;
     }
@@ -136,6 +139,24 @@ int json_get_str(json_t *obj, const char *key, size_t maxlen, const char **out, 
     }
     *out = json_string_value(v);
     return 1;
+}
+
+int json_text_ok(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return 0;
+    return 1;
+}
+
+int json_get_name(json_t *obj, const char *key, size_t maxlen, const char **out, char *err, size_t errlen)
+{
+    int rc = json_get_str(obj, key, maxlen, out, err, errlen);
+    if (rc > 0 && !json_text_ok(*out)) {
+        snprintf(err, errlen, "\"%s\" must not contain control characters", key);
+        return -1;
+    }
+    return rc;
 }
 
 int json_get_bool(json_t *obj, const char *key, int *out, char *err, size_t errlen)

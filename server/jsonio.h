@@ -27,6 +27,13 @@ json_t *json_parse_body(const char *data, size_t len, char *err, size_t errlen);
 int json_get_int(json_t *obj, const char *key, int64_t min, int64_t max, int64_t *out, char *err, size_t errlen);
 /* A string member: 1 found (and length <= maxlen), 0 absent/null, -1 wrong type or too long. */
 int json_get_str(json_t *obj, const char *key, size_t maxlen, const char **out, char *err, size_t errlen);
+/* The one rule for names and labels an admin or agent gives us (node and
+ * head names, owners, districts, venues, app ids, token labels…): no control
+ * characters (below 0x20, and 0x7f). 1 when s follows it. */
+int json_text_ok(const char *s);
+/* json_get_str that also applies json_text_ok: -1 with "\"key\" must not
+ * contain control characters" in err when it does not. */
+int json_get_name(json_t *obj, const char *key, size_t maxlen, const char **out, char *err, size_t errlen);
 /* A bool member: 1/0/-1 as above. */
 int json_get_bool(json_t *obj, const char *key, int *out, char *err, size_t errlen);
 

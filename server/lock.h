@@ -8,7 +8,11 @@
  * |  20  | nodes     | node table, its id and token-hash indexes, head records, |
  * |      |           | enrollment tokens, admin tokens (registry.c)            |
  * |  30  | exec      | exec queues and results, parked exec waiters (exec)     |
+ * |  33  | stream_sessions | streaming sessions: active ones, what each node   |
+ * |      |           | reports (fleet/stream_sessions.c); taken under nodes    |
  * |  40  | sessions  | web login sessions (web)                                |
+ * |  45  | auth_throttle | bearer token failures per address (middleware)      |
+ * |  70  | agent_fields | log-once table of unknown agent fields (agent_fields) |
  * |  80  | metrics   | metric registries (metrics)                             |
  * |  85  | strings   | interned node strings (fleet/intern.c)                  |
  * |  90  | store     | the store writer's input queue (store/writer.c);        |
@@ -39,7 +43,10 @@ enum {
     LOCK_RANK_CATALOG = 10,
     LOCK_RANK_NODES = 20,
     LOCK_RANK_EXEC = 30,
+    LOCK_RANK_STREAM_SESSIONS = 33,
     LOCK_RANK_LOGIN_SESSIONS = 40,
+    LOCK_RANK_AUTH_THROTTLE = 45,
+    LOCK_RANK_AGENT_FIELDS = 70,
     LOCK_RANK_METRICS = 80,
     LOCK_RANK_STRINGS = 85,
     LOCK_RANK_STORE = 90,

@@ -1,18 +1,110 @@
 #include "log.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
-static log_level_t min_level = LOG_INFO;
+static _Atomic int min_level = LOG_INFO;
+static _Atomic int format = LOG_FORMAT_LOGFMT;
+static _Atomic int journal; /* stderr is the journal: prefix <N> */
 static const char *level_names[] = {"debug", "info", "warn", "error", "fatal"};
+/* syslog priorities (sd-daemon(3)): debug 7, info 6, warning 4, err 3, crit 2 */
+static const char level_prio[] = {'7', '6', '4', '3', '2'};
 
 void log_set_min_level(log_level_t level)
 {
     min_level = level;
+}
+
+void log_set_format(log_format_t f)
+{
+    format = f;
+}
+
+int log_level_parse(const char *s, log_level_t *out)
+{
+    for (int i = LOG_DEBUG; i <= LOG_ERROR; i++)
+        if (strcmp(s, level_names[i]) == 0) {
+            *out = (log_level_t)i;
+            return 0;
+        }
+    return -1;
+}
+
+int log_journal_detect(void)
+{
+    /* JOURNAL_STREAM is "dev:ino" of the journal's stream; it is inherited,
+     * so only trust it when stderr still is that stream */
+    const char *js = getenv("JOURNAL_STREAM");
+    struct stat st;
+    unsigned long long dev, ino;
+    int on = js != NULL && sscanf(js, "%llu:%llu", &dev, &ino) == 2 && fstat(STDERR_FILENO, &st) == 0 &&
+             (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+    journal = on;
+    return on;
+}
+
+/* Appends the logfmt pairs in src to dst as JSON members (",\"k\":\"v\"").
+ * Values are always strings: logfmt does not say which were numbers. */
+static size_t logfmt_to_json(const char *src, char *dst, size_t cap)
+{
+    size_t o = 0;
+#define PUT(c)                                                                                                         \
+    do {                                                                                                               \
+        if (o + 1 < cap)                                                                                               \
+            dst[o++] = (c);                                                                                            \
+    } while (0)
+    const char *p = src;
+    while (*p) {
+        while (*p == ' ')
+            p++;
+        if (*p == '\0')
+            break;
+        const char *k = p;
+        while (*p && *p != '=' && *p != ' ')
+            p++;
+        PUT(',');
+        PUT('"');
+        for (const char *q = k; q < p; q++)
+            if (*q != '"' && *q != '\\' && (unsigned char)*q >= ' ')
+                PUT(*q);
+        PUT('"');
+        PUT(':');
+        PUT('"');
+        if (*p == '=') {
+            p++;
+            int quoted = *p == '"';
+            if (quoted)
+                p++;
+            while (*p && (quoted ? *p != '"' : *p != ' ')) {
+                unsigned char c = (unsigned char)*p++;
+                if (quoted && c == '\\' && *p) {
+                    c = (unsigned char)*p++;
+                    if (c == 'n') {
+                        PUT('\\');
+                        PUT('n');
+                        continue;
+                    }
+                }
+                if (c == '"' || c == '\\') {
+                    PUT('\\');
+                    PUT((char)c);
+                } else if (c >= ' ') {
+                    PUT((char)c);
+                }
+            }
+            if (quoted && *p == '"')
+                p++;
+        }
+        PUT('"');
+    }
+#undef PUT
+    return o;
 }
 
 #define LOG_BATCH_MAX 16384
@@ -58,43 +150,52 @@ void log_batch_end(void)
 
 void log_write(log_level_t level, const char *fmt, ...)
 {
-    if (level < min_level)
+    if ((int)level < min_level)
         return;
-    char line[4096];
+    char pairs[4096], line[8192];
     struct timeval tv;
     gettimeofday(&tv, NULL);
-    /* "ts=2026-11-23T06:31:27." is formatted once per second per thread
-     * (every access line starts with it); the milliseconds are three digits */
-    static __thread time_t prefix_sec = -1;
-    static __thread char prefix[32];
-    static __thread int prefix_len;
-    if (tv.tv_sec != prefix_sec) {
+    /* "2026-11-23T06:31:27." is formatted once per second per thread (every
+     * access line starts with it); the milliseconds are three digits */
+    static __thread time_t ts_sec = -1;
+    static __thread char ts[40];
+    static __thread size_t ts_len;
+    if (tv.tv_sec != ts_sec) {
         struct tm tm;
         gmtime_r(&tv.tv_sec, &tm);
-        prefix_len = snprintf(prefix, sizeof(prefix), "ts=%04d-%02d-%02dT%02d:%02d:%02d.", tm.tm_year + 1900,
-                              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-        if (prefix_len < 0 || (size_t)prefix_len >= sizeof(prefix))
-            prefix_len = 0;
-        prefix_sec = tv.tv_sec;
+        int k = snprintf(ts, sizeof(ts) - 5, "%04d-%02d-%02dT%02d:%02d:%02d.", tm.tm_year + 1900, tm.tm_mon + 1,
+                         tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        ts_len = k > 0 && (size_t)k < sizeof(ts) - 5 ? (size_t)k : 0;
+        ts_sec = tv.tv_sec;
     }
-    memcpy(line, prefix, (size_t)prefix_len);
     int ms = (int)(tv.tv_usec / 1000);
-    int n = prefix_len;
-    line[n++] = (char)('0' + ms / 100);
-    line[n++] = (char)('0' + ms / 10 % 10);
-    line[n++] = (char)('0' + ms % 10);
-    const char *lv = level_names[level];
-    size_t lvlen = strlen(lv);
-    memcpy(line + n, "Z level=", 8);
-    n += 8;
-    memcpy(line + n, lv, lvlen);
-    n += (int)lvlen;
-    line[n++] = ' ';
+    ts[ts_len] = (char)('0' + ms / 100);
+    ts[ts_len + 1] = (char)('0' + ms / 10 % 10);
+    ts[ts_len + 2] = (char)('0' + ms % 10);
+    ts[ts_len + 3] = 'Z';
+    ts[ts_len + 4] = '\0';
     va_list ap;
     va_start(ap, fmt);
-    int m = vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
+    int m = vsnprintf(pairs, sizeof(pairs), fmt, ap);
     va_end(ap);
-    size_t len = (size_t)n + (m < 0 ? 0 : ((size_t)m >= sizeof(line) - n - 1 ? sizeof(line) - n - 2 : (size_t)m));
+    if (m < 0)
+        pairs[0] = '\0';
+    size_t len = 0;
+    if (journal) {
+        line[len++] = '<';
+        line[len++] = level_prio[level];
+        line[len++] = '>';
+    }
+    int n;
+    if (format == LOG_FORMAT_JSON) {
+        n = snprintf(line + len, sizeof(line) - len, "{\"ts\":\"%s\",\"level\":\"%s\"", ts, level_names[level]);
+        len += (size_t)n;
+        len += logfmt_to_json(pairs, line + len, sizeof(line) - len - 2);
+        line[len++] = '}';
+    } else {
+        n = snprintf(line + len, sizeof(line) - len - 1, "ts=%s level=%s %s", ts, level_names[level], pairs);
+        len += (size_t)n < sizeof(line) - len - 1 ? (size_t)n : sizeof(line) - len - 2;
+    }
     line[len++] = '\n';
     if (batch == NULL || !batch->on) {
         ssize_t w = write(STDERR_FILENO, line, len);
@@ -103,6 +204,10 @@ void log_write(log_level_t level, const char *fmt, ...)
     }
     if (batch->len + len > sizeof(batch->buf))
         log_flush();
+    if (len > sizeof(batch->buf)) {
+        write_all(line, len);
+        return;
+    }
     memcpy(batch->buf + batch->len, line, len);
     batch->len += len;
     if (level >= LOG_WARN)

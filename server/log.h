@@ -1,6 +1,9 @@
 /*
- * logfmt logging to stderr: one line per event,
+ * Logging to stderr: one line per event, logfmt by default,
  *   ts=2026-11-23T06:31:27.123Z level=info msg="..." key=value ...
+ * or the same pairs as one JSON object per line (log.format: json). When
+ * stderr is the systemd journal, each line starts with its syslog priority
+ * (<3> error … <7> debug) so journalctl can filter by level.
  * Callable from any thread (one write(2) per line, or per batch of whole
  * lines, so lines never interleave).
  * Never log a token or any other secret.
@@ -16,6 +19,16 @@ typedef enum { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR, LOG_FATAL } log_level_t
 /* fmt produces the key=value pairs after level= (including msg="..."). */
 void log_write(log_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void log_set_min_level(log_level_t level);
+
+typedef enum { LOG_FORMAT_LOGFMT, LOG_FORMAT_JSON } log_format_t;
+/* Set by main at start (config log.format); any thread may log meanwhile. */
+void log_set_format(log_format_t f);
+/* "debug", "info", "warn", "error": 0, else -1 */
+int log_level_parse(const char *s, log_level_t *out);
+/* Turns the <N> priority prefix on when $JOURNAL_STREAM names stderr's
+ * device and inode (systemd sets it for a unit's stdout/stderr); returns 1
+ * when on. Main thread, at start. */
+int log_journal_detect(void);
 
 /* Batching, for the HTTP workers' access log: after log_batch_begin, the
  * calling thread's info and debug lines wait in a per-thread buffer (16 KiB)

@@ -1,66 +1,42 @@
-/* hydracluster: one binary, subcommands (spec/cli-and-config.md). */
+/* hydracluster: one binary, subcommands. The commands and their usage text
+ * are one table (cli/commands.c); this only dispatches. */
 #include <stdio.h>
 #include <string.h>
 
 #include "cli.h"
-#include "router.h"
-#include "serve.h"
 
-extern const char *hc_version;
-
-static int routes_main(int argc, char **argv)
+/* "-h" or "--help" among the arguments (before a "--") */
+static int wants_help(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    router_print_table(stdout);
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0)
+            return 0;
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return 1;
+    }
     return 0;
-}
-
-static int version_main(int argc, char **argv)
-{
-    (void)argc;
-    (void)argv;
-    printf("hydracluster %s\n", hc_version);
-    return 0;
-}
-
-static const struct {
-    const char *name;
-    int (*main)(int argc, char **argv);
-    const char *summary;
-} commands[] = {
-    {"serve", serve_main, "run the server"},
-    {"migrate", cli_migrate_main, "apply pending schema migrations and exit"},
-    {"import", cli_import_main, "import the previous service's nodes.yaml (--dry-run to preview)"},
-    {"token", cli_token_main, "mint/revoke admin tokens, rotate the fleet token, print the iPad QR"},
-    {"exec", cli_exec_main, "run a command on a node through the exec queue"},
-    {"backup", cli_backup_main, "write a consistent copy of the live database (backup DEST [--force])"},
-    {"routes", routes_main, "print the API route table"},
-    {"version", version_main, "print the version"},
-};
-
-static void usage(FILE *f)
-{
-    fprintf(f, "usage: hydracluster <command> [options]   (hydracluster <command> --help)\n\ncommands:\n");
-    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
 }
 
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        usage(stderr);
+        cli_usage_all(stderr);
         return 2;
     }
-    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
-        usage(stdout);
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        cli_usage_all(stdout);
         return 0;
     }
     if (strcmp(argv[1], "--version") == 0)
-        return version_main(argc - 1, argv + 1);
-    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-        if (strcmp(argv[1], commands[i].name) == 0)
-            return commands[i].main(argc - 1, argv + 1);
-    fprintf(stderr, "hydracluster: unknown command \"%s\" (see hydracluster --help)\n", argv[1]);
-    return 2;
+        argv[1] = "version";
+    const cli_command_t *c = cli_command_find(argv[1]);
+    if (c == NULL) {
+        fprintf(stderr, "hydracluster: unknown command \"%s\" (see hydracluster --help)\n", argv[1]);
+        return 2;
+    }
+    if (wants_help(argc - 1, argv + 1)) {
+        cli_usage(stdout, c->name);
+        return 0;
+    }
+    return c->main(argc - 1, argv + 1);
 }

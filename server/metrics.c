@@ -5,15 +5,17 @@
 
 #include "clock.h"
 #include "lock.h"
-#include "registry.h"
 #include "serve.h"
 #include "store.h"
 #include "watchdog.h"
 #include "workers.h"
 
-static const int tracked_status[] = {200, 201, 202, 204, 301, 302, 304, 400, 401, 403, 404, 405,
-                                     409, 413, 415, 429, 500, 502, 503, 504};
-#define NSTATUS (sizeof(tracked_status) / sizeof(tracked_status[0]) + 1) /* + "other" */
+/* every HTTP status its own label value: one counter per code 100..599 */
+#define STATUS_MIN 100
+#define NSTATUS 500
+/* requests no route matched, by method (a fixed set keeps the label bounded) */
+static const char *const unmatched_methods[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "other"};
+#define NUNMATCHED (sizeof(unmatched_methods) / sizeof(unmatched_methods[0]))
 
 const uint64_t metrics_latency_bounds_us[] = {1000,    2500,    5000,    10000,   25000,    50000,   100000, 250000,
                                               500000,  1000000, 2500000, 5000000, 10000000, 30000000, 60000000};
@@ -29,7 +31,7 @@ typedef struct {
     metrics_histogram_t duration;
 } route_metrics_t;
 
-static route_metrics_t *per_route; /* route_table_count + 1 (unmatched) */
+static route_metrics_t *per_route; /* route_table_count + NUNMATCHED (unmatched, by method) */
 static metrics_histogram_t commit_latency, batch_size;
 static _Atomic uint64_t heartbeats, checkpoints, checkpoints_busy;
 
@@ -45,10 +47,10 @@ static _Atomic size_t ncollectors;
 
 int metrics_init(void)
 {
-    per_route = calloc(route_table_count + 1, sizeof(*per_route));
+    per_route = calloc(route_table_count + NUNMATCHED, sizeof(*per_route));
     if (per_route == NULL)
         return -1;
-    for (size_t i = 0; i <= route_table_count; i++)
+    for (size_t i = 0; i < route_table_count + NUNMATCHED; i++)
         metrics_histogram_init(&per_route[i].duration, metrics_latency_bounds_us, metrics_latency_bounds_count, 1e6);
     metrics_histogram_init(&commit_latency, commit_bounds_us, sizeof(commit_bounds_us) / sizeof(commit_bounds_us[0]),
                            1e6);
@@ -135,17 +137,25 @@ const char *metrics_label_escape(char *buf, size_t buflen, const char *value)
 
 static size_t status_index(int status)
 {
-    for (size_t i = 0; i < NSTATUS - 1; i++)
-        if (tracked_status[i] == status)
-            return i;
-    return NSTATUS - 1;
+    /* h2o only sends 100..599; anything else would be a bug, counted as 599 */
+    if (status < STATUS_MIN || status >= STATUS_MIN + NSTATUS)
+        status = STATUS_MIN + NSTATUS - 1;
+    return (size_t)(status - STATUS_MIN);
 }
 
-void metrics_request_observe(const route_t *route, int status, uint64_t dur_us)
+void metrics_request_observe(const route_t *route, const char *method, size_t method_len, int status, uint64_t dur_us)
 {
     if (per_route == NULL)
         return;
-    size_t ri = route ? (size_t)(route - route_table) : route_table_count;
+    size_t ri = route_table_count + NUNMATCHED - 1;
+    if (route != NULL) {
+        ri = (size_t)(route - route_table);
+    } else {
+        for (size_t i = 0; i < NUNMATCHED - 1; i++)
+            if (method != NULL && strlen(unmatched_methods[i]) == method_len &&
+                memcmp(unmatched_methods[i], method, method_len) == 0)
+                ri = route_table_count + i;
+    }
     route_metrics_t *m = &per_route[ri];
     atomic_fetch_add_explicit(&m->by_status[status_index(status)], 1, memory_order_relaxed);
     metrics_histogram_observe(&m->duration, dur_us);
@@ -189,8 +199,8 @@ void metrics_tick(void)
 
 static void route_label(size_t ri, char *out, size_t outlen)
 {
-    if (ri == route_table_count)
-        snprintf(out, outlen, "method=\"\",route=\"unmatched\"");
+    if (ri >= route_table_count)
+        snprintf(out, outlen, "method=\"%s\",route=\"unmatched\"", unmatched_methods[ri - route_table_count]);
     else
         snprintf(out, outlen, "method=\"%s\",route=\"%s\"", route_table[ri].method, route_table[ri].pattern);
 }
@@ -200,23 +210,18 @@ static void render_requests(FILE *f)
     char label[256];
     fprintf(f, "# HELP hydracluster_http_requests_total HTTP requests by route and status.\n"
                "# TYPE hydracluster_http_requests_total counter\n");
-    for (size_t ri = 0; ri <= route_table_count; ri++) {
+    for (size_t ri = 0; ri < route_table_count + NUNMATCHED; ri++) {
         route_label(ri, label, sizeof(label));
         for (size_t s = 0; s < NSTATUS; s++) {
             uint64_t v = atomic_load_explicit(&per_route[ri].by_status[s], memory_order_relaxed);
-            if (v == 0)
-                continue;
-            if (s < NSTATUS - 1)
-                fprintf(f, "hydracluster_http_requests_total{%s,status=\"%d\"} %llu\n", label, tracked_status[s],
-                        (unsigned long long)v);
-            else
-                fprintf(f, "hydracluster_http_requests_total{%s,status=\"other\"} %llu\n", label,
+            if (v != 0)
+                fprintf(f, "hydracluster_http_requests_total{%s,status=\"%zu\"} %llu\n", label, s + STATUS_MIN,
                         (unsigned long long)v);
         }
     }
     metrics_histogram_family(f, "hydracluster_http_request_duration_seconds",
                              "Time from request start to response end, by route.");
-    for (size_t ri = 0; ri <= route_table_count; ri++) {
+    for (size_t ri = 0; ri < route_table_count + NUNMATCHED; ri++) {
         const metrics_histogram_t *h = &per_route[ri].duration;
         uint64_t any = 0;
         for (size_t b = 0; b <= h->nbounds; b++)
@@ -228,41 +233,10 @@ static void render_requests(FILE *f)
     }
 }
 
-typedef struct {
-    size_t online, offline, pending, rejected;
-    int64_t now;
-    uint64_t offline_after_ms;
-} node_counts_t;
-
-static int count_node(node_t *n, void *arg)
+/* The nodes-by-status gauge is the fleet's (fleet/fleet_metrics.c, a
+ * collector); the heartbeat counters are counted here by the handler. */
+static void render_heartbeats(FILE *f)
 {
-    node_counts_t *c = arg;
-    if (strcmp(n->approval, "pending") == 0)
-        c->pending++;
-    else if (strcmp(n->approval, "rejected") == 0)
-        c->rejected++;
-    else if (n->last_seen != 0 && (uint64_t)(c->now - n->last_seen) * 1000 <= c->offline_after_ms)
-        c->online++;
-    else
-        c->offline++;
-    return 0;
-}
-
-static void render_nodes(FILE *f)
-{
-    const hc_config_t *cfg = serve_config();
-    node_counts_t c = {.now = clock_now(), .offline_after_ms = cfg ? cfg->nodes.offline_after_ms : 90000};
-    lock_take_shared(&registry_nodes_lock);
-    registry_node_foreach(count_node, &c);
-    lock_give(&registry_nodes_lock);
-    fprintf(f,
-            "# HELP hydracluster_nodes Enrolled nodes by status (online/offline from heartbeats for approved nodes).\n"
-            "# TYPE hydracluster_nodes gauge\n"
-            "hydracluster_nodes{status=\"online\"} %zu\n"
-            "hydracluster_nodes{status=\"offline\"} %zu\n"
-            "hydracluster_nodes{status=\"pending\"} %zu\n"
-            "hydracluster_nodes{status=\"rejected\"} %zu\n",
-            c.online, c.offline, c.pending, c.rejected);
     fprintf(f,
             "# HELP hydracluster_heartbeats_total Heartbeats received from agents.\n"
             "# TYPE hydracluster_heartbeats_total counter\n"
@@ -356,11 +330,12 @@ void metrics_render(FILE *f)
 {
     if (per_route != NULL) {
         render_requests(f);
-        render_nodes(f);
+        render_heartbeats(f);
         render_store(f);
     }
     render_locks(f);
     render_workers(f);
+    metrics_process_collect(f);
     size_t n = atomic_load(&ncollectors);
     for (size_t i = 0; i < n && i < MAX_COLLECTORS; i++) {
         metrics_collector_fn fn = atomic_load(&collectors[i]);

@@ -7,8 +7,10 @@
  * seconds, sizes in bytes, as Prometheus expects.
  *
  * Built in: requests by route and status and their latency histogram;
- * nodes by status; heartbeats; store commits, commit latency and batch size;
- * WAL checkpoints; lock contention by lock; worker loop lag; watchdog state.
+ * heartbeats; store commits, commit latency and batch size; WAL checkpoints;
+ * lock contention by lock; worker loop lag; watchdog state. The runtime knows
+ * nothing of nodes: nodes by status (fleet/fleet_metrics.c) and the exec
+ * queue (fleet/exec_queue.c) are collectors.
  *
  * Other modules add their own numbers with a collector:
  *
@@ -90,8 +92,9 @@ const char *metrics_label_escape(char *buf, size_t buflen, const char *value);
 
 /* ---- numbers other modules feed ---- */
 
-/* route may be NULL (no route matched); access log stage */
-void metrics_request_observe(const route_t *route, int status, uint64_t dur_us);
+/* route may be NULL (no route matched: counted by method, GET … OPTIONS or
+ * "other"); access log stage */
+void metrics_request_observe(const route_t *route, const char *method, size_t method_len, int status, uint64_t dur_us);
 /* one heartbeat received from an agent (the heartbeat handler) */
 void metrics_heartbeat_inc(void);
 /* the store writer, after each COMMIT: its duration and how many ops it held */
@@ -101,6 +104,11 @@ void metrics_store_checkpoint_observe(int busy);
 
 /* Once a second (watchdog thread): turns the heartbeat counter into a rate. */
 void metrics_tick(void);
+
+/* server/metrics_process.c: hydracluster_build_info and the standard
+ * process_* families (CPU, memory, fds, start time) from /proc; rendered
+ * after the built-in families. Worker thread. */
+void metrics_process_collect(FILE *f);
 
 /* Appends the exposition text to f. */
 void metrics_render(FILE *f);

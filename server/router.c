@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "conn_guard.h"
 #include "jsonio.h"
 #include "lock.h"
 #include "middleware.h"
@@ -22,7 +23,9 @@ static const struct {
     middleware_fn fn;
 } stages[] = {
     {"request_id", mw_request_id}, {"access_log", mw_access_log}, {"framing", stage_framing}, {"route", stage_route},
-    {"limits", mw_limits},         {"auth", mw_auth},             {"handler", stage_handler},
+    /* credentials (from the headers) before the body is looked at: an
+     * anonymous client never gets a body parsed */
+    {"auth", mw_auth},             {"limits", mw_limits},         {"handler", stage_handler},
 };
 
 const char *auth_kind_name(auth_kind_t k)
@@ -41,7 +44,7 @@ const char *auth_kind_name(auth_kind_t k)
     case AUTH_ENROLLMENT:
         return "enrollment (one-time)";
     case AUTH_METRICS:
-        return "admin (or open)";
+        return "admin or metrics token (or open)";
     case AUTH_ADMIN_OR_ANY_NODE:
         return "admin or node";
     }
@@ -134,6 +137,75 @@ const char *route_param(hc_req_t *r, const char *name)
     return NULL;
 }
 
+/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 when it is
+ * not one: no overlongs, no surrogates, nothing above U+10FFFF. */
+static size_t utf8_seq_len(const unsigned char *s, size_t n)
+{
+    unsigned c = s[0];
+    size_t len;
+    unsigned min;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf)
+        len = 2, min = 0x80;
+    else if (c >= 0xe0 && c <= 0xef)
+        len = 3, min = 0x800;
+    else if (c >= 0xf0 && c <= 0xf4)
+        len = 4, min = 0x10000;
+    else
+        return 0;
+    if (n < len)
+        return 0;
+    unsigned cp = c & (0xff >> (len + 1));
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return len;
+}
+
+int router_text_is_clean(const char *s, size_t len)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t i = 0; i < len;) {
+        if (u[i] == 0)
+            return 0;
+        size_t n = utf8_seq_len(u + i, len - i);
+        if (n == 0)
+            return 0;
+        i += n;
+    }
+    return 1;
+}
+
+const char *router_text_sanitize(h2o_mem_pool_t *pool, const char *s, size_t len, size_t max)
+{
+    static const char hexdig[] = "0123456789ABCDEF";
+    const unsigned char *u = (const unsigned char *)s;
+    if (len > max)
+        len = max;
+    char *out = h2o_mem_alloc_pool(pool, len * 3 + 1);
+    size_t o = 0;
+    for (size_t i = 0; i < len;) {
+        size_t n = (u[i] < 0x20 || u[i] == 0x7f) ? 0 : utf8_seq_len(u + i, len - i);
+        if (n == 0) {
+            out[o++] = '%';
+            out[o++] = hexdig[u[i] >> 4];
+            out[o++] = hexdig[u[i] & 15];
+            i++;
+            continue;
+        }
+        memcpy(out + o, u + i, n);
+        o += n;
+        i += n;
+    }
+    out[o] = '\0';
+    return out;
+}
+
 static int hexval(char c)
 {
     if (c >= '0' && c <= '9')
@@ -162,6 +234,16 @@ static const char *query_decode(h2o_mem_pool_t *pool, const char *s, size_t len)
     }
     out[o] = '\0';
     return out;
+}
+
+/* how many bytes query_decode makes of [s, s+len) */
+static size_t decoded_len(const char *s, size_t len)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++, o++)
+        if (s[i] == '%' && i + 2 < len && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0)
+            i += 2;
+    return o;
 }
 
 const char *route_query(hc_req_t *r, const char *name)
@@ -216,6 +298,35 @@ int route_query_check(hc_req_t *r, const char *const *allowed, char *err, size_t
     return 0;
 }
 
+/* Every query name and value decodes to clean text (no NUL, valid UTF-8),
+ * so no handler ever sees one that is not. -1 with the bad
+ * parameter's name (sanitised) in err. */
+static int query_is_clean(hc_req_t *r, char *err, size_t errlen)
+{
+    h2o_req_t *req = r->req;
+    if (req->query_at == SIZE_MAX)
+        return 0;
+    const char *q = req->path.base + req->query_at + 1, *end = req->path.base + req->path.len;
+    while (q < end) {
+        const char *amp = memchr(q, '&', (size_t)(end - q));
+        const char *pend = amp ? amp : end;
+        const char *eq = memchr(q, '=', (size_t)(pend - q));
+        const char *kend = eq ? eq : pend;
+        const char *key = query_decode(&req->pool, q, (size_t)(kend - q));
+        const char *val = eq ? query_decode(&req->pool, eq + 1, (size_t)(pend - eq - 1)) : "";
+        /* the decoded length tells a %00 apart from the end of the string */
+        size_t klen = decoded_len(q, (size_t)(kend - q)), vlen = eq ? decoded_len(eq + 1, (size_t)(pend - eq - 1)) : 0;
+        if (!router_text_is_clean(key, klen) || !router_text_is_clean(val, vlen)) {
+            snprintf(err, errlen, "query parameter \"%s\" is not valid UTF-8 text (a NUL byte, or a broken "
+                                  "sequence): \"%s\"",
+                     router_text_sanitize(&req->pool, key, klen, 64), router_text_sanitize(&req->pool, val, vlen, 64));
+            return -1;
+        }
+        q = pend + 1;
+    }
+    return 0;
+}
+
 void router_next(hc_req_t *r)
 {
     size_t i = r->stage++;
@@ -229,6 +340,19 @@ static void stage_route(hc_req_t *r)
 {
     h2o_req_t *req = r->req;
     char allow[128];
+    /* h2o has percent-decoded the path: refuse NUL and broken UTF-8 here,
+     * once, so that no id, name or file path carries them (what else a
+     * name may hold is the handlers' rule) */
+    if (!router_text_is_clean(req->path_normalized.base, req->path_normalized.len)) {
+        json_error(r, 400, "bad_path", "the path is not valid UTF-8 text (a NUL byte, or a broken sequence): %s",
+                   router_text_sanitize(&req->pool, req->path_normalized.base, req->path_normalized.len, 200));
+        return;
+    }
+    char qerr[400];
+    if (query_is_clean(r, qerr, sizeof(qerr)) != 0) {
+        json_error(r, 400, "bad_query", "%s", qerr);
+        return;
+    }
     r->route = router_match(req->method.base, req->method.len, req->path_normalized.base, req->path_normalized.len, r,
                             allow, sizeof(allow));
     if (r->route == NULL) {
@@ -367,6 +491,15 @@ static int framing_is_ambiguous(h2o_req_t *req)
 
 static void stage_framing(hc_req_t *r)
 {
+    ssize_t refused = h2o_find_header_by_str(&r->req->headers, H2O_STRLIT(PREBODY_HEADER), -1);
+    if (refused >= 0) {
+        /* its body is still on the wire: this connection cannot carry another request */
+        r->body_refused = atoi(h2o_strdup(&r->req->pool, r->req->headers.entries[refused].value.base,
+                                          r->req->headers.entries[refused].value.len)
+                                   .base);
+        r->req->http1_is_persistent = 0;
+        conn_guard_linger(r->req);
+    }
     if (framing_is_ambiguous(r->req)) {
         r->req->http1_is_persistent = 0;
         json_error(r, 400, "bad_framing", "conflicting Content-Length / Transfer-Encoding headers");
@@ -386,6 +519,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     r->worker = worker_current();
     if (r->worker != NULL)
         r->worker->inflight++;
+    conn_guard_h2_request(req);
     lock_assert_none_held("request start");
     router_busy(r);
     router_next(r);
@@ -398,6 +532,82 @@ void router_register(h2o_pathconf_t *pathconf)
 {
     h2o_handler_t *h = h2o_create_handler(pathconf, sizeof(*h));
     h->on_req = on_req;
+}
+
+/* Errors h2o raises itself before a request reaches the router (a broken
+ * Content-Length or chunked body, a declared body over the largest limit,
+ * an unknown Expect, HTTP/2 headers it refuses, a request target that is
+ * not a path) are answered on the host's fallback path with a text/plain
+ * body: this filter turns each into our JSON error shape. Errors h2o writes
+ * straight to the socket (an unparsable request line or header block, too
+ * many or too long headers: "400 Bad Request") cannot be reached. */
+typedef struct {
+    h2o_ostream_t super;
+    const char *code;
+    int sent;
+} json_error_ostream_t;
+
+/* h2o's text arrives in one final send (h2o_send_inline): it becomes the message */
+static void json_error_send(h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t *bufs, size_t bufcnt, h2o_send_state_t state)
+{
+    json_error_ostream_t *o = (json_error_ostream_t *)self;
+    char text[256];
+    size_t t = 0;
+    for (size_t i = 0; i < bufcnt && t < sizeof(text) - 1; i++) {
+        size_t n = bufs[i].len < sizeof(text) - 1 - t ? bufs[i].len : sizeof(text) - 1 - t;
+        memcpy(text + t, bufs[i].base, n);
+        t += n;
+    }
+    text[t] = '\0';
+    h2o_iovec_t out = {NULL, 0};
+    if (!o->sent && state != H2O_SEND_STATE_IN_PROGRESS) {
+        o->sent = 1;
+        const char *msg = router_text_sanitize(&req->pool, text, t, sizeof(text));
+        json_t *obj = json_pack("{s:s, s:s}", "error", msg[0] ? msg : (req->res.reason ? req->res.reason : "error"),
+                                "code", o->code);
+        if (obj != NULL) {
+            size_t len = json_dumpb(obj, NULL, 0, JSON_COMPACT);
+            char *buf = h2o_mem_alloc_pool(&req->pool, len + 1);
+            json_dumpb(obj, buf, len, JSON_COMPACT);
+            json_decref(obj);
+            buf[len++] = '\n';
+            out = h2o_iovec_init(buf, len);
+        }
+    }
+    h2o_ostream_send_next(self, req, &out, out.len ? 1 : 0, state);
+}
+
+static void on_fallback_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
+{
+    (void)self;
+    conn_guard_h2_request(req);
+    ssize_t ct = h2o_find_header(&req->res.headers, H2O_TOKEN_CONTENT_TYPE, -1);
+    if (req->res.status < 400 || ct < 0 || req->res.headers.entries[ct].value.len < 10 ||
+        !h2o_memis(req->res.headers.entries[ct].value.base, 10, H2O_STRLIT("text/plain")))
+        goto next;
+    json_error_ostream_t *o = (json_error_ostream_t *)h2o_add_ostream(req, sizeof(*o), slot);
+    o->super.do_send = json_error_send;
+    o->code = req->res.status == 413   ? "body_too_large"
+              : req->res.status == 404 ? "not_found"
+              : req->res.status == 417 ? "expectation_failed"
+              : req->res.status == 400 ? "bad_request"
+                                       : "http_error";
+    o->sent = 0;
+    req->res.headers.entries[ct].value = h2o_iovec_init(H2O_STRLIT("application/json"));
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-store"));
+    /* the length of the JSON is known only once h2o's text arrives; these
+     * answers close an HTTP/1 connection anyway */
+    req->res.content_length = SIZE_MAX;
+    req->http1_is_persistent = 0;
+    slot = &o->super.next;
+next:
+    h2o_setup_next_ostream(req, slot);
+}
+
+void router_register_fallback(h2o_hostconf_t *host)
+{
+    h2o_filter_t *f = h2o_create_filter(&host->fallback_path, sizeof(*f));
+    f->on_setup_ostream = on_fallback_setup_ostream;
 }
 
 void router_print_table(FILE *out)

@@ -29,7 +29,7 @@ typedef enum {
 } auth_kind_t;
 
 /* what the auth stage established */
-typedef enum { CRED_NONE = 0, CRED_ADMIN, CRED_NODE, CRED_FLEET } cred_t;
+typedef enum { CRED_NONE = 0, CRED_ADMIN, CRED_NODE, CRED_FLEET, CRED_METRICS } cred_t;
 
 #define ROUTE_JSON_BODY 0x1     /* body must be a JSON object (400/415 otherwise) */
 #define ROUTE_JSON_OPTIONAL 0x2 /* like JSON_BODY, but an empty body is allowed */
@@ -63,6 +63,7 @@ struct hc_req {
     char request_id[48];
     uint64_t start_us;
     json_t *body; /* parsed body (ROUTE_JSON_*), released with the request */
+    int body_refused; /* HTTP/1 body refused from the headers, not read: 401, 413 or 404 (middleware/prebody.c) */
     struct {
         cred_t cred;
         char node_id[64]; /* CRED_NODE: which node */
@@ -79,6 +80,9 @@ extern const size_t route_table_count;
 
 /* Registers the dispatching handler on pathconf. */
 void router_register(h2o_pathconf_t *pathconf);
+/* Registers the filter that answers h2o's own errors (on host's fallback
+ * path: before a request is routed) as JSON. Main thread, at start. */
+void router_register_fallback(h2o_hostconf_t *host);
 
 /* Matching (exposed for tests): returns the route for method+path, or NULL
  * with *allow filled ("GET, POST") when the path exists under other methods
@@ -93,6 +97,13 @@ const char *route_query(hc_req_t *r, const char *name);
 /* Rejects query parameters whose name is not in the NULL-terminated list, or
  * that appear twice: 0 ok, -1 with err naming the parameter. */
 int route_query_check(hc_req_t *r, const char *const *allowed, char *err, size_t errlen);
+
+/* 1 when [s, s+len) is valid UTF-8 without a NUL byte (what the router
+ * demands of a decoded path and of query names and values). */
+int router_text_is_clean(const char *s, size_t len);
+/* A printable copy of at most max bytes of [s, s+len) in pool: valid UTF-8
+ * is kept, any other byte (and control bytes) become %XX. NUL-terminated. */
+const char *router_text_sanitize(h2o_mem_pool_t *pool, const char *s, size_t len, size_t max);
 
 /* Middleware: each stage calls router_next(r) to run the next one (and,
  * after the last, the handler), or answers itself and returns. */

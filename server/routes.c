@@ -24,6 +24,12 @@ const route_t route_table[] = {
     /* enrollment of machines */
     {"POST", "/api/v1/enrollments", api_enrollments_create, AUTH_ADMIN, 16 * KiB, ROUTE_JSON_BODY,
      "mint a one-time enrollment token {name, owner, os} with install commands"},
+    {"GET", "/api/v1/enrollments", api_enrollments_list, AUTH_ADMIN, 0, 0,
+     "unspent, unexpired enrollments {id, name, os, owner, created_at, expires_at, created_by} (never the token)"},
+    {"DELETE", "/api/v1/enrollments/{id}", api_enrollments_revoke, AUTH_ADMIN, 0, 0,
+     "revoke an unspent enrollment: its token stops working at once"},
+    {"GET", "/api/v1/enroll-warnings", api_enroll_warnings, AUTH_ADMIN, 0, 0,
+     "what would make install commands useless here (public_url loopback, placeholder releases.base_url)"},
     {"POST", "/api/v1/enroll", api_enroll, AUTH_ENROLLMENT, 16 * KiB, ROUTE_JSON_BODY,
      "agent: spend an enrollment token {enrollment_token, hostname, os, arch, version}"},
     {"POST", "/api/v1/nodes/{id}/approve", api_nodes_approve, AUTH_ADMIN, 0, 0, "approve a pending node"},
@@ -33,7 +39,7 @@ const route_t route_table[] = {
 
     /* nodes */
     {"GET", "/api/v1/nodes", api_nodes_list, AUTH_ADMIN, 0, 0,
-     "node objects; filters ?role=&district=&venue=&status=online|offline|pending&stream_status="},
+     "node objects; filters ?role=&district=&venue=&status=online|offline|pending&stream_status=&orphaned=true|false"},
     {"GET", "/api/v1/nodes/summary", api_nodes_summary, AUTH_ADMIN, 0, 0,
      "counts by state, and the districts, venues and roles in use; the list's filters give \"matched\""},
     {"GET", "/api/v1/nodes/{id}", api_nodes_get, AUTH_ADMIN_OR_NODE, 0, 0, "one node object"},
@@ -42,6 +48,9 @@ const route_t route_table[] = {
     {"DELETE", "/api/v1/nodes/{id}", api_nodes_delete, AUTH_ADMIN, 0, 0, "remove a node; its token stops working"},
     {"POST", "/api/v1/nodes/{id}/roles", api_nodes_set_roles, AUTH_ADMIN, 16 * KiB, ROUTE_JSON_BODY,
      "replace the node's roles {roles:[...]}, each from the catalog"},
+    {"GET", "/api/v1/nodes/{id}/events", api_node_events_list, AUTH_ADMIN, 0, 0,
+     "the node's history, newest first: online/offline, approval, roles, flags delivered, streams; "
+     "?limit=&before=&kind=&since="},
     {"POST", "/api/v1/nodes/{id}/update-node", api_nodes_update_node, AUTH_ADMIN, 0, 0, "flag an agent self-update"},
     {"POST", "/api/v1/nodes/{id}/update-services", api_nodes_update_services, AUTH_ADMIN, 0, 0,
      "flag an update of every provisioned service"},
@@ -110,6 +119,15 @@ const route_t route_table[] = {
      "agent: next command (200) or none (204); ?wait=N long poll"},
     {"POST", "/api/v1/body/exec/result", api_body_exec_result, AUTH_NODE, 8 * MiB, ROUTE_JSON_BODY,
      "agent: report {id, exit_code, stdout, stderr, duration_ms}; idempotent"},
+
+    /* streaming sessions (one head streaming from one body) */
+    {"GET", "/api/v1/sessions", api_sessions_list, AUTH_ADMIN, 0, 0,
+     "streaming sessions, newest first; ?state=active|ended&node=&limit=&before="},
+    {"GET", "/api/v1/sessions/{id}", api_sessions_get, AUTH_ADMIN, 0, 0, "one streaming session"},
+    {"GET", "/api/v1/sessions/{id}/logs", api_sessions_logs_get, AUTH_ADMIN, 0, 0,
+     "a session's body and head log lines, each side in time order; ?tail=N for the last N per side"},
+    {"POST", "/api/v1/body/sessions/{id}/logs", api_body_sessions_logs_post, AUTH_NODE, 4 * MiB, ROUTE_JSON_BODY,
+     "agent (the session's body or head): upload log lines {lines:[{ts, line}]}; oldest dropped past the cap"},
     /* web UI: login sessions, pages (admin pages redirect to /login without a session), static files */
     {"POST", "/api/v1/session", api_login_session_create, AUTH_NONE, 4 * KiB, ROUTE_JSON_BODY,
      "web login {token}: sets the session cookie; 429 after repeated failures"},
@@ -122,6 +140,10 @@ const route_t route_table[] = {
     {"GET", "/heads", api_web_page, AUTH_NONE, 0, 0, "page: kiosk heads"},
     {"GET", "/heads/{id}", api_web_page, AUTH_NONE, 0, 0, "page: one head (screenshot, log tail)"},
     {"GET", "/roles", api_web_page, AUTH_NONE, 0, 0, "page: role catalog"},
+    {"GET", "/sessions", api_web_page, AUTH_NONE, 0, 0, "page: streaming sessions (active first)"},
+    {"GET", "/sessions/{id}/logs", api_web_page, AUTH_NONE, 0, 0, "page: a session's body and head logs side by side"},
+    {"GET", "/activity", api_web_page, AUTH_NONE, 0, 0, "page: fleet-wide activity (the audit log, filterable)"},
+    {"GET", "/admin", api_web_page, AUTH_NONE, 0, 0, "page: admin tokens, enrollments, fleet token rotation"},
     {"GET", "/static/{*path}", api_web_static, AUTH_NONE, 0, 0, "web UI files (content-hashed URLs are immutable)"},
 };
 

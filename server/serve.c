@@ -15,21 +15,29 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "agent_fields.h"
 #include "api.h"
+#include "cli.h"
 #include "clock.h"
+#include "conn_guard.h"
 #include "exec_queue.h"
 #include "fleet_token.h"
+#include "head_roles.h"
 #include "housekeeping.h"
 #include "import.h"
 #include "lock.h"
 #include "log.h"
 #include "metrics.h"
+#include "middleware.h"
 #include "notify.h"
 #include "registry.h"
 #include "router.h"
 #include "secret.h"
 #include "login_sessions.h"
 #include "softstate.h"
+#include "node_events.h"
+#include "middleware.h"
+#include "stream_sessions.h"
 #include "store.h"
 #include "tls.h"
 #include "watchdog.h"
@@ -62,9 +70,7 @@ int64_t serve_uptime_s(void)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: hydracluster serve [--config PATH]\n"
-               "  Runs the server. Without --config: $HYDRACLUSTER_CONFIG, then ~/.hydracluster/config.yaml,\n"
-               "  else the embedded default (127.0.0.1:8080, data in ./data).\n");
+    cli_usage(f, "serve"); /* the text is in the command table, cli/commands.c */
 }
 
 /* Loads config for any subcommand: --config, env, home, or the embedded default. */
@@ -113,6 +119,10 @@ static int load_credentials(void)
         secret_token_hash(tok, strlen(tok), h);
     }
     registry_set_config_admin(h);
+    if (config.server.metrics_token != NULL) {
+        secret_token_hash(config.server.metrics_token, strlen(config.server.metrics_token), h);
+        auth_set_metrics_token(h);
+    }
     if (fleet_token_load(&config, store_db(), err, sizeof(err)) != 0) {
         log_error("msg=\"%s\"", err);
         return -1;
@@ -186,6 +196,17 @@ static int first_start_import(void)
     return 0;
 }
 
+/* A start-up error reading the database; a damaged file also gets what to do. */
+static int db_start_failed(const char *err)
+{
+    char q[1200], a[400];
+    if (store_db_damaged(store_db()))
+        log_error("msg=%s advice=%s", log_quote(q, sizeof(q), err), log_quote(a, sizeof(a), STORE_RESTORE_ADVICE));
+    else
+        log_error("msg=%s", log_quote(q, sizeof(q), err));
+    return 1;
+}
+
 int serve_main(int argc, char **argv)
 {
     const char *config_path = NULL;
@@ -211,8 +232,14 @@ int serve_main(int argc, char **argv)
     }
     started_ms = clock_mono_ms();
     signal(SIGPIPE, SIG_IGN);
+    log_journal_detect(); /* before the config: its errors go to the journal too */
     if (serve_load_config(config_path, &config) != 0)
         return 1;
+    log_level_t level = LOG_INFO;
+    log_level_parse(config.log.level, &level); /* config.c accepted only valid names */
+    log_set_min_level(level);
+    log_set_format(strcmp(config.log.format, "json") == 0 ? LOG_FORMAT_JSON : LOG_FORMAT_LOGFMT);
+    log_journal_detect();
     config_loaded = 1;
     if (config.server.public_url != NULL)
         snprintf(public_url, sizeof(public_url), "%s", config.server.public_url);
@@ -223,11 +250,16 @@ int serve_main(int argc, char **argv)
     while (n > 0 && public_url[n - 1] == '/')
         public_url[--n] = '\0';
 
-    char err[1024];
+    char err[1024], eq[1200];
     int applied = 0;
     notify_init();
     if (secret_init() != 0) {
         log_error("msg=\"libsodium failed to initialise\"");
+        return 1;
+    }
+    /* a second server on the same address stops here, before it touches its data dir */
+    if (workers_listen_probe(&config, err, sizeof(err)) != 0) {
+        log_error("msg=\"%s\"", err);
         return 1;
     }
     if (store_open(config.server.data_dir, err, sizeof(err)) != 0) {
@@ -247,10 +279,17 @@ int serve_main(int argc, char **argv)
         store_close();
         return 1;
     }
-    if (store_migrate(&applied, err, sizeof(err)) != 0 || secret_load_key(store_db(), err, sizeof(err)) != 0) {
-        log_error("msg=\"%s\"", err);
+    int quick_check = 1;
+#ifdef HC_TESTING
+    /* the corrupt-database test reaches the loaders' error paths this way */
+    quick_check = getenv("HC_TEST_SKIP_QUICK_CHECK") == NULL;
+#endif
+    if (quick_check && store_quick_check(err, sizeof(err)) != 0) {
+        log_error("msg=%s", log_quote(eq, sizeof(eq), err));
         return 1;
     }
+    if (store_migrate(&applied, err, sizeof(err)) != 0 || secret_load_key(store_db(), err, sizeof(err)) != 0)
+        return db_start_failed(err);
     if (applied > 0)
         log_info("msg=\"applied schema migrations\" count=%d version=%d", applied, store_schema_version());
     if (first_start_import() != 0) {
@@ -258,7 +297,7 @@ int serve_main(int argc, char **argv)
         return 1;
     }
     if (registry_init() != 0 || metrics_init() != 0 || exec_queue_init() != 0 ||
-        metrics_register_collector(exec_queue_metrics_render) != 0) {
+        metrics_register_collector(exec_queue_metrics_render) != 0 || agent_fields_init() != 0) {
         log_error("msg=\"out of memory at start\"");
         return 1;
     }
@@ -269,12 +308,14 @@ int serve_main(int argc, char **argv)
         log_error("msg=\"%s\"", err[0] ? err : "cannot set up web sessions");
         return 1;
     }
-    if (registry_load(store_db(), err, sizeof(err)) != 0 || roles_seed(&config, err, sizeof(err)) != 0 ||
-        exec_queue_load(store_db(), err, sizeof(err)) != 0) {
-        log_error("msg=\"%s\"", err);
-        return 1;
-    }
+    if (head_roles_reconcile(&config, err, sizeof(err)) != 0 || registry_load(store_db(), err, sizeof(err)) != 0 ||
+        roles_seed(&config, err, sizeof(err)) != 0 || exec_queue_load(store_db(), err, sizeof(err)) != 0 ||
+        node_events_load(store_db(), err, sizeof(err)) != 0)
+        return db_start_failed(err);
+    if (stream_sessions_init() != 0 || stream_sessions_load(store_db(), err, sizeof(err)) != 0)
+        return db_start_failed(err);
     registry_set_exec_pending_fn(exec_queue_pending_count); /* the heartbeat's exec_pending */
+    enroll_warnings_log();
     if (store_writer_start() != 0) {
         log_error("msg=\"cannot start the store writer thread\"");
         return 1;
@@ -296,8 +337,16 @@ int serve_main(int argc, char **argv)
     h2o_config_init(&globalconf);
     globalconf.max_request_entity_size = max_body_limit();
     globalconf.server_name = h2o_iovec_init(H2O_STRLIT("hydracluster"));
+    /* HTTP/2 only through TLS ALPN "h2", and only with server.tls.http2:
+     * this one switch is h2o 2.2's gate for both `Upgrade: h2c` and the
+     * prior-knowledge preface ("PRI * HTTP/2.0") on plain and ALPN-less TLS
+     * connections (lib/http1.c) */
+    globalconf.http1.upgrade_to_http2 = 0;
+    globalconf.http2.max_concurrent_requests_per_connection = HTTP2_MAX_CONCURRENT_REQUESTS;
     h2o_hostconf_t *host = h2o_config_register_host(&globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     router_register(h2o_config_register_path(host, "/", 0));
+    router_register_fallback(host);
+    prebody_enable();
     if (tls_init(&config, err, sizeof(err)) != 0) {
         log_error("msg=\"%s\"", err);
         store_writer_stop();
@@ -310,6 +359,13 @@ int serve_main(int argc, char **argv)
         store_writer_stop();
         return 1;
     }
+    err[0] = '\0';
+    if (conn_guard_init(&config, err, sizeof(err)) != 0 || metrics_register_collector(conn_guard_metrics) != 0) {
+        log_error("msg=\"%s\"", err[0] ? err : "too many metrics collectors");
+        store_writer_stop();
+        tls_free();
+        return 1;
+    }
     if (workers_start(&config, &globalconf, err, sizeof(err)) != 0) {
         log_error("msg=\"%s\"", err);
         store_writer_stop();
@@ -317,7 +373,7 @@ int serve_main(int argc, char **argv)
         return 1;
     }
     if (softstate_register() != 0 || housekeeping_every("sessions", 60 * 1000, login_session_prune, NULL) != 0 ||
-        housekeeping_start() != 0) {
+        node_events_register() != 0 || stream_sessions_register() != 0 || housekeeping_start() != 0) {
         workers_stop(0);
         store_writer_stop();
         tls_free();
@@ -358,6 +414,7 @@ int serve_main(int argc, char **argv)
     store_writer_stop();
     store_close();
     login_session_free();
+    stream_sessions_free();
     web_free();
     close(lock_fd);
     tls_free();

@@ -43,6 +43,8 @@ typedef struct worker {
     h2o_linklist_t parked; /* park.c: requests parked on this worker */
     size_t inflight;       /* requests accepted and not yet disposed */
     int stopping;
+    int accept_paused;                  /* listeners stopped: at the connection cap or out of descriptors */
+    h2o_timeout_entry_t accept_resume;  /* when to try accepting again */
     _Atomic uint64_t loop_stamp_ms; /* last loop iteration (watchdog) */
     _Atomic(const char *) current_route;  /* route pattern being handled, NULL between requests (watchdog report) */
     _Atomic(const char *) current_method; /* its method */
@@ -57,7 +59,15 @@ worker_t *worker_current(void);
 h2o_timeout_t *worker_timeout(worker_t *w, uint64_t ms);
 
 /* Opens every listener for every worker (so bind errors surface before any
- * thread starts), then starts the threads. -1 with err on failure. */
+ * thread starts), then starts the threads. An address another process
+ * listens on is refused ("address already in use"), although this
+ * process's own workers share each address (SO_REUSEPORT). -1 with err on
+ * failure. */
+/* Main thread: 0 when every listen address is free (nobody listens there),
+ * else -1 with err ("cannot listen on ADDR: address already in use ...").
+ * serve checks this before touching the data dir; workers_start again. */
+int workers_listen_probe(const hc_config_t *cfg, char *err, size_t errlen);
+
 int workers_start(const hc_config_t *cfg, h2o_globalconf_t *globalconf, char *err, size_t errlen);
 
 /* Graceful stop: stop accepting, wake parked requests, let in-flight requests

@@ -141,6 +141,46 @@ static void close_db_quietly(sqlite3 *db)
         log_error("msg=\"sqlite close failed\" code=%d", rc);
 }
 
+int store_db_damaged(sqlite3 *db)
+{
+    int rc = db ? sqlite3_errcode(db) & 0xff : SQLITE_OK;
+    return rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB;
+}
+
+int store_quick_check(char *err, size_t errlen)
+{
+    sqlite3_stmt *st = NULL;
+    char first[256] = "";
+    int rc = sqlite3_prepare_v2(g_db, "PRAGMA quick_check(1)", -1, &st, NULL);
+    if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *r = (const char *)sqlite3_column_text(st, 0);
+        snprintf(first, sizeof(first), "%s", r ? r : "");
+        rc = strcmp(first, "ok") == 0 ? SQLITE_OK : SQLITE_CORRUPT;
+    } else if (rc == SQLITE_DONE) {
+        rc = SQLITE_OK;
+    } else {
+        snprintf(first, sizeof(first), "%s", sqlite3_errmsg(g_db));
+    }
+    int damaged = (rc & 0xff) == SQLITE_CORRUPT || (rc & 0xff) == SQLITE_NOTADB;
+    sqlite3_finalize(st);
+    if (rc == SQLITE_OK)
+        return 0;
+    if (damaged)
+        snprintf(err, errlen, "%s: %s (quick_check: %s); %s", g_path, sqlite3_errstr(SQLITE_CORRUPT), first,
+                 STORE_RESTORE_ADVICE);
+    else
+        snprintf(err, errlen, "cannot check %s: %s", g_path, first);
+    return -1;
+}
+
+/* store_open's errors on a damaged file say so and what to do */
+static void add_damage_advice(sqlite3 *db, char *err, size_t errlen)
+{
+    size_t n = strlen(err);
+    if (store_db_damaged(db) && n < errlen)
+        snprintf(err + n, errlen - n, "; %s", STORE_RESTORE_ADVICE);
+}
+
 int store_open(const char *data_dir, char *err, size_t errlen)
 {
     sqlite3 *db = NULL;
@@ -212,6 +252,7 @@ int store_open(const char *data_dir, char *err, size_t errlen)
     return 0;
 
 fail_db:
+    add_damage_advice(db, err, errlen);
     close_db_quietly(db);
 fail_path:
     g_path[0] = '\0';

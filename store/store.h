@@ -43,6 +43,22 @@ typedef void (*store_done_fn)(void *arg, int status);
  * Creates data_dir (0700) when it does not exist. */
 int store_open(const char *data_dir, char *err, size_t errlen);
 
+/* What an operator does about a damaged database file, for start-up errors. */
+#define STORE_RESTORE_ADVICE                                                                                        \
+    "the database file is damaged: stop here and restore the newest good backup with "                            \
+    "/usr/local/lib/hydracluster/restore.sh /var/backups/hydracluster/<newest>.db (docs/operations.md, Restore)"
+
+/* 1 when db's last error says the file itself is damaged (SQLITE_CORRUPT,
+ * SQLITE_NOTADB), so that a caller can add STORE_RESTORE_ADVICE. */
+int store_db_damaged(sqlite3 *db);
+
+/* PRAGMA quick_check on the main connection (main thread, before the
+ * writer starts): reads every page once, so a damaged page anywhere is found
+ * at start and not by the first write that touches it. 0, or -1 with err
+ * (SQLite's "database disk image is malformed", the first problem found and
+ * STORE_RESTORE_ADVICE). */
+int store_quick_check(char *err, size_t errlen);
+
 /* The main connection: main thread only, and only while the writer is not
  * running (loading at start, migrate). */
 sqlite3 *store_db(void);
@@ -95,8 +111,22 @@ typedef struct store_stats {
     uint64_t commit_us_sum; /* total time in COMMIT */
     uint64_t batch_max;     /* largest batch seen */
     uint64_t failures;      /* batches that failed to commit */
+    /* write batches that failed to commit since the last one with changes
+     * that did commit (a batch that changes nothing, such as the health
+     * check's read, neither counts nor resets it): health turns degraded at
+     * STORE_DEGRADED_AFTER */
+    uint64_t failures_in_row;
+    char last_error[160]; /* SQLite's message for the last failed batch */
 } store_stats_t;
+#define STORE_DEGRADED_AFTER 3
 void store_stats_get(store_stats_t *out);
+
+#ifdef HC_TESTING
+/* Test-only fault switch (the health test): the next n batches that change
+ * something fail as if COMMIT had (SQLITE_FULL), rolled back and reported
+ * STORE_ECOMMIT; 0 ends it. Any thread. */
+void store_testing_fail_commits(int n);
+#endif
 
 /* For tests and the benchmark: enabled = 1 is group commit (the default),
  * enabled = 0 commits each op in its own transaction (the naive

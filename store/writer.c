@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -95,10 +96,32 @@ static void rollback_if_open(sqlite3 *db)
  * sets each op's status. Runs with no lock held: on the writer thread, or on
  * the caller's thread for store_submit_wait before the writer started.
  */
+#ifdef HC_TESTING
+static atomic_int testing_fail_commits;
+
+void store_testing_fail_commits(int n)
+{
+    atomic_store(&testing_fail_commits, n > 0 ? n : 0);
+}
+
+/* the fault switch: 1 when this batch's COMMIT is to fail */
+static int testing_commit_fails(void)
+{
+    int n = atomic_load(&testing_fail_commits);
+    while (n > 0 && !atomic_compare_exchange_weak(&testing_fail_commits, &n, n - 1))
+        ;
+    return n > 0;
+}
+#endif
+
 static void run_batch(sqlite3 *db, store_op_t *batch, size_t n)
 {
     int committed = 0;
     uint64_t commit_us = 0;
+    char error[160] = "";
+    /* whether the batch wrote anything: only those count for health */
+    sqlite3_int64 changes0 = sqlite3_total_changes64(db);
+    int wrote = 0;
 
     /* IMMEDIATE: take the write lock up front, waiting up to busy_timeout
      * for a backup or CLI that holds it; a deferred transaction would fail
@@ -127,14 +150,28 @@ static void run_batch(sqlite3 *db, store_op_t *batch, size_t n)
             else if (store_exec_logged(db, SP_RELEASE, "store op release") != SQLITE_OK)
                 broken = 1;
         }
+        wrote = sqlite3_total_changes64(db) != changes0;
         if (!broken) {
             uint64_t t0 = clock_mono_us();
-            int rc = store_exec_logged(db, "COMMIT", "store batch commit");
+            int rc;
+#ifdef HC_TESTING
+            if (wrote && testing_commit_fails()) {
+                log_error("msg=\"store batch commit failed (test fault switch)\" error=\"%s\"",
+                          sqlite3_errstr(SQLITE_FULL));
+                snprintf(error, sizeof(error), "%s (test fault switch)", sqlite3_errstr(SQLITE_FULL));
+                rc = SQLITE_FULL;
+            } else
+#endif
+                rc = store_exec_logged(db, "COMMIT", "store batch commit");
             commit_us = clock_mono_us() - t0;
             committed = rc == SQLITE_OK;
         }
+        if (!committed && error[0] == '\0')
+            snprintf(error, sizeof(error), "%s", sqlite3_errmsg(db));
         if (!committed)
             rollback_if_open(db);
+    } else {
+        snprintf(error, sizeof(error), "%s", sqlite3_errmsg(db));
     }
     if (!committed) {
         log_error("msg=\"store transaction failed; its writes were rolled back and reported failed (check disk "
@@ -153,8 +190,12 @@ static void run_batch(sqlite3 *db, store_op_t *batch, size_t n)
         q_stats.commit_us_sum += commit_us;
         if (n > q_stats.batch_max)
             q_stats.batch_max = n;
+        if (wrote)
+            q_stats.failures_in_row = 0;
     } else {
         q_stats.failures++;
+        q_stats.failures_in_row++;
+        snprintf(q_stats.last_error, sizeof(q_stats.last_error), "%s", error);
     }
     mutex_give(&q_lock);
 }

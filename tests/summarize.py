@@ -2,9 +2,9 @@
 """Counts test cases and prints the closing line CI reads: 'N passed, N failed'
 (', N skipped' when any).
 
-  summarize.py [TESTLOG.json] [--tap FILE]...
+  summarize.py [TESTLOG.json]... [--tap FILE]...
 
-TESTLOG.json is meson's testlog: cmocka programs count their cases; a program
+Each TESTLOG.json is a meson testlog (the C tests; the fuzz runs): cmocka programs count their cases; a program
 without a cmocka or TAP summary counts as one case by its meson result; a
 program that died before its summary counts one more failure.
 --tap FILE is the output of a node --test run (the browser tests, run by
@@ -24,14 +24,14 @@ def count(regex, text):
 
 def main(argv):
     passed = failed = skipped = 0
-    testlog, taps = None, []
+    testlogs, taps = [], []
     args = iter(argv)
     for a in args:
         if a == '--tap':
             taps.append(next(args))
         else:
-            testlog = a
-    if testlog:
+            testlogs.append(a)
+    for testlog in testlogs:
         with open(testlog) as f:
             for line in f:
                 t = json.loads(line)

@@ -1,24 +1,35 @@
-# hydranode installer for Windows.
+# hydranode installer for Windows: puts the agent where the operators'
+# runbook has it and lets the agent register itself.
 #
-# Served by hydracluster at /install.ps1 with its releases.base_url filled in.
-# The command that POST /api/v1/enrollments prints runs it from an elevated
-# PowerShell:
+# Served by hydracluster at /install.ps1 with this server's URL, its
+# releases.base_url and releases.channel filled in. The command that
+# POST /api/v1/enrollments prints runs it from an elevated PowerShell:
 #
 #   powershell -NoProfile -ExecutionPolicy Bypass -Command "& ([scriptblock]::Create((irm 'https://cluster.example.com/install.ps1'))) -Server 'https://cluster.example.com' -EnrollmentToken '<token>'"
 #
-# It downloads the agent for this CPU from the release server
-# (<base_url>/hydranode-windows-<arch>.exe, checked against <that URL>.sha256),
-# installs it as "$env:ProgramFiles\hydranode\hydranode.exe", writes the
-# enroll file "$env:ProgramData\hydranode\enroll.json" ({"server_url",
-# "enrollment_token"}; the folder is readable by SYSTEM and Administrators
-# only), and registers and starts the scheduled task HydraNode, which runs
-# `hydranode.exe run --state-dir "$env:ProgramData\hydranode"` as SYSTEM at
-# start-up and restarts it when it stops. Running it again replaces the
-# binary and the enroll file and restarts the task.
+# What it does (the runbook's layout of the deployed agent):
+#   1. downloads <base_url>/hydranode/<channel>/latest/hydranode-windows-<arch>.exe
+#      and checks it against <that URL>.sha256 when the release server offers
+#      one (it says so when it does not);
+#   2. installs it as C:\hydranode\hydranode.exe (stopping a running agent first);
+#   3. with -EnrollmentToken: writes C:\hydranode\enroll.yaml
+#      (server_url, enrollment_token: the names of the iPad QR payload),
+#      readable by SYSTEM and Administrators only;
+#   4. runs `C:\hydranode\hydranode.exe install`, which registers the
+#      scheduled task HydraNode (repeating every minute, as SYSTEM), and
+#      starts the task.
+# The agent keeps its own state in the SYSTEM profile's .hydranode\
+# (config.yaml with the server URL and its node token, config_cache.yaml,
+# provider_version.txt); this script never touches it.
+#
+# Recovery: run it again WITHOUT -EnrollmentToken to reinstall the binary and
+# the task of an agent that is already enrolled: it keeps its node identity
+# (no new node, nothing to approve).
 param(
-    [Parameter(Mandatory = $true)][string]$Server,
-    [Parameter(Mandatory = $true)][string]$EnrollmentToken,
-    [string]$BaseUrl = '@RELEASES_BASE_URL@'
+    [string]$Server = '@SERVER_URL@',
+    [string]$EnrollmentToken = '',
+    [string]$BaseUrl = '@RELEASES_BASE_URL@',
+    [string]$Channel = '@RELEASES_CHANNEL@'
 )
 
 $ErrorActionPreference = 'Stop'
@@ -28,10 +39,13 @@ $principal = New-Object Security.Principal.WindowsPrincipal([Security.Principal.
 if (-not $principal.IsInRole([Security.Principal.WindowsBuiltInRole]::Administrator)) {
     throw 'install.ps1: run this from an elevated PowerShell (right-click, Run as administrator)'
 }
-if ($EnrollmentToken -notmatch '^[A-Za-z0-9]+$') {
+if ($EnrollmentToken -and $EnrollmentToken -notmatch '^[A-Za-z0-9]+$') {
     throw 'install.ps1: the enrollment token must be letters and digits only (copy it again)'
 }
-# both URLs end up in a JSON file and a task definition: no quoting needed there
+if ($Channel -notmatch '^[A-Za-z0-9._-]+$') {
+    throw "install.ps1: -Channel must be a release channel name such as production, not '$Channel'"
+}
+# both URLs end up in a YAML file and a download path: no quoting needed there
 foreach ($u in @(@('Server', $Server), @('BaseUrl', $BaseUrl))) {
     if ($u[1] -notmatch '^https?://[A-Za-z0-9:/._~%@+=,;\[\]-]+$') {
         throw "install.ps1: -$($u[0]) must be an http:// or https:// URL, not '$($u[1])'"
@@ -39,6 +53,17 @@ foreach ($u in @(@('Server', $Server), @('BaseUrl', $BaseUrl))) {
 }
 $Server = $Server.TrimEnd('/')
 $BaseUrl = $BaseUrl.TrimEnd('/')
+
+$installDir = 'C:\hydranode'
+$exe = Join-Path $installDir 'hydranode.exe'
+$enrollFile = Join-Path $installDir 'enroll.yaml'
+$taskName = 'HydraNode'
+# the agent's own state: the SYSTEM profile's .hydranode\ (config.yaml holds its node token)
+$agentState = Join-Path $env:SystemRoot 'System32\config\systemprofile\.hydranode'
+$enrolled = (Test-Path (Join-Path $agentState 'config.yaml')) -or (Test-Path $enrollFile)
+if (-not $EnrollmentToken -and -not $enrolled) {
+    throw "install.ps1: this machine has no enrollment yet ($agentState\config.yaml and $enrollFile are missing): ask an admin for an install command with -EnrollmentToken"
+}
 
 # a 32-bit PowerShell on 64-bit Windows reports x86 here and the truth in ...W6432
 $cpu = $env:PROCESSOR_ARCHITEW6432
@@ -52,54 +77,61 @@ switch ($cpu) {
 # Windows PowerShell 5.1 may still default to TLS 1.0
 [Net.ServicePointManager]::SecurityProtocol = [Net.ServicePointManager]::SecurityProtocol -bor [Net.SecurityProtocolType]::Tls12
 
-$installDir = Join-Path $env:ProgramFiles 'hydranode'
-$stateDir = Join-Path $env:ProgramData 'hydranode'
-$exe = Join-Path $installDir 'hydranode.exe'
-$taskName = 'HydraNode'
-$url = "$BaseUrl/hydranode-windows-$arch.exe"
+$url = "$BaseUrl/hydranode/$Channel/latest/hydranode-windows-$arch.exe"
 $tmp = Join-Path ([IO.Path]::GetTempPath()) ('hydranode-' + [Guid]::NewGuid().ToString('N'))
 New-Item -ItemType Directory -Force -Path $tmp | Out-Null
 try {
     Write-Host "install.ps1: downloading $url"
     Invoke-WebRequest -UseBasicParsing -Uri $url -OutFile (Join-Path $tmp 'hydranode.exe')
-    Invoke-WebRequest -UseBasicParsing -Uri "$url.sha256" -OutFile (Join-Path $tmp 'hydranode.exe.sha256')
-    $want = ((Get-Content -Raw (Join-Path $tmp 'hydranode.exe.sha256')).Trim() -split '\s+')[0].ToLowerInvariant()
-    $got = (Get-FileHash -Algorithm SHA256 (Join-Path $tmp 'hydranode.exe')).Hash.ToLowerInvariant()
-    if ($want -ne $got) {
-        throw "install.ps1: the download does not match $url.sha256 (expected $want, got $got)"
+    $sum = $null
+    try {
+        Invoke-WebRequest -UseBasicParsing -Uri "$url.sha256" -OutFile (Join-Path $tmp 'hydranode.exe.sha256')
+        $sum = Join-Path $tmp 'hydranode.exe.sha256'
+    } catch {
+        Write-Warning "install.ps1: the release server offers no checksum ($url.sha256): the download is NOT verified"
+    }
+    if ($sum) {
+        $want = ((Get-Content -Raw $sum).Trim() -split '\s+')[0].ToLowerInvariant()
+        $got = (Get-FileHash -Algorithm SHA256 (Join-Path $tmp 'hydranode.exe')).Hash.ToLowerInvariant()
+        if ($want -ne $got) {
+            throw "install.ps1: the download does not match $url.sha256 (expected $want, got $got)"
+        }
+        Write-Host "install.ps1: checksum verified ($url.sha256)"
     }
 
     # stop a running agent before its binary is replaced
     if (Get-ScheduledTask -TaskName $taskName -ErrorAction SilentlyContinue) {
-        Stop-ScheduledTask -TaskName $taskName -ErrorAction SilentlyContinue
+        & schtasks.exe /End /TN $taskName 2>$null | Out-Null
     }
     Get-Process -Name 'hydranode' -ErrorAction SilentlyContinue |
         Where-Object { $_.Path -eq $exe } | Stop-Process -Force -ErrorAction SilentlyContinue
     Start-Sleep -Seconds 1
 
-    New-Item -ItemType Directory -Force -Path $installDir, $stateDir | Out-Null
+    New-Item -ItemType Directory -Force -Path $installDir | Out-Null
     Move-Item -Force (Join-Path $tmp 'hydranode.exe') $exe
 } finally {
     Remove-Item -Recurse -Force $tmp -ErrorAction SilentlyContinue
 }
 
-# the enroll file holds a secret: SYSTEM (S-1-5-18) and Administrators
-# (S-1-5-32-544) only, set on the folder before the file is written so the
-# file inherits it
-& icacls.exe $stateDir /inheritance:r /grant:r '*S-1-5-18:(OI)(CI)F' '*S-1-5-32-544:(OI)(CI)F' | Out-Null
-if ($LASTEXITCODE -ne 0) { throw "install.ps1: cannot restrict access to $stateDir (icacls exit $LASTEXITCODE)" }
-$enroll = [ordered]@{ server_url = $Server; enrollment_token = $EnrollmentToken } | ConvertTo-Json -Compress
-[IO.File]::WriteAllText((Join-Path $stateDir 'enroll.json'), $enroll, (New-Object Text.UTF8Encoding($false)))
+if ($EnrollmentToken) {
+    # the enroll file holds a secret: SYSTEM (S-1-5-18) and Administrators
+    # (S-1-5-32-544) only; written empty first, restricted, then filled
+    [IO.File]::WriteAllText($enrollFile, '', (New-Object Text.UTF8Encoding($false)))
+    & icacls.exe $enrollFile /inheritance:r /grant:r '*S-1-5-18:F' '*S-1-5-32-544:F' | Out-Null
+    if ($LASTEXITCODE -ne 0) { throw "install.ps1: cannot restrict access to $enrollFile (icacls exit $LASTEXITCODE)" }
+    $yaml = "server_url: '$Server'`r`nenrollment_token: '$EnrollmentToken'`r`n"
+    [IO.File]::WriteAllText($enrollFile, $yaml, (New-Object Text.UTF8Encoding($false)))
+} else {
+    Write-Host 'install.ps1: no -EnrollmentToken: reinstalling the enrolled agent, it keeps its node identity'
+}
 
-$action = New-ScheduledTaskAction -Execute $exe -Argument ('run --state-dir "' + $stateDir + '"') -WorkingDirectory $installDir
-$trigger = New-ScheduledTaskTrigger -AtStartup
-$taskPrincipal = New-ScheduledTaskPrincipal -UserId 'SYSTEM' -LogonType ServiceAccount -RunLevel Highest
-$settings = New-ScheduledTaskSettingsSet -AllowStartIfOnBatteries -DontStopIfGoingOnBatteries -StartWhenAvailable `
-    -RestartCount 999 -RestartInterval (New-TimeSpan -Minutes 1) -ExecutionTimeLimit ([TimeSpan]::Zero) `
-    -MultipleInstances IgnoreNew
-Register-ScheduledTask -TaskName $taskName -Action $action -Trigger $trigger -Principal $taskPrincipal `
-    -Settings $settings -Description 'hydranode agent (hydracluster node)' -Force | Out-Null
-Start-ScheduledTask -TaskName $taskName
+# the agent registers its scheduled task HydraNode itself
+& $exe install
+if ($LASTEXITCODE -ne 0) { throw "install.ps1: '$exe install' failed (exit $LASTEXITCODE)" }
+& schtasks.exe /Run /TN $taskName | Out-Null
+if ($LASTEXITCODE -ne 0) { throw "install.ps1: cannot start the scheduled task $taskName (schtasks exit $LASTEXITCODE)" }
 
-Write-Host "install.ps1: hydranode installed and started (scheduled task $taskName); it enrolls with $Server"
-Write-Host 'install.ps1: an admin approves it there (it shows as pending until then)'
+Write-Host "install.ps1: hydranode installed in $installDir and started (scheduled task $taskName); it reports to $Server"
+if ($EnrollmentToken) {
+    Write-Host 'install.ps1: an admin approves it there (it shows as pending until then)'
+}

@@ -1,41 +1,56 @@
 #!/bin/sh
-# hydranode installer for Linux (systemd) and macOS (launchd).
+# hydranode installer for Linux and macOS, in the shape of the Windows
+# runbook (install.ps1): the binary and its enroll.yaml in one folder, then
+# `hydranode install` registers the agent's service.
 #
-# Served by hydracluster at /install.sh with this server's URL and its
-# releases.base_url filled in. The command that POST /api/v1/enrollments
-# prints runs it:
+# Served by hydracluster at /install.sh with this server's URL, its
+# releases.base_url and releases.channel filled in. The command that
+# POST /api/v1/enrollments prints runs it:
 #
 #   curl -fsSL 'https://cluster.example.com/install.sh' | sudo sh -s -- \
 #       --server 'https://cluster.example.com' --enrollment-token '<token>'
 #
-# It downloads the agent for this OS and CPU from the release server
-# (<base_url>/hydranode-<os>-<arch>, checked against <that URL>.sha256),
-# installs it as /usr/local/bin/hydranode, writes the enroll file
-# <state dir>/enroll.json ({"server_url", "enrollment_token"}, mode 0600),
-# and installs and (re)starts the agent as a service that runs
-# `hydranode run --state-dir <state dir>`:
-#   Linux: systemd unit hydranode.service, state dir /var/lib/hydranode
-#   macOS: launchd daemon com.hydracluster.hydranode,
-#          state dir "/Library/Application Support/hydranode"
-# Running it again replaces the binary and the enroll file and restarts the
-# agent. POSIX sh only.
+# What it does (our convention where the runbook covers Windows only):
+#   1. downloads <base_url>/hydranode/<channel>/latest/hydranode-<os>-<arch>
+#      (os linux or darwin, arch amd64 or arm64) and checks it against
+#      <that URL>.sha256 when the release server offers one (it says so when
+#      it does not);
+#   2. installs it as /opt/hydranode/hydranode;
+#   3. with --enrollment-token: writes /opt/hydranode/enroll.yaml
+#      (server_url, enrollment_token), mode 0600;
+#   4. runs `/opt/hydranode/hydranode install` (in that folder), which
+#      registers the agent's service (Linux: systemd unit hydranode.service;
+#      macOS: launchd daemon com.hydracluster.hydranode), then starts it.
+#
+# Recovery: run it again WITHOUT --enrollment-token to reinstall an agent
+# that is already enrolled: it keeps its node identity (nothing to approve).
+# POSIX sh only.
 set -eu
 
 RELEASES_BASE_URL='@RELEASES_BASE_URL@'
+CHANNEL='@RELEASES_CHANNEL@'
 SERVER_URL='@SERVER_URL@'
 TOKEN=''
 ROOT=''
+DIR='/opt/hydranode'
+START=1
+LABEL='com.hydracluster.hydranode'
 
 usage() {
     cat <<'USAGE'
-usage: install.sh --server URL --enrollment-token TOKEN [--base-url URL] [--root DIR]
+usage: install.sh --server URL [--enrollment-token TOKEN] [--base-url URL] [--channel NAME]
+                  [--dir DIR] [--no-start] [--root DIR]
 
-  --server URL              the hydracluster server the agent enrolls with
-  --enrollment-token TOKEN  the one-time token from POST /api/v1/enrollments (or the /enroll page)
-  --base-url URL            where to download the agent (default: the server's releases.base_url);
-                            file:///DIR works for an offline copy of the release files
-  --root DIR                install into an image rooted at DIR and enable the service there
-                            without starting it (for building machine images); no root needed
+  --server URL              the hydracluster server the agent reports to
+  --enrollment-token TOKEN  the one-time token from POST /api/v1/enrollments (or the /enroll page);
+                            leave it out to reinstall an enrolled agent (it keeps its node identity)
+  --base-url URL            the release server (default: the server's releases.base_url);
+                            file:///DIR works for an offline copy of the release tree
+  --channel NAME            the release channel (default: the server's releases.channel)
+  --dir DIR                 where the agent lives (default /opt/hydranode)
+  --no-start                run `hydranode install` but do not start the service
+  --root DIR                install into an image rooted at DIR: files only, the agent's
+                            `install` is left to its first boot; no root needed
 USAGE
 }
 
@@ -56,6 +71,11 @@ while [ $# -gt 0 ]; do
     --enrollment-token=*) TOKEN=${1#*=}; shift ;;
     --base-url) need_value "$1" $#; RELEASES_BASE_URL=$2; shift 2 ;;
     --base-url=*) RELEASES_BASE_URL=${1#*=}; shift ;;
+    --channel) need_value "$1" $#; CHANNEL=$2; shift 2 ;;
+    --channel=*) CHANNEL=${1#*=}; shift ;;
+    --dir) need_value "$1" $#; DIR=$2; shift 2 ;;
+    --dir=*) DIR=${1#*=}; shift ;;
+    --no-start) START=0; shift ;;
     --root) need_value "$1" $#; ROOT=$2; shift 2 ;;
     --root=*) ROOT=${1#*=}; shift ;;
     -h | --help) usage; exit 0 ;;
@@ -63,8 +83,8 @@ while [ $# -gt 0 ]; do
     esac
 done
 
-# Both values end up in a JSON file and a service definition: accept only
-# characters that need no quoting there.
+# The URLs end up in a YAML file and a download path: accept only characters
+# that need no quoting there.
 check_url() {
     case $2 in
     http://?* | https://?*) ;;
@@ -76,14 +96,24 @@ check_url() {
     esac
 }
 
-[ -n "$TOKEN" ] || die "--enrollment-token is required: mint one with POST /api/v1/enrollments or on the /enroll page"
 case $TOKEN in
 *[!A-Za-z0-9]*) die "the enrollment token must be letters and digits only (copy it again)" ;;
+esac
+case $CHANNEL in
+'' | *[!A-Za-z0-9._-]*) die "--channel must be a release channel name such as production, not \"$CHANNEL\"" ;;
 esac
 check_url --server "$SERVER_URL"
 check_url --base-url "$RELEASES_BASE_URL"
 SERVER_URL=${SERVER_URL%/}
 RELEASES_BASE_URL=${RELEASES_BASE_URL%/}
+case $DIR in
+/*) DIR=${DIR%/} ;;
+*) die "--dir must be an absolute path" ;;
+esac
+case $ROOT in
+'' | /*) ROOT=${ROOT%/} ;;
+*) die "--root must be an absolute path" ;;
+esac
 
 case $(uname -s) in
 Linux) OS=linux ;;
@@ -96,34 +126,32 @@ aarch64 | arm64) ARCH=arm64 ;;
 *) die "unsupported CPU $(uname -m): agents are built for amd64 and arm64" ;;
 esac
 
-if [ -z "$ROOT" ] && [ "$(id -u)" -ne 0 ]; then
+if [ -z "$ROOT" ] && [ "$DIR" = /opt/hydranode ] && [ "$(id -u)" -ne 0 ]; then
     die "run as root: curl -fsSL '$SERVER_URL/install.sh' | sudo sh -s -- --server ... --enrollment-token ..."
 fi
-case $ROOT in
-'' | /*) ;;
-*) die "--root must be an absolute path" ;;
-esac
-ROOT=${ROOT%/}
 
-BIN="/usr/local/bin/hydranode"
-if [ "$OS" = linux ]; then
-    STATE_DIR="/var/lib/hydranode"
-    UNIT="/etc/systemd/system/hydranode.service"
-else
-    STATE_DIR="/Library/Application Support/hydranode"
-    LABEL="com.hydracluster.hydranode"
-    PLIST="/Library/LaunchDaemons/$LABEL.plist"
-    LOG_DIR="/Library/Logs/hydranode"
+BIN="$DIR/hydranode"
+ENROLL="$DIR/enroll.yaml"
+if [ -z "$TOKEN" ] && [ ! -f "$ROOT$ENROLL" ]; then
+    die "this machine has no enrollment yet ($ENROLL is missing): ask an admin for an install command with --enrollment-token"
 fi
 
 fetch() {
-    if command -v curl >/dev/null 2>&1; then
-        curl -fsSL --retry 3 -o "$2" "$1"
-    elif command -v wget >/dev/null 2>&1; then
-        wget -q -O "$2" "$1"
-    else
-        die "neither curl nor wget is installed"
-    fi
+    case $1 in
+    file://*)
+        # an offline copy of the release tree
+        [ -f "${1#file://}" ] && cp "${1#file://}" "$2"
+        ;;
+    *)
+        if command -v curl >/dev/null 2>&1; then
+            curl -fsSL --retry 3 -o "$2" "$1"
+        elif command -v wget >/dev/null 2>&1; then
+            wget -q -O "$2" "$1"
+        else
+            die "neither curl nor wget is installed"
+        fi
+        ;;
+    esac
 }
 
 sha256_of() {
@@ -142,99 +170,55 @@ TMP=$(mktemp -d 2>/dev/null || mktemp -d -t hydranode)
 trap 'rm -rf "$TMP"' EXIT
 trap 'exit 130' INT TERM
 
-URL="$RELEASES_BASE_URL/hydranode-$OS-$ARCH"
+URL="$RELEASES_BASE_URL/hydranode/$CHANNEL/latest/hydranode-$OS-$ARCH"
 echo "install.sh: downloading $URL"
-fetch "$URL" "$TMP/hydranode" || die "cannot download $URL (is releases.base_url right?)"
-fetch "$URL.sha256" "$TMP/hydranode.sha256" || die "cannot download $URL.sha256"
-read -r WANT _ <"$TMP/hydranode.sha256" || [ -n "${WANT:-}" ] || die "$URL.sha256 is empty"
-WANT=$(printf '%s' "$WANT" | tr 'ABCDEF' 'abcdef')
-GOT=$(sha256_of "$TMP/hydranode")
-[ "$WANT" = "$GOT" ] || die "the download does not match $URL.sha256 (expected $WANT, got $GOT)"
-
-# stop a running agent before its binary is replaced
-if [ -z "$ROOT" ]; then
-    if [ "$OS" = linux ]; then
-        command -v systemctl >/dev/null 2>&1 || die "systemd (systemctl) is required on Linux"
-        systemctl stop hydranode.service >/dev/null 2>&1 || true
-    else
-        launchctl bootout "system/$LABEL" >/dev/null 2>&1 || true
-    fi
+fetch "$URL" "$TMP/hydranode" || die "cannot download $URL (are releases.base_url and releases.channel right?)"
+if fetch "$URL.sha256" "$TMP/hydranode.sha256" 2>/dev/null; then
+    WANT=''
+    read -r WANT _ <"$TMP/hydranode.sha256" || [ -n "$WANT" ] || die "$URL.sha256 is empty"
+    WANT=$(printf '%s' "$WANT" | tr 'ABCDEF' 'abcdef')
+    GOT=$(sha256_of "$TMP/hydranode")
+    [ "$WANT" = "$GOT" ] || die "the download does not match $URL.sha256 (expected $WANT, got $GOT)"
+    echo "install.sh: checksum verified ($URL.sha256)"
+else
+    echo "install.sh: warning: the release server offers no checksum ($URL.sha256): the download is NOT verified" >&2
 fi
 
-mkdir -p "$ROOT${BIN%/*}"
+# a rename over the old binary: a running agent keeps its open copy
+mkdir -p "$ROOT$DIR"
 cp "$TMP/hydranode" "$ROOT$BIN.new"
 chmod 0755 "$ROOT$BIN.new"
 mv -f "$ROOT$BIN.new" "$ROOT$BIN"
 
-# the enroll file holds a secret: only root reads it
-mkdir -p "$ROOT$STATE_DIR"
-chmod 0700 "$ROOT$STATE_DIR"
-(
-    umask 077
-    printf '{"server_url":"%s","enrollment_token":"%s"}\n' "$SERVER_URL" "$TOKEN" >"$ROOT$STATE_DIR/enroll.json.new"
-)
-mv -f "$ROOT$STATE_DIR/enroll.json.new" "$ROOT$STATE_DIR/enroll.json"
-
-if [ "$OS" = linux ]; then
-    mkdir -p "$ROOT${UNIT%/*}"
-    cat >"$ROOT$UNIT" <<UNIT_EOF
-[Unit]
-Description=hydranode agent (hydracluster node)
-Wants=network-online.target
-After=network-online.target
-
-[Service]
-ExecStart=$BIN run --state-dir $STATE_DIR
-Restart=always
-RestartSec=5
-
-[Install]
-WantedBy=multi-user.target
-UNIT_EOF
-    chmod 0644 "$ROOT$UNIT"
-    if [ -n "$ROOT" ]; then
-        # what `systemctl enable` does, without a running systemd
-        mkdir -p "$ROOT/etc/systemd/system/multi-user.target.wants"
-        ln -sf "$UNIT" "$ROOT/etc/systemd/system/multi-user.target.wants/hydranode.service"
-    else
-        systemctl daemon-reload
-        systemctl enable hydranode.service >/dev/null 2>&1
-        systemctl restart hydranode.service
-    fi
-    SERVICE="systemd unit hydranode.service"
+if [ -n "$TOKEN" ]; then
+    # the enroll file holds a secret: only its owner (root) reads it
+    (
+        umask 077
+        printf "server_url: '%s'\nenrollment_token: '%s'\n" "$SERVER_URL" "$TOKEN" >"$ROOT$ENROLL.new"
+    )
+    mv -f "$ROOT$ENROLL.new" "$ROOT$ENROLL"
 else
-    mkdir -p "$ROOT${PLIST%/*}" "$ROOT$LOG_DIR"
-    cat >"$ROOT$PLIST" <<PLIST_EOF
-<?xml version="1.0" encoding="UTF-8"?>
-<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
-<plist version="1.0">
-<dict>
-  <key>Label</key><string>$LABEL</string>
-  <key>ProgramArguments</key>
-  <array>
-    <string>$BIN</string>
-    <string>run</string>
-    <string>--state-dir</string>
-    <string>$STATE_DIR</string>
-  </array>
-  <key>RunAtLoad</key><true/>
-  <key>KeepAlive</key><true/>
-  <key>StandardOutPath</key><string>$LOG_DIR/hydranode.log</string>
-  <key>StandardErrorPath</key><string>$LOG_DIR/hydranode.log</string>
-</dict>
-</plist>
-PLIST_EOF
-    chmod 0644 "$ROOT$PLIST"
-    if [ -z "$ROOT" ]; then
-        launchctl bootstrap system "$PLIST" 2>/dev/null || launchctl load -w "$PLIST"
-        launchctl kickstart -k "system/$LABEL" >/dev/null 2>&1 || true
-    fi
-    SERVICE="launchd daemon $LABEL"
+    echo "install.sh: no --enrollment-token: reinstalling the enrolled agent, it keeps its node identity"
 fi
 
 if [ -n "$ROOT" ]; then
-    echo "install.sh: installed into $ROOT ($SERVICE enabled, not started)"
+    echo "install.sh: installed into $ROOT$DIR; run '$BIN install' on the machine's first boot"
+    exit 0
+fi
+
+# the agent registers its own service (our convention: systemd unit
+# hydranode.service on Linux, launchd daemon com.hydracluster.hydranode on macOS)
+(cd "$DIR" && "$BIN" install) || die "'$BIN install' failed"
+if [ "$START" = 1 ]; then
+    if [ "$OS" = linux ]; then
+        systemctl restart hydranode.service || die "cannot start hydranode.service (see journalctl -u hydranode)"
+    else
+        launchctl kickstart -k "system/$LABEL" || die "cannot start the launchd daemon $LABEL"
+    fi
+    echo "install.sh: hydranode installed in $DIR and started; it reports to $SERVER_URL"
 else
-    echo "install.sh: hydranode installed and started ($SERVICE); it enrolls with $SERVER_URL"
+    echo "install.sh: hydranode installed in $DIR (not started: --no-start); it reports to $SERVER_URL"
+fi
+if [ -n "$TOKEN" ]; then
     echo "install.sh: an admin approves it there (it shows as pending until then)"
 fi

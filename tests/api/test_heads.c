@@ -147,7 +147,7 @@ static void test_ipad_registers_and_its_token_works_at_once(void **state)
 
     /* approved at once, durable, with the audit entry; the token is not logged */
     assert_string_equal(db_value("SELECT approval || ' ' || os || ' ' || roles FROM nodes WHERE id = '%s'", id),
-                        "approved ipados []");
+                        "approved ipados [\"hydraheadipad\"]");
     assert_string_equal(db_value("SELECT actor FROM audit WHERE action = 'head.register' AND target = '%s'", id),
                         "fleet");
     assert_false(hc_server_log_contains(srv, tok));
@@ -203,11 +203,18 @@ static void test_fleet_token_only_registers(void **state)
 static void test_ipad_role_when_the_catalog_has_it(void **state)
 {
     (void)state;
-    db_exec("INSERT INTO roles (name, description) VALUES ('hydraheadipad', 'iPad head')");
+    /* the default catalog has the iPad head role; an iPad carries it even after an admin deleted it */
     char id[64], tok[65];
     register_ipad("ipad-with-role", "bxl1", "", id, tok);
     assert_string_equal(db_value("SELECT roles FROM nodes WHERE id = '%s'", id), "[\"hydraheadipad\"]");
-    db_exec("DELETE FROM roles WHERE name = 'hydraheadipad'");
+    hc_resp_t r = hc_json(srv, "DELETE", "/api/v1/roles/hydraheadipad?force=true", TEST_ADMIN_TOKEN, NULL);
+    assert_int_equal(r.status, 200);
+    hc_resp_free(&r);
+    register_ipad("ipad-without-role", "bxl1", "", id, tok);
+    assert_string_equal(db_value("SELECT roles FROM nodes WHERE id = '%s'", id), "[\"hydraheadipad\"]");
+    r = hc_json(srv, "PUT", "/api/v1/roles/hydraheadipad", TEST_ADMIN_TOKEN, "{\"description\":\"iPad head\"}");
+    assert_int_equal(r.status, 201);
+    hc_resp_free(&r);
 }
 
 /* ---- config and credentials ---- */
@@ -256,23 +263,47 @@ static void test_status_reports(void **state)
     /* status alone keeps the diagnostics; the same report again changes nothing */
     expect_status("PUT", path, tok, "{\"status\":\"error\"}", 200, NULL);
     expect_status("PUT", path, tok, "{\"status\":\"error\"}", 200, NULL);
-    /* bad reports change nothing */
-    expect_status("PUT", path, tok, "{\"status\":\"sleeping\"}", 400, "bad_request");
-    expect_status("PUT", path, tok, "{}", 400, "bad_request");
-    expect_status("PUT", path, tok, "{\"status\":\"idle\",\"battery\":1}", 400, "bad_request");
-    expect_status("PUT", path, tok, "{\"diagnostics\":{\"nested\":{\"a\":\"b\"}}}", 400, "bad_request");
-    expect_status("PUT", path, tok, "{\"diagnostics\":[\"x\"]}", 400, "bad_request");
+    /* an admin's bad reports are 400 and change nothing */
+    const char *tokens[] = {TEST_ADMIN_TOKEN, tok};
+    expect_status("PUT", path, TEST_ADMIN_TOKEN, "{\"status\":\"sleeping\"}", 400, "bad_request");
+    expect_status("PUT", path, TEST_ADMIN_TOKEN, "{}", 400, "bad_request");
+    expect_status("PUT", path, TEST_ADMIN_TOKEN, "{\"status\":\"idle\",\"battery\":1}", 400, "bad_request");
     static char big[4096];
     memset(big, 'x', 1025);
     big[1025] = '\0';
     char body[4200];
     snprintf(body, sizeof(body), "{\"diagnostics\":{\"log\":\"%s\"}}", big);
-    expect_status("PUT", path, tok, body, 400, "bad_request");
-    size_t o = (size_t)snprintf(body, sizeof(body), "{\"diagnostics\":{");
+    size_t o = 0;
+    char many[4200];
+    o = (size_t)snprintf(many, sizeof(many), "{\"diagnostics\":{");
     for (int i = 0; i < 65; i++)
-        o += (size_t)snprintf(body + o, sizeof(body) - o, "%s\"k%d\":\"v\"", i ? "," : "", i);
-    snprintf(body + o, sizeof(body) - o, "}}");
-    expect_status("PUT", path, tok, body, 400, "bad_request");
+        o += (size_t)snprintf(many + o, sizeof(many) - o, "%s\"k%d\":\"v\"", i ? "," : "", i);
+    snprintf(many + o, sizeof(many) - o, "}}");
+    for (int t = 0; t < 2; t++) {
+        /* the kiosk's own are read tolerantly: accepted, what cannot be used is ignored */
+        long want = t == 0 ? 400 : 200;
+        const char *code = t == 0 ? "bad_request" : NULL;
+        expect_status("PUT", path, tokens[t], "{\"diagnostics\":{\"nested\":{\"a\":\"b\"},\"version\":\"v1.4.2\"}}",
+                      want, code);
+        expect_status("PUT", path, tokens[t], "{\"diagnostics\":[\"x\"]}", want, code);
+        expect_status("PUT", path, tokens[t], body, want, code);
+        expect_status("PUT", path, tokens[t], many, want, code);
+    }
+    r = hc_get(srv, "/api/v1/heads", TEST_ADMIN_TOKEN);
+    d = json_object_get(find_by_id(r.json, id), "diagnostics");
+    assert_int_equal(json_object_size(d), 64); /* the last one: 64 of the 65 kept */
+    hc_resp_free(&r);
+    /* an unknown status from the kiosk is stored as reported; unknown fields are ignored */
+    expect_status("PUT", path, tok, "{\"status\":\"sleeping\",\"battery\":1}", 200, NULL);
+    r = hc_get(srv, "/api/v1/heads", TEST_ADMIN_TOKEN);
+    assert_string_equal(jstr(find_by_id(r.json, id), "status"), "sleeping");
+    hc_resp_free(&r);
+    expect_status("PUT", path, tok, "{}", 200, NULL);
+    /* back to the report the rest of this test checks */
+    expect_status("PUT", path, tok,
+                  "{\"status\":\"error\",\"diagnostics\":{\"version\":\"v1.4.2\",\"wireguard\":\"up\","
+                  "\"latency_ms\":23,\"hdr\":false}}",
+                  200, NULL);
 
     /* acknowledged means durable: kill -9 and look */
     hc_server_kill9(srv);

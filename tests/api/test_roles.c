@@ -82,8 +82,10 @@ static void test_seeded_from_config(void **state)
 {
     (void)state;
     json_t *c = roles();
-    assert_int_equal(json_array_size(c), 2);
+    /* the config's two, and the default catalog's three others (migrations/0002) */
+    assert_int_equal(json_array_size(c), 5);
     assert_string_equal(str(json_array_get(c, 0), "name"), "hydraguard-air"); /* sorted by name */
+    assert_non_null(role(c, "hydraheadipad"));
     json_t *rn = role(c, "render-node");
     assert_non_null(rn);
     assert_string_equal(str(rn, "description"), "LarkXR standalone render node");
@@ -101,12 +103,12 @@ static void test_seeded_from_config(void **state)
 static void test_put(void **state)
 {
     (void)state;
-    hc_resp_t r = put_role("hydraheadflatscreen", "{\"description\":\"macOS kiosk\",\"recipe\":{\"app\":\"kiosk\"}}");
+    hc_resp_t r = put_role("kiosk-mac", "{\"description\":\"macOS kiosk\",\"recipe\":{\"app\":\"kiosk\"}}");
     assert_int_equal(r.status, 201);
-    assert_string_equal(str(r.json, "name"), "hydraheadflatscreen");
+    assert_string_equal(str(r.json, "name"), "kiosk-mac");
     assert_string_equal(str(json_object_get(r.json, "recipe"), "app"), "kiosk");
     hc_resp_free(&r);
-    r = put_role("hydraheadflatscreen", "{\"description\":\"macOS kiosk v2\",\"recipe\":{\"app\":\"kiosk2\",\"n\":[1,2]}}");
+    r = put_role("kiosk-mac", "{\"description\":\"macOS kiosk v2\",\"recipe\":{\"app\":\"kiosk2\",\"n\":[1,2]}}");
     assert_int_equal(r.status, 200);
     hc_resp_free(&r);
     /* a bare PUT replaces with an empty description and recipe */
@@ -121,7 +123,7 @@ static void test_put(void **state)
     hc_resp_free(&r);
 
     json_t *c = roles();
-    json_t *h = role(c, "hydraheadflatscreen");
+    json_t *h = role(c, "kiosk-mac");
     assert_string_equal(str(h, "description"), "macOS kiosk v2");
     assert_string_equal(str(json_object_get(h, "recipe"), "app"), "kiosk2");
     assert_string_equal(str(role(c, "scratch.role_1-x"), "description"), "");
@@ -202,35 +204,35 @@ static void test_node_roles_validated(void **state)
     hc_resp_free(&r);
 
     /* a repeated name counts once; the order given is kept */
-    r = set_roles(node_id, "{\"roles\":[\"hydraheadflatscreen\",\"render-node\",\"hydraheadflatscreen\"]}");
+    r = set_roles(node_id, "{\"roles\":[\"kiosk-mac\",\"render-node\",\"kiosk-mac\"]}");
     assert_int_equal(r.status, 200);
     held = json_object_get(r.json, "roles");
     assert_int_equal(json_array_size(held), 2);
-    assert_string_equal(json_string_value(json_array_get(held, 0)), "hydraheadflatscreen");
+    assert_string_equal(json_string_value(json_array_get(held, 0)), "kiosk-mac");
     hc_resp_free(&r);
 }
 
 static void test_delete_role(void **state)
 {
     (void)state;
-    /* node_id holds hydraheadflatscreen and render-node now */
+    /* node_id holds kiosk-mac and render-node now */
     char other[64], other_tok[65];
     hc_enroll_node(srv, "second-holder", "linux", 1, other, other_tok);
-    hc_resp_t r = set_roles(other, "{\"roles\":[\"hydraheadflatscreen\"]}");
+    hc_resp_t r = set_roles(other, "{\"roles\":[\"kiosk-mac\"]}");
     assert_int_equal(r.status, 200);
     hc_resp_free(&r);
 
-    r = hc_json(srv, "DELETE", "/api/v1/roles/hydraheadflatscreen", TEST_ADMIN_TOKEN, NULL);
+    r = hc_json(srv, "DELETE", "/api/v1/roles/kiosk-mac", TEST_ADMIN_TOKEN, NULL);
     hc_assert_error(&r, 409, "conflict");
     json_t *holders = json_object_get(r.json, "nodes");
     assert_int_equal(json_array_size(holders), 2);
     hc_resp_free(&r);
     json_t *c = roles();
-    assert_non_null(role(c, "hydraheadflatscreen"));
+    assert_non_null(role(c, "kiosk-mac"));
     json_decref(c);
 
-    static const char *const bad[] = {"/api/v1/roles/hydraheadflatscreen?force=yes",
-                                      "/api/v1/roles/hydraheadflatscreen?forse=true", NULL};
+    static const char *const bad[] = {"/api/v1/roles/kiosk-mac?force=yes",
+                                      "/api/v1/roles/kiosk-mac?forse=true", NULL};
     for (size_t i = 0; bad[i]; i++) {
         r = hc_json(srv, "DELETE", bad[i], TEST_ADMIN_TOKEN, NULL);
         hc_assert_error(&r, 400, "bad_request");
@@ -246,7 +248,7 @@ static void test_delete_role(void **state)
     assert_int_equal(json_array_size(json_object_get(r.json, "removed_from")), 0);
     hc_resp_free(&r);
 
-    r = hc_json(srv, "DELETE", "/api/v1/roles/hydraheadflatscreen?force=true", TEST_ADMIN_TOKEN, NULL);
+    r = hc_json(srv, "DELETE", "/api/v1/roles/kiosk-mac?force=true", TEST_ADMIN_TOKEN, NULL);
     assert_int_equal(r.status, 200);
     assert_int_equal(json_array_size(json_object_get(r.json, "removed_from")), 2);
     hc_resp_free(&r);
@@ -264,7 +266,7 @@ static void test_delete_role(void **state)
     assert_int_equal(json_array_size(json_object_get(r.json, "roles")), 1);
     hc_resp_free(&r);
 
-    r = hc_get(srv, "/api/v1/audit?target=hydraheadflatscreen&limit=1", TEST_ADMIN_TOKEN);
+    r = hc_get(srv, "/api/v1/audit?target=kiosk-mac&limit=1", TEST_ADMIN_TOKEN);
     json_t *row = json_array_get(r.json, 0);
     assert_string_equal(str(row, "action"), "role.delete");
     assert_true(json_is_true(json_object_get(json_object_get(row, "detail"), "force")));

@@ -320,8 +320,14 @@ static long kept_request(CURL *c, hc_server_t *s, const char *method, const char
     h = curl_slist_append(h, "Content-Type: application/json");
     sink_t b = {0};
     curl_easy_setopt(c, CURLOPT_URL, url);
+    /* no body at all when there is none: POSTFIELDS NULL makes libcurl send
+     * an (empty) chunked body after Expect: 100-continue, and a refused
+     * request whose body was never read closes its connection */
+    if (body != NULL)
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    else
+        curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);

@@ -200,6 +200,33 @@ static void test_listen_as_string(void **state)
     config_free(&c);
 }
 
+/* the keys of issue 16: log.level/format, server.metrics_token, nodes.events_retention */
+static void test_ops_keys(void **state)
+{
+    (void)state;
+    hc_config_t c;
+    assert_int_equal(config_defaults(&c), 0);
+    assert_string_equal(c.log.level, "info");
+    assert_string_equal(c.log.format, "logfmt");
+    assert_null(c.server.metrics_token);
+    assert_int_equal(c.nodes.events_retention_ms, 30ULL * 24 * 3600 * 1000);
+    config_free(&c);
+    load_ok("server:\n  metrics_token: prometheus-scrape-token-0123456789\nnodes:\n  events_retention: 168h\n"
+            "log:\n  level: debug\n  format: json\n",
+            &c);
+    assert_string_equal(c.log.level, "debug");
+    assert_string_equal(c.log.format, "json");
+    assert_string_equal(c.server.metrics_token, "prometheus-scrape-token-0123456789");
+    assert_int_equal(c.nodes.events_retention_ms, 7ULL * 24 * 3600 * 1000);
+    config_free(&c);
+    expect_error("log:\n  level: verbose\n", ":2:10:", "\"log.level\" must be one of debug|info|warn|error", NULL);
+    expect_error("log:\n  format: text\n", ":2:", "logfmt|json", NULL);
+    expect_error("log:\n  format: [json]\n", ":2:", "log.format", NULL);
+    expect_error("log:\n  level:\n", ":2:", "needs a value", NULL);
+    expect_error("server:\n  metrics_token: short\n", ":2:", "metrics_token", NULL);
+    expect_error("nodes:\n  events_retention: 10ms\n", ":2:", "events_retention", NULL);
+}
+
 static void test_listen_as_list(void **state)
 {
     (void)state;
@@ -402,6 +429,40 @@ static void test_urls_and_tokens(void **state)
     load_ok("server:\n  admin_token: 0123456789abcdef\n  public_url: HTTPS://x.example/\n", &c);
     assert_string_equal(c.server.admin_token, "0123456789abcdef");
     config_free(&c);
+}
+
+static void test_head_roles_and_channel(void **state)
+{
+    (void)state;
+    hc_config_t c;
+    assert_int_equal(config_defaults(&c), 0);
+    assert_int_equal(c.heads.roles_count, 3);
+    assert_string_equal(c.heads.roles[0], "hydraheadflatscreen");
+    assert_string_equal(c.heads.roles[2], "hydraheadipad");
+    assert_string_equal(c.releases.channel, "production");
+    config_free(&c);
+    load_ok("heads:\n  roles: [kiosk-x, &k kiosk.y]\nreleases:\n  channel: staging_2\n", &c);
+    assert_int_equal(c.heads.roles_count, 2);
+    assert_string_equal(c.heads.roles[1], "kiosk.y");
+    assert_string_equal(c.releases.channel, "staging_2");
+    config_free(&c);
+    load_ok("heads:\n  roles: one-role\n", &c);
+    assert_int_equal(c.heads.roles_count, 1);
+    assert_string_equal(c.heads.roles[0], "one-role");
+    config_free(&c);
+    /* [] and null: no role makes a head */
+    load_ok("heads:\n  roles: []\n", &c);
+    assert_int_equal(c.heads.roles_count, 0);
+    config_free(&c);
+    load_ok("heads:\n  roles:\n", &c);
+    assert_int_equal(c.heads.roles_count, 0);
+    config_free(&c);
+    expect_error("heads:\n  roles: [ok, \"a b\"]\n", ":2:", "\"heads.roles\" entries must be 1 to 64", NULL);
+    expect_error("heads:\n  roles: [[x]]\n", ":2:", "\"heads.roles\" entries must be strings", NULL);
+    expect_error("heads:\n  roles: {a: b}\n", ":2:", "\"heads.roles\" must be a string or a list", NULL);
+    expect_error("heads:\n  roles: [a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q]\n", ":2:", "at most 16 entries", NULL);
+    expect_error("releases:\n  channel: a/b\n", ":2:", "\"releases.channel\" must be 1 to 64", NULL);
+    expect_error("releases:\n  channel:\n", ":2:", "\"releases.channel\" needs a value", NULL);
 }
 
 static void test_tls_missing_file(void **state)
@@ -744,6 +805,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_ops_keys),
         cmocka_unit_test(test_full_config),
         cmocka_unit_test(test_listen_as_string),
         cmocka_unit_test(test_listen_as_list),
@@ -757,6 +819,7 @@ int main(void)
         cmocka_unit_test(test_duration_bounds),
         cmocka_unit_test(test_null_and_empty_values),
         cmocka_unit_test(test_urls_and_tokens),
+        cmocka_unit_test(test_head_roles_and_channel),
         cmocka_unit_test(test_tls_missing_file),
         cmocka_unit_test(test_tls_needs_both),
         cmocka_unit_test(test_admin_token_file),

@@ -23,12 +23,16 @@ typedef struct {
     size_t n;
     elig_entry_t out[MAXN];
     size_t count, eligible;
+    const char *owner; /* the owner input; NULL: any */
 } fleet_t;
 
 static node_t *add_body(fleet_t *f, const char *id, const char *name)
 {
     node_t *b = &f->nodes[f->n];
     memset(b, 0, sizeof(*b));
+    /* registry_node_new's defaults: text fields are never NULL */
+    b->hostname = b->os = b->arch = b->version = b->owner = b->district = b->venue = "";
+    b->provider_status = b->stream_status = "";
     snprintf(b->id, sizeof(b->id), "%s", id);
     b->name = name;
     snprintf(b->approval, sizeof(b->approval), "approved");
@@ -56,7 +60,7 @@ static node_t *add_head(fleet_t *f, const char *id, const char *district, const 
 
 static void run(fleet_t *f, const node_t *head)
 {
-    assert_int_equal(eligibility_evaluate(head, f->ptrs, f->n, NOW, OFFLINE_MS, f->out, &f->count, &f->eligible), 0);
+    assert_int_equal(eligibility_evaluate(head, f->owner, f->ptrs, f->n, NOW, OFFLINE_MS, f->out, &f->count, &f->eligible), 0);
 }
 
 /* the reasons of body id in the last run (-1 when it got no entry) */
@@ -102,6 +106,8 @@ static void test_each_filter_alone(void **state)
         {"never seen", ELIG_OFFLINE},         {"seen too long ago", ELIG_OFFLINE},
         {"draining", ELIG_DRAINING},          {"provider down", ELIG_PROVIDER_NOT_RUNNING},
         {"provider unknown", ELIG_PROVIDER_NOT_RUNNING}, {"streaming", ELIG_STREAMING},
+        {"stream status unknown to us", ELIG_STREAMING}, {"owner", ELIG_OTHER_OWNER},
+        {"orphaned", ELIG_ORPHANED},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         node_t *h, *b;
@@ -127,6 +133,14 @@ static void test_each_filter_alone(void **state)
             b->provider_status = "";
         else if (strcmp(w, "streaming") == 0)
             b->stream_status = "streaming";
+        else if (strcmp(w, "stream status unknown to us") == 0)
+            b->stream_status = "starting"; /* only idle is free */
+        else if (strcmp(w, "owner") == 0) {
+            b->owner = "ops";
+            f->owner = "venue-cloud-seven";
+        }
+        else if (strcmp(w, "orphaned") == 0)
+            b->orphaned_since = NOW - 120; /* (set by fleet/stream_sessions.c only while streaming) */
         run(f, h);
         if (f->eligible != 0 || reasons_of(f, "node-body") != (long)cases[i].reason)
             fail_msg("case \"%s\": eligible=%zu reasons=%ld, expected reason %u", w, f->eligible,
@@ -192,15 +206,18 @@ static void test_every_reason_at_once(void **state)
     b->drain = 1;
     b->provider_status = "stopped";
     b->stream_status = "streaming";
+    f->owner = "someone-else";
+    b->orphaned_since = NOW - 61;
     run(f, h);
     unsigned all = ELIG_NOT_APPROVED | ELIG_OTHER_DISTRICT | ELIG_OTHER_VENUE | ELIG_OFFLINE | ELIG_DRAINING |
-                   ELIG_PROVIDER_NOT_RUNNING | ELIG_STREAMING | ELIG_PINNED_ELSEWHERE;
+                   ELIG_PROVIDER_NOT_RUNNING | ELIG_STREAMING | ELIG_PINNED_ELSEWHERE | ELIG_ORPHANED | ELIG_OTHER_OWNER;
     assert_int_equal(reasons_of(f, "node-body"), all);
     json_t *a = json_array();
     eligibility_reasons_json(all, a);
     char *s = json_dumps(a, JSON_COMPACT);
     assert_string_equal(s, "[\"not_approved\",\"other_district\",\"other_venue\",\"offline\",\"draining\","
-                           "\"provider_not_running\",\"streaming\",\"pinned_to_other_head\"]");
+                           "\"provider_not_running\",\"streaming\",\"pinned_to_other_head\",\"orphaned\","
+                           "\"other_owner\"]");
     free(s);
     json_decref(a);
     assert_string_equal(eligibility_reason_code(ELIG_OFFLINE), "offline");

@@ -95,7 +95,8 @@ static void test_reserve_and_put_back(void **state)
     exec_dispatch_free(d3);
 
     /* the listing: pending first, then running */
-    o = exec_queue_list_json("node-a", 10);
+    int bad = 0;
+    o = exec_queue_list_json("node-a", 10, NULL, NULL, 0, &bad);
     assert_int_equal(json_integer_value(json_object_get(o, "pending")), 1);
     assert_int_equal(json_integer_value(json_object_get(o, "running")), 2);
     json_t *cmds = json_object_get(o, "commands");

@@ -63,6 +63,10 @@ static int setup(void **state)
         fprintf(stderr, "setup: %s\n", err);
         return -1;
     }
+    /* these tests import into an empty catalog: without migration 0002's
+     * default roles (tests/api/test_import.c imports over them) */
+    if (sqlite3_exec(store_db(), "DELETE FROM roles", NULL, NULL, NULL) != SQLITE_OK)
+        return -1;
     return 0;
 }
 
@@ -963,6 +967,62 @@ static void test_data_dir_lock(void **state)
     close(fd);
 }
 
+/* ---- scale: the alias bound is a ratio, not a count ---- */
+
+/* defaults merged into every node, as hand-kept files do: 20,000 nodes whose
+ * aliases add more YAML nodes (~320,000) than a fixed bound of 250,000 allowed */
+static void test_defaults_merged_at_scale(void **state)
+{
+    (void)state;
+    size_t cap = 8 * 1024 * 1024, len = 0;
+    char *text = malloc(cap);
+    assert_non_null(text);
+    len += (size_t)snprintf(text + len, cap - len,
+                            "x-defaults: &d {os: windows, arch: amd64, owner: ops, district: bxl1, venue: cloud-seven, "
+                            "approved: true, drain: false, gpu_model: RTX 4080}\nnodes:\n");
+    for (int i = 0; i < 20000; i++)
+        len += (size_t)snprintf(text + len, cap - len, "  - {<<: *d, id: n%05d, name: render-%d, token: %064x}\n", i, i,
+                                i + 1);
+    assert_true(len < cap);
+    import_report_t rep;
+    char err[512];
+    if (import_text(text, 0, &rep, err, sizeof(err)) != 0)
+        fail_msg("%s", err);
+    free(text);
+    assert_counts(&rep.nodes, 20000, 0, 0, 0);
+    import_report_free(&rep);
+    assert_string_equal(ncol("n19999", "venue"), "cloud-seven");
+    assert_string_equal(ncol("n19999", "approval"), "approved");
+    assert_json_col(ncol("n00000", "extra"), "{\"gpu_model\":\"RTX 4080\"}");
+}
+
+/* 100,000 nodes in one file pass the bounds and are imported in one go */
+static void test_hundred_thousand_nodes(void **state)
+{
+    (void)state;
+    size_t cap = 16 * 1024 * 1024, len = 0;
+    char *text = malloc(cap);
+    assert_non_null(text);
+    len += (size_t)snprintf(text + len, cap - len, "nodes:\n");
+    for (int i = 0; i < 100000; i++)
+        len += (size_t)snprintf(text + len, cap - len, "  - id: node-%06d\n    token: %064x\n    roles: [render-node]\n",
+                                i, i + 1);
+    assert_true(len < cap);
+    uint64_t t0 = clock_mono_us();
+    import_report_t rep;
+    char err[512];
+    if (import_text(text, 0, &rep, err, sizeof(err)) != 0)
+        fail_msg("%s", err);
+    print_message("100000 nodes (%zu bytes) imported in %.3f s (this build; tests/bench/run import_bench for the "
+                  "optimised one)\n",
+                  len, (double)(clock_mono_us() - t0) / 1e6);
+    free(text);
+    assert_counts(&rep.nodes, 100000, 0, 0, 0);
+    import_report_free(&rep);
+    assert_int_equal(query_int("SELECT count(*) FROM nodes"), 100000);
+    assert_int_equal(query_int("SELECT count(DISTINCT token_hash) FROM nodes"), 100000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -980,6 +1040,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_dry_run_changes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_first_start, setup, teardown),
         cmocka_unit_test_setup_teardown(test_data_dir_lock, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_defaults_merged_at_scale, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hundred_thousand_nodes, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

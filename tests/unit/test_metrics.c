@@ -90,9 +90,10 @@ static void test_render_is_valid_with_collector(void **state)
 {
     (void)state;
     assert_int_equal(metrics_register_collector(test_collector), 0);
-    metrics_request_observe(&route_table[0], 200, 1500);
-    metrics_request_observe(&route_table[0], 200, 70 * 1000 * 1000); /* above every bound: only in +Inf */
-    metrics_request_observe(NULL, 404, 300);
+    metrics_request_observe(&route_table[0], "GET", 3, 200, 1500);
+    metrics_request_observe(&route_table[0], "GET", 3, 200, 70 * 1000 * 1000); /* above every bound: only in +Inf */
+    metrics_request_observe(NULL, "BREW", 4, 404, 300);
+    metrics_request_observe(NULL, "POST", 4, 418, 300);
     metrics_heartbeat_inc();
     metrics_heartbeat_inc();
     metrics_store_commit_observe(400, 3);
@@ -102,6 +103,12 @@ static void test_render_is_valid_with_collector(void **state)
     assert_int_equal(collector_calls, 1);
     assert_true(prom_value_of(text, "hydracluster_test_queue_depth ") == 7);
     assert_true(prom_value_of(text, "hydracluster_heartbeats_total ") == 2);
+    /* any status is its own label value; unmatched requests by method, never an empty one */
+    assert_true(prom_value_of(text, "hydracluster_http_requests_total{method=\"POST\",route=\"unmatched\",status=\"418\"}") == 1);
+    assert_true(prom_value_of(text, "hydracluster_http_requests_total{method=\"other\",route=\"unmatched\",status=\"404\"}") == 1);
+    assert_null(strstr(text, "method=\"\""));
+    assert_non_null(strstr(text, "hydracluster_build_info{version=\""));
+    assert_non_null(strstr(text, "# TYPE process_open_fds gauge\n"));
     assert_true(prom_value_of(text, "hydracluster_store_wal_checkpoints_total ") == 1);
     char name[256];
     snprintf(name, sizeof(name), "hydracluster_http_request_duration_seconds_count{method=\"%s\",route=\"%s\"}",

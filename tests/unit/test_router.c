@@ -109,13 +109,50 @@ static void test_table_is_sane(void **state)
     }
 }
 
+static int clean(const char *s)
+{
+    return router_text_is_clean(s, strlen(s));
+}
+
+static void test_text_is_clean(void **state)
+{
+    (void)state;
+    assert_true(clean("node-1"));
+    assert_true(clean("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80")); /* 2, 3 and 4 byte sequences */
+    assert_true(clean(""));
+    assert_false(router_text_is_clean("a\0b", 3));                   /* NUL */
+    assert_true(clean("a\tb\x01"));                                  /* other control bytes are the handlers' business */
+    assert_false(clean("\xff"));                                      /* never in UTF-8 */
+    assert_false(clean("\xc3"));                                      /* cut short */
+    assert_false(clean("\xe2\x82"));
+    assert_false(clean("\xc0\xaf"));                                 /* overlong '/' */
+    assert_false(clean("\xe0\x80\xaf"));
+    assert_false(clean("\xed\xa0\x80"));                            /* a surrogate */
+    assert_false(clean("\xf4\x90\x80\x80"));                       /* above U+10FFFF */
+    assert_false(clean("\x80"));                                      /* a lone continuation byte */
+}
+
+static void test_text_sanitize(void **state)
+{
+    (void)state;
+    h2o_mem_pool_t pool;
+    h2o_mem_init_pool(&pool);
+    assert_string_equal(router_text_sanitize(&pool, "abc\0junk", 8, 100), "abc%00junk");
+    assert_string_equal(router_text_sanitize(&pool, "/\xff\xc3\xa9\n", 5, 100), "/%FF\xc3\xa9%0A");
+    assert_string_equal(router_text_sanitize(&pool, "abcdef", 6, 3), "abc");
+    /* a sequence cut by the length limit is escaped, never left broken */
+    assert_string_equal(router_text_sanitize(&pool, "a\xc3\xa9", 3, 2), "a%C3");
+    h2o_mem_clear_pool(&pool);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_exact_match),       cmocka_unit_test(test_head_matches_get),
         cmocka_unit_test(test_unknown_path_is_404), cmocka_unit_test(test_wrong_method_lists_allow),
         cmocka_unit_test(test_captures),          cmocka_unit_test(test_every_route_matches_itself),
-        cmocka_unit_test(test_table_is_sane),
+        cmocka_unit_test(test_table_is_sane),     cmocka_unit_test(test_text_is_clean),
+        cmocka_unit_test(test_text_sanitize),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -397,12 +397,14 @@ static void test_migrate_applies_init_once(void **state)
     int applied = -1;
     assert_int_equal(store_migrate(&applied, err, sizeof(err)), 0);
     assert_int_equal(applied, (int)hc_migrations_count);
-    assert_int_equal(applied, 1);
+    assert_true(applied >= 3);
     assert_int_equal(store_schema_version(), store_schema_latest());
-    assert_int_equal(store_schema_latest(), 1);
+    /* numbered without gaps (build-aux/embed.py refuses a gap) */
+    assert_int_equal(store_schema_latest(), hc_migrations[hc_migrations_count - 1].version);
+    assert_int_equal(store_schema_latest(), (int)hc_migrations_count);
 
     const char *tables[] = {"meta", "roles", "nodes", "heads", "enrollments", "admin_tokens", "exec", "audit",
-                            "schema_migrations"};
+                            "schema_migrations", "stream_sessions", "stream_session_logs", "node_events"};
     for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++)
         if (!table_exists(tables[i]))
             fail_msg("table %s missing after migrate", tables[i]);
@@ -416,12 +418,66 @@ static void test_migrate_applies_init_once(void **state)
 
     assert_int_equal(store_migrate(&applied, err, sizeof(err)), 0);
     assert_int_equal(applied, 0);
-    assert_int_equal(query_int("SELECT count(*) FROM schema_migrations"), 1);
+    assert_int_equal(query_int("SELECT count(*) FROM schema_migrations"), (int)hc_migrations_count);
 
     /* the version survives a reopen */
     store_close();
     open_store();
-    assert_int_equal(store_schema_version(), 1);
+    assert_int_equal(store_schema_version(), store_schema_latest());
+}
+
+/* 0002 seeds the runbooks' roles once, on a database made by 0001 too: a
+ * role deleted afterwards stays deleted, a role the database already had
+ * keeps its own description, and nodes get flags_acked = 0 */
+static void test_migrate_0002_default_roles_once(void **state)
+{
+    (void)state;
+    open_store();
+    char err[512] = "";
+    int applied = -1;
+    assert_int_equal(store_migrate_list(hc_migrations, 1, &applied, err, sizeof(err)), 0);
+    assert_int_equal(applied, 1);
+    exec_ok("INSERT INTO roles (name, description) VALUES ('render-node', 'our own words');"
+            "INSERT INTO nodes (id, name) VALUES ('node-old', 'old')");
+    assert_int_equal(store_migrate_list(hc_migrations, 2, &applied, err, sizeof(err)), 0);
+    assert_int_equal(applied, 1);
+    assert_int_equal(query_int("SELECT count(*) FROM roles WHERE name IN ('render-node', 'hydraguard-air', "
+                               "'hydraheadflatscreen', 'hydraheadwindows', 'hydraheadipad') AND description <> ''"),
+                     5);
+    char desc[128];
+    query_text("SELECT description FROM roles WHERE name = 'render-node'", desc, sizeof(desc));
+    assert_string_equal(desc, "our own words");
+    assert_int_equal(query_int("SELECT flags_acked FROM nodes WHERE id = 'node-old'"), 0);
+
+    exec_ok("DELETE FROM roles WHERE name = 'hydraguard-air'");
+    assert_int_equal(store_migrate(&applied, err, sizeof(err)), 0);
+    assert_int_equal(query_int("SELECT count(*) FROM roles WHERE name = 'hydraguard-air'"), 0);
+    store_close();
+    open_store();
+    assert_int_equal(store_migrate(&applied, err, sizeof(err)), 0);
+    assert_int_equal(applied, 0);
+    assert_int_equal(query_int("SELECT count(*) FROM roles WHERE name = 'hydraguard-air'"), 0);
+}
+
+/* 0004 on a database made by 0001 with an enrollment in it: the row gets an
+ * id, stays spendable, and node_events exists */
+static void test_migrate_0004_on_0001_database(void **state)
+{
+    (void)state;
+    open_store();
+    char err[512] = "";
+    int applied = -1;
+    assert_int_equal(store_migrate_list(hc_migrations, 1, &applied, err, sizeof(err)), 0);
+    exec_ok("INSERT INTO enrollments (token_hash, name, created_at, expires_at) "
+            "VALUES (x'0102', 'old', '2026-01-01T00:00:00Z', '2099-01-01T00:00:00Z')");
+    assert_int_equal(store_migrate(&applied, err, sizeof(err)), 0);
+    assert_int_equal(applied, (int)hc_migrations_count - 1);
+    char id[64];
+    query_text("SELECT id FROM enrollments WHERE name = 'old'", id, sizeof(id));
+    assert_int_equal(strlen(id), 20); /* enr- and 16 hex digits */
+    assert_true(strncmp(id, "enr-", 4) == 0);
+    assert_int_equal(query_int("SELECT count(*) FROM enrollments WHERE created_by = ''"), 1);
+    assert_true(table_exists("node_events"));
 }
 
 static void snapshot(char *out, size_t outlen)
@@ -448,8 +504,12 @@ static void test_migrate_refuses_newer_database(void **state)
     int applied = -1;
     assert_int_equal(store_migrate(&applied, err, sizeof(err)), -1);
     assert_int_equal(applied, 0);
-    assert_string_equal(err, "database schema version 999 is newer than this binary supports (1): upgrade "
-                             "hydracluster or restore a matching backup");
+    char want[512];
+    snprintf(want, sizeof(want),
+             "database schema version 999 is newer than this binary supports (%d): upgrade hydracluster or restore a "
+             "matching backup",
+             store_schema_latest());
+    assert_string_equal(err, want);
 
     snapshot(after, sizeof(after));
     assert_string_equal(before, after);
@@ -905,7 +965,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prepare, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_applies_init_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_0002_default_roles_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_refuses_newer_database, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_0004_on_0001_database, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_failure_rolls_back_that_migration, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_rejects_bad_migrations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_commit_concurrent, setup, teardown),

@@ -33,7 +33,8 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 export { sleep };
 
 // Starts the server; extraYaml is appended at the top level (nodes:, role_catalog: ...)
-export async function startServer({ extraYaml = '' } = {}) {
+// fleetToken: false leaves server.fleet_enrollment_token out (generated, so rotatable)
+export async function startServer({ extraYaml = '', fleetToken = true } = {}) {
   const dir = mkdtempSync(path.join(tmpdir(), 'hc-web-'));
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
@@ -43,7 +44,7 @@ export async function startServer({ extraYaml = '' } = {}) {
     `  listen: "127.0.0.1:${port}"`,
     `  data_dir: "${dir}/data"`,
     `  admin_token: "${ADMIN}"`,
-    `  fleet_enrollment_token: "${FLEET}"`,
+    fleetToken ? `  fleet_enrollment_token: "${FLEET}"` : '',
     '  workers: 2',
     '  shutdown_grace: 5s',
     extraYaml,

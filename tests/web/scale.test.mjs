@@ -26,7 +26,8 @@ after(async () => {
   }
 });
 
-const rowIds = (page) => page.$$eval('#nodes tbody tr', (rows) => rows.map((r) => r.dataset.id));
+// the page's ids, in id order (the table itself sorts the page by the column chosen)
+const rowIds = async (page) => (await page.$$eval('#nodes tbody tr', (rows) => rows.map((r) => r.dataset.id))).sort();
 
 test('dashboard pages through a few hundred nodes from the server, 100 at a time', async (t) => {
   if (await skipUnless(t, server, [

@@ -58,7 +58,10 @@ test('admin pages send an anonymous browser to the login page, and back after lo
 });
 
 test('the login page only sends the browser on to pages of this server', async () => {
-  for (const next of ['//evil.example/x', '/\\evil.example', '/\t/evil.example', 'https://evil.example/']) {
+  for (const next of ['//evil.example/x', '/\\evil.example', '/\t/evil.example', 'https://evil.example/',
+    // same origin at first sight, but the resolved path starts with "//"
+    '/..//evil.example/phish', '/a/..//evil.example/x', '/%2e%2e//evil.example/x', '/.//evil.example/x',
+    '/..\\/evil.example/x']) {
     const page = await newPage(browser, server);
     await page.goto('/login?next=' + encodeURIComponent(next));
     await page.fill('#token', ADMIN);
@@ -69,6 +72,17 @@ test('the login page only sends the browser on to pages of this server', async (
     assert.equal(u.pathname, '/');
     await page.context().close();
   }
+  // already logged in: /login sends the browser on at once, by the same rule
+  const page = await newPage(browser, server);
+  await loginApi(page, server);
+  await page.goto('/login?next=' + encodeURIComponent('/..//evil.example/phish'));
+  await page.waitForURL((u) => u.pathname !== '/login');
+  assert.equal(new URL(page.url()).origin, server.url);
+  assert.equal(new URL(page.url()).pathname, '/');
+  // a page of this server is still where it goes
+  await page.goto('/login?next=' + encodeURIComponent('/roles?x=1#top'));
+  await page.waitForURL('**/roles?x=1#top');
+  await page.context().close();
 });
 
 test('enroll tab: a logged-in admin gets an install command that works, with copy and expiry', async () => {
@@ -78,6 +92,11 @@ test('enroll tab: a logged-in admin gets an install command that works, with cop
   await page.locator('#tab-machine[aria-selected=true]').waitFor();
   assert.equal(await page.isVisible('#enroll-form'), true);
   assert.equal(await page.isHidden('#anon-notice'), true);
+  // this test server listens on 127.0.0.1 with no public_url and the example release server: both are said
+  await page.locator('#enroll-warnings:not([hidden])').waitFor();
+  const warned = await page.textContent('#enroll-warnings');
+  assert.match(warned, /server\.public_url is http:\/\/127\.0\.0\.1:\d+, a loopback/);
+  assert.match(warned, /releases\.base_url is still the example placeholder/);
 
   await page.fill('#e-name', 'render-web-01');
   await page.fill('#e-owner', 'ops');
@@ -139,8 +158,13 @@ test('recovery tab: open without login, with the commands for Windows, Linux and
   const text = await page.textContent('#panel-recovery');
   assert.match(text, /schtasks \/Run \/TN HydraNode/);
   assert.match(text, /systemctl restart hydranode/);
-  assert.match(text, /launchctl kickstart/);
+  assert.match(text, /launchctl kickstart -k system\/com\.hydracluster\.hydranode/);
+  assert.match(text, /C:\\hydranode\\hydranode\.exe install/);
+  assert.match(text, /schtasks \/Query \/TN HydraNode/);
   assert.ok(text.includes(server.url + '/install.ps1'), 'reinstall command names this server');
+  // a reinstall keeps the node's identity: no new enrollment token in it
+  assert.doesNotMatch(await page.textContent('#rec-win-install'), /EnrollmentToken/);
+  assert.doesNotMatch(await page.textContent('#rec-unix-install'), /enrollment-token/);
   assert.equal(await page.isVisible('#anon-notice'), true);
   await shots(page, 'enroll-recovery');
 

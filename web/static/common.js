@@ -119,10 +119,58 @@ const hc = (() => {
     return s >= 0 ? `${v} ago` : `in ${v}`;
   }
 
+  // "2026-11-23 09:05:29": local time, 24-hour, sortable, the same in every locale
+  function isoLocal(iso) {
+    const d = iso instanceof Date ? iso : new Date(iso);
+    if (Number.isNaN(d.getTime())) return String(iso);
+    const p = (n) => String(n).padStart(2, '0');
+    return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+  }
+
+  // the absolute time with the relative one beside it; the UTC form in the tooltip
   function timeEl(iso) {
     if (!iso) return el('span', { class: 'muted', text: 'never' });
     const d = new Date(iso);
-    return el('time', { datetime: iso, title: Number.isNaN(d.getTime()) ? iso : d.toLocaleString() }, relTime(iso));
+    if (Number.isNaN(d.getTime())) return el('span', {}, String(iso));
+    return el('span', { class: 'when' },
+      el('time', { datetime: iso, title: d.toISOString().replace('.000Z', 'Z') + ' (UTC)' }, isoLocal(d)),
+      ' ', el('span', { class: 'rel muted' }, '(' + relTime(iso) + ')'));
+  }
+
+  // Column sorting: th[data-sort] become buttons; onChange({key, dir}) re-renders.
+  // The state is kept on the table (dataset) and in aria-sort for screen readers.
+  function sortable(table, onChange, initial) {
+    const state = { key: initial ? initial.key : null, dir: initial ? initial.dir : 'asc' };
+    const ths = [...table.querySelectorAll('th[data-sort]')];
+    function mark() {
+      for (const th of ths) {
+        const on = th.dataset.sort === state.key;
+        th.setAttribute('aria-sort', on ? (state.dir === 'asc' ? 'ascending' : 'descending') : 'none');
+      }
+    }
+    for (const th of ths) {
+      const label = th.textContent;
+      th.textContent = '';
+      th.append(el('button', {
+        type: 'button', class: 'sort',
+        onclick: () => {
+          state.dir = state.key === th.dataset.sort && state.dir === 'asc' ? 'desc' : 'asc';
+          state.key = th.dataset.sort;
+          mark();
+          onChange(state);
+        },
+      }, label));
+    }
+    mark();
+    return state;
+  }
+
+  // compares two values for a sort: numbers and times numerically, text naturally; empty last
+  function compare(a, b) {
+    const ea = a === undefined || a === null || a === '', eb = b === undefined || b === null || b === '';
+    if (ea || eb) return ea === eb ? 0 : ea ? 1 : -1;
+    if (typeof a === 'number' && typeof b === 'number') return a - b;
+    return String(a).localeCompare(String(b), undefined, { numeric: true });
   }
 
   function dot(status) {
@@ -197,6 +245,6 @@ const hc = (() => {
 
   return {
     ApiError, api, el, clear, showError, clearErrors, showOk, errorText, relTime, timeEl, dot, badge,
-    statusBadge, sleep, busy, pathId, normaliseRoles, arrayOf, loginUrl,
+    statusBadge, sleep, busy, pathId, normaliseRoles, arrayOf, loginUrl, isoLocal, sortable, compare,
   };
 })();

@@ -3,8 +3,10 @@
 // (GET /api/v1/nodes?…&limit=&after=) and counts (GET /api/v1/nodes/summary),
 // so a refresh moves one page, the counts and the pending cards, never the
 // whole fleet; an unchanged page comes back as 304 from the browser's cache
-// (the server sends ETags). Refreshes every 5 s while any node streams,
-// else every 30 s.
+// (the server sends ETags). Columns sort the page shown. Refreshes every 5 s
+// while any node streams, else every 30 s.
+// Columns sort; rows can be selected for bulk actions; when a refresh fails
+// the table is marked stale and no dot shows green from old data.
 'use strict';
 
 (() => {
@@ -20,6 +22,11 @@
   let searchTimer = null;
   let loading = false;
   let again = false;
+  let sort = { key: 'name', dir: 'asc' };
+  const selected = new Set();
+  let stale = false;
+  let lastOk = null; // when the shown data was fetched
+  let catalog = null; // role names, for the bulk role setter
 
   const $ = (id) => document.getElementById(id);
 
@@ -56,7 +63,7 @@
     }
   }
 
-  // the server's query for the filters (q as typed; status and stream as the API names them)
+  // the server's query for the filters (q as typed; stream as the API names it)
   function query(f) {
     const p = new URLSearchParams();
     if (f.q) p.set('q', $('q').value.trim());
@@ -68,7 +75,7 @@
     return p;
   }
 
-  // fills a <select> with the values in use (from the summary), keeping the choice
+  // fills a <select> with the values seen in the data, keeping the choice
   function fillSelect(sel, values) {
     const keep = sel.value;
     const want = [...new Set(values.filter(Boolean))].sort();
@@ -88,8 +95,14 @@
       hc.el('span', { class: 'sub mono' }, n.id + (n.hostname && n.hostname !== n.name ? ' · ' + n.hostname : '')));
     if (n.approval && n.approval !== 'approved') name.append(' ', hc.badge(n.approval, n.approval === 'pending' ? 'warn' : 'bad'));
     if (n.drain) name.append(' ', hc.badge('draining', 'warn'));
+    const status = stale ? 'unknown' : n.node_status;
+    const box = hc.el('input', {
+      type: 'checkbox', class: 'row-select', 'aria-label': 'Select ' + (n.name || n.id), checked: selected.has(n.id),
+      onchange: (e) => { if (e.target.checked) selected.add(n.id); else selected.delete(n.id); updateBulk(); },
+    });
     return hc.el('tr', { dataset: { id: n.id } },
-      hc.el('td', { 'data-label': 'Online' }, hc.dot(n.node_status), hc.el('span', { class: 'visually-hidden' }, n.node_status || 'unknown')),
+      hc.el('td', { class: 'select', 'data-label': 'Select' }, box),
+      hc.el('td', { 'data-label': 'Online' }, hc.dot(status), hc.el('span', { class: 'visually-hidden' }, stale ? 'unknown (stale)' : n.node_status || 'unknown')),
       name,
       hc.el('td', { 'data-label': 'Roles' }, roles.length
         ? hc.el('span', { class: 'chips' }, roles.map((r) => hc.el('span', { class: 'chip' }, r)))
@@ -145,21 +158,138 @@
     fillSelect($('f-district'), summary ? summary.districts : []);
     fillSelect($('f-venue'), summary ? summary.venues : []);
 
+    const shown = [...nodes].sort(byColumn);
     const tbody = $('nodes').tBodies[0];
     hc.clear(tbody);
-    for (const n of nodes) tbody.append(nodeRow(n));
+    for (const n of shown) tbody.append(nodeRow(n));
     const total = summary ? summary.total : nodes.length;
     const matched = summary ? summary.matched : nodes.length;
-    $('empty').hidden = nodes.length > 0;
+    $('empty').hidden = shown.length > 0;
     $('empty').textContent = total === 0 ? 'No nodes yet: enroll one on the Enroll page.' : 'No nodes match the filters.';
     const first = (cursors.length - 1) * PAGE;
-    const shown = nodes.length ? `${first + 1}–${first + nodes.length} of ${matched} matching` : `0 of ${matched} matching`;
+    const range = nodes.length ? `${first + 1}–${first + nodes.length} of ${matched} matching` : `0 of ${matched} matching`;
     $('summary').textContent = summary
-      ? `${shown} · ${total} nodes · ${summary.online} online · ${summary.streaming} streaming`
-      : shown;
+      ? `${range} · ${total} nodes · ${summary.online} online · ${summary.streaming} streaming`
+      : range;
     $('prev').disabled = cursors.length <= 1;
     $('next').disabled = nodes.length < PAGE || first + nodes.length >= matched;
     $('page-info').textContent = matched > PAGE ? `page ${cursors.length} of ${Math.ceil(matched / PAGE)}` : '';
+    $('nodes').classList.toggle('stale', stale);
+    // a selected node that is gone (deleted) leaves the selection
+    for (const id of [...selected]) if (!nodes.some((n) => n.id === id)) selected.delete(id);
+    updateBulk();
+  }
+
+  const SORT_VALUE = {
+    status: (n) => (n.approval !== 'approved' ? n.approval : n.node_status),
+    name: (n) => (n.name || n.hostname || n.id).toLowerCase(),
+    roles: (n) => (Array.isArray(n.roles) ? n.roles.join(',') : ''),
+    place: (n) => [n.district, n.venue].filter(Boolean).join(' / '),
+    stream: (n) => n.stream_status,
+    provider: (n) => n.provider_status,
+    version: (n) => n.version,
+    last_seen: (n) => (n.last_seen ? Date.parse(n.last_seen) : null),
+  };
+
+  function byColumn(a, b) {
+    const get = SORT_VALUE[sort.key] || SORT_VALUE.name;
+    const c = hc.compare(get(a), get(b)) || hc.compare(SORT_VALUE.name(a), SORT_VALUE.name(b));
+    // empty values stay last either way
+    const ea = get(a) === null || get(a) === undefined || get(a) === '';
+    const eb = get(b) === null || get(b) === undefined || get(b) === '';
+    if (ea !== eb) return ea ? 1 : -1;
+    return sort.dir === 'desc' ? -c : c;
+  }
+
+  // ---- bulk actions ----
+
+  function updateBulk() {
+    const n = selected.size;
+    $('bulk').hidden = n === 0;
+    $('bulk-count').textContent = `${n} selected`;
+    const boxes = [...document.querySelectorAll('#nodes tbody .row-select')];
+    const all = $('select-all');
+    all.checked = boxes.length > 0 && boxes.every((b) => b.checked);
+    all.indeterminate = !all.checked && boxes.some((b) => b.checked);
+    if (n > 0 && catalog === null) loadCatalog();
+  }
+
+  async function loadCatalog() {
+    catalog = [];
+    try {
+      catalog = hc.normaliseRoles(await hc.api('GET', '/api/v1/roles')).map((r) => r.name);
+    } catch (e) {
+      hc.showError(e, $('bulk-result'));
+    }
+    const fs = $('bulk-roles');
+    hc.clear(fs);
+    fs.append(hc.el('legend', { class: 'visually-hidden' }, 'Roles'));
+    for (const r of catalog) {
+      fs.append(hc.el('label', { class: 'check' }, hc.el('input', { type: 'checkbox', value: r, name: 'bulk-role' }), ' ' + r));
+    }
+  }
+
+  // runs one request per selected node; says how many worked and why the others did not
+  async function bulk(button, label, request) {
+    const ids = [...selected];
+    const box = $('bulk-result');
+    hc.clear(box);
+    await hc.busy(button, async () => {
+      let ok = 0;
+      const failed = [];
+      for (const id of ids) {
+        try {
+          await request(id);
+          ok++;
+        } catch (e) {
+          failed.push(`${id}: ${hc.errorText(e)}`);
+        }
+      }
+      box.append(hc.el('p', { class: failed.length ? 'error' : 'ok' }, `${label}: ${ok} of ${ids.length} done`));
+      for (const f of failed) box.append(hc.el('p', { class: 'error' }, f));
+      await load();
+    });
+  }
+
+  function setupBulk() {
+    const path = (id, what) => `/api/v1/nodes/${encodeURIComponent(id)}/${what}`;
+    $('select-all').addEventListener('change', (e) => {
+      for (const b of document.querySelectorAll('#nodes tbody .row-select')) {
+        b.checked = e.target.checked;
+        const id = b.closest('tr').dataset.id;
+        if (b.checked) selected.add(id); else selected.delete(id);
+      }
+      updateBulk();
+    });
+    $('bulk-approve').addEventListener('click', (e) => bulk(e.currentTarget, 'Approve', (id) => {
+      const n = nodes.find((x) => x.id === id);
+      // approving an approved node is a no-op on the server too; skip the request
+      return n && n.approval === 'approved' ? null : hc.api('POST', path(id, 'approve'));
+    }));
+    $('bulk-update-node').addEventListener('click', (e) => bulk(e.currentTarget, 'Update node agent',
+      (id) => hc.api('POST', path(id, 'update-node'))));
+    $('bulk-update-services').addEventListener('click', (e) => bulk(e.currentTarget, 'Update services',
+      (id) => hc.api('POST', path(id, 'update-services'))));
+    $('bulk-set-roles').addEventListener('click', (e) => {
+      const roles = [...document.querySelectorAll('#bulk-roles input:checked')].map((b) => b.value);
+      const what = roles.length ? roles.join(', ') : 'no roles';
+      if (!confirm(`Replace the roles of ${selected.size} node(s) with: ${what}?`)) return;
+      bulk(e.currentTarget, 'Set roles', (id) => hc.api('POST', path(id, 'roles'), { roles }));
+    });
+    $('bulk-clear').addEventListener('click', () => {
+      selected.clear();
+      render();
+    });
+    $('bulk').addEventListener('submit', (e) => e.preventDefault());
+  }
+
+  function showStale(err) {
+    const b = $('stale');
+    hc.clear(b);
+    b.hidden = false;
+    b.append(`Refresh failed at ${hc.isoLocal(new Date())}: ${hc.errorText(err)}. `,
+      lastOk ? `The table shows data from ${hc.isoLocal(lastOk)} (${hc.relTime(lastOk.toISOString())}); online states are unknown.`
+        : 'No data yet.');
   }
 
   function schedule(seconds, why) {
@@ -201,13 +331,18 @@
       pendingNodes = summary.pending > 0
         ? hc.arrayOf(await hc.api('GET', `/api/v1/nodes?status=pending&limit=${PAGE}`), 'nodes')
         : [];
+      stale = false;
+      lastOk = new Date();
+      $('stale').hidden = true;
       hc.clearErrors();
       render();
       const streaming = summary.streaming > 0;
       schedule(streaming ? FAST_S : SLOW_S, streaming ? 'a node is streaming' : 'nothing streams');
     } catch (e) {
       hc.clearErrors();
-      hc.showError(e);
+      stale = true;
+      showStale(e);
+      render();
       schedule(SLOW_S, 'after an error');
     } finally {
       loading = false;
@@ -226,6 +361,8 @@
 
   document.addEventListener('DOMContentLoaded', () => {
     loadFilters();
+    sort = hc.sortable($('nodes'), () => render(), sort);
+    setupBulk();
     $('filters').addEventListener('input', filtersChanged);
     $('next').addEventListener('click', () => {
       if (nodes.length) cursors.push(nodes[nodes.length - 1].id);

@@ -47,6 +47,25 @@
     $('login-link').hidden = on;
   }
 
+  // what makes install commands useless here (public_url loopback, placeholder release server)
+  function showWarnings(list) {
+    const ul = $('enroll-warning-list');
+    hc.clear(ul);
+    for (const w of list || []) ul.appendChild(hc.el('li', {}, w));
+    $('enroll-warnings').hidden = !(list && list.length);
+  }
+
+  // advisory: a failure (say, the session ended meanwhile) leaves the box hidden
+  // and does not leave the page; the enroll form reports such errors itself
+  async function loadWarnings() {
+    try {
+      const r = await hc.api('GET', '/api/v1/enroll-warnings', undefined, { noLoginRedirect: true });
+      showWarnings(r.warnings);
+    } catch (e) {
+      showWarnings([]);
+    }
+  }
+
   async function copyCommand() {
     const text = $('r-command').textContent;
     const status = $('copy-status');
@@ -89,6 +108,7 @@
           ? 'Run this in an administrator PowerShell on the machine:'
           : `Run this in a terminal on the ${os === 'macos' ? 'Mac' : 'Linux machine'} (it asks for sudo):`;
         $('r-command').textContent = windows ? install.windows : install.unix;
+        showWarnings(r.warnings);
         $('r-expiry').dateTime = r.expires_at;
         $('r-expiry').textContent = new Date(r.expires_at).toLocaleString();
         $('r-expiry-rel').textContent = hc.relTime(r.expires_at);
@@ -152,7 +172,13 @@
       hc.showError(e);
     }
     setLoggedIn(on);
+    if (on) loadWarnings();
     const wanted = location.hash.slice(1);
     select(TABS.includes(wanted) ? wanted : on ? 'machine' : 'recovery');
+    // a link to /enroll#ipad (or typing it) while the page is open switches tabs too
+    window.addEventListener('hashchange', () => {
+      const h = location.hash.slice(1);
+      if (TABS.includes(h)) select(h);
+    });
   });
 })();

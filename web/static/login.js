@@ -5,16 +5,24 @@
 (() => {
   // where to go after logging in: a page of this server only (a ?next= such
   // as "//evil.example" or "/\evil.example", or one with a tab that the URL
-  // parser drops, resolves to another origin and is ignored)
+  // parser drops, resolves to another origin and is ignored). The resolved
+  // path is checked too: "/..//evil.example" keeps this origin but resolves
+  // to the path "//evil.example", which location would take as
+  // scheme-relative. The answer is absolute (this origin), never a path.
   function nextPath() {
     const next = new URLSearchParams(location.search).get('next') || '/';
-    if (!next.startsWith('/')) return '/';
+    const home = location.origin + '/';
+    if (!next.startsWith('/') || next.startsWith('//') || next.startsWith('/\\')) return home;
     try {
       const u = new URL(next, location.origin);
-      if (u.origin !== location.origin || u.pathname === '/login') return '/';
-      return u.pathname + u.search + u.hash;
+      const p = u.pathname;
+      if (u.origin !== location.origin || !p.startsWith('/') || p.startsWith('//') || p.startsWith('/\\') ||
+          p === '/login') {
+        return home;
+      }
+      return location.origin + p + u.search + u.hash;
     } catch (e) {
-      return '/';
+      return home;
     }
   }
 

@@ -313,6 +313,7 @@
       hc.showError(e, errors);
       return;
     }
+    document.dispatchEvent(new Event('hc:exec')); // the command history shows it
     const v = runView(command);
     const ctl = new AbortController();
     let stopped = false;
@@ -336,6 +337,7 @@
         v.stop.remove();
         showResult(v, r.data);
         loadAudit();
+        document.dispatchEvent(new Event('hc:exec'));
         return;
       }
       hc.clear(v.status).append(hc.statusBadge(st || 'pending'));

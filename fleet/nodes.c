@@ -1,3 +1,4 @@
+/* fleet/: the nodes row as the fleet writes it for new nodes (nodes.h). */
 #include "nodes.h"
 
 #include <stdlib.h>

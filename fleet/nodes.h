@@ -1,5 +1,9 @@
-/* Rows of the nodes table written by more than one resource (writer thread,
- * inside an apply). */
+/*
+ * The nodes row as the fleet writes it, for the resources that create nodes
+ * (enrollment, iPad registration): writer thread, inside an apply. It lives
+ * in fleet/ because it takes the domain's node_t (store/ does not reach up
+ * into the domain); the function keeps its store_ name for its callers.
+ */
 #ifndef HC_STORE_NODES_H
 #define HC_STORE_NODES_H
 

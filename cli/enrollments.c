@@ -1,0 +1,187 @@
+/*
+ * `hydracluster enrollments create|list|revoke` (usage: cli/commands.c):
+ *   create   POST /api/v1/enrollments; prints the install command for --os
+ *   list     GET /api/v1/enrollments (unspent; never the token)
+ *   revoke   DELETE /api/v1/enrollments/{id}
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "client.h"
+#include "config.h"
+
+static int enr_create(cli_ctx_t *c, const char *name, const char *os, const char *owner, const char *ttl, int auto_approve)
+{
+    json_t *body = json_pack("{s:s, s:s, s:s}", "name", name, "os", os, "owner", owner ? owner : "");
+    if (ttl != NULL) {
+        uint64_t ms;
+        if (config_parse_duration(ttl, &ms) != 0 || ms < 60000 || ms > 720ULL * 3600 * 1000) {
+            fprintf(stderr, "%s: --ttl is a duration from 1m to 720h, such as 24h\n", c->prog);
+            json_decref(body);
+            return CLI_EXIT_USAGE;
+        }
+        json_object_set_new(body, "ttl_s", json_integer((json_int_t)(ms / 1000)));
+    }
+    if (auto_approve)
+        json_object_set_new(body, "auto_approve", json_true());
+    char *s = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (s == NULL)
+        return CLI_EXIT_SERVER;
+    char *raw = NULL;
+    json_t *o = NULL;
+    int rc = cli_call(c, "POST", "/api/v1/enrollments", s, 201, "enrollment", &raw, &o);
+    free(s);
+    if (rc == 0) {
+        if (c->output == CLI_OUT_JSON) {
+            printf("%s\n", raw ? raw : "{}");
+        } else {
+            json_t *install = json_object_get(o, "install");
+            const char *cmd = cli_str(install, strcmp(os, "windows") == 0 ? "windows" : "unix");
+            fprintf(stderr, "enrollment %s for %s (%s), valid until %s; run on the machine%s:\n", cli_str(o, "id"),
+                    name, os, cli_str(o, "expires_at"), strcmp(os, "windows") == 0 ? " in PowerShell as Administrator" : "");
+            /* the command alone on stdout: hydracluster enrollments create … | ssh host sh */
+            printf("%s\n", cmd);
+        }
+    }
+    free(raw);
+    json_decref(o);
+    return rc;
+}
+
+static int enr_list(cli_ctx_t *c)
+{
+    char *raw = NULL;
+    json_t *a = NULL;
+    int rc = cli_call(c, "GET", "/api/v1/enrollments", NULL, 200, "enrollments", &raw, &a);
+    if (rc != 0)
+        return rc;
+    if (c->output == CLI_OUT_JSON) {
+        printf("%s\n", raw ? raw : "[]");
+    } else {
+        static const char *const head[] = {"ID", "NAME", "OS", "OWNER", "CREATED BY", "EXPIRES"};
+        cli_table_t *t = cli_table_new(6, head);
+        size_t i;
+        json_t *e;
+        json_array_foreach(a, i, e)
+        {
+            char ago[32];
+            const char *row[] = {cli_str(e, "id"),    cli_str(e, "name"),       cli_str(e, "os"),
+                                 cli_str(e, "owner"), cli_str(e, "created_by"), cli_ago(cli_str(e, "expires_at"), ago, sizeof(ago))};
+            cli_table_add(t, row);
+        }
+        cli_table_print(t, stdout, 100);
+        cli_table_free(t);
+    }
+    free(raw);
+    json_decref(a);
+    return 0;
+}
+
+static int enr_revoke(cli_ctx_t *c, char **ids, int n)
+{
+    int first = 0;
+    for (int i = 0; i < n; i++) {
+        char esc[300], path[400], what[400];
+        if (cli_escape(c, ids[i], esc, sizeof(esc)) != 0)
+            return CLI_EXIT_USAGE;
+        snprintf(path, sizeof(path), "/api/v1/enrollments/%s", esc);
+        snprintf(what, sizeof(what), "enrollment %s", ids[i]);
+        char *raw = NULL;
+        int rc = cli_call(c, "DELETE", path, NULL, 200, what, &raw, NULL);
+        if (rc == 0) {
+            if (c->output == CLI_OUT_JSON)
+                printf("%s\n", raw ? raw : "{}");
+            else
+                printf("%s revoked: its install command no longer works\n", ids[i]);
+        } else if (first == 0) {
+            first = rc;
+        }
+        free(raw);
+    }
+    return first;
+}
+
+int cli_enrollments_main(int argc, char **argv)
+{
+    static const struct option opts[] = {{"name", required_argument, NULL, 'n'},
+                                         {"os", required_argument, NULL, 'O'},
+                                         {"owner", required_argument, NULL, 'w'},
+                                         {"ttl", required_argument, NULL, 't'},
+                                         {"auto-approve", no_argument, NULL, 'a'},
+                                         CLI_CLIENT_LONG_OPTIONS,
+                                         {0}};
+    cli_ctx_t c;
+    cli_ctx_init(&c, "hydracluster enrollments", "enrollments");
+    const char *name = NULL, *os = NULL, *owner = NULL, *ttl = NULL;
+    int auto_approve = 0, ch;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
+        int h = cli_ctx_option(&c, ch, optarg);
+        if (h < 0)
+            return CLI_EXIT_USAGE;
+        if (h > 0)
+            continue;
+        switch (ch) {
+        case 'n':
+            name = optarg;
+            break;
+        case 'O':
+            os = optarg;
+            break;
+        case 'w':
+            owner = optarg;
+            break;
+        case 't':
+            ttl = optarg;
+            break;
+        case 'a':
+            auto_approve = 1;
+            break;
+        case 'h':
+            cli_usage(stdout, "enrollments");
+            return 0;
+        default:
+            cli_usage(stderr, "enrollments");
+            return CLI_EXIT_USAGE;
+        }
+    }
+    if (optind >= argc) {
+        cli_usage(stderr, "enrollments");
+        return CLI_EXIT_USAGE;
+    }
+    const char *sub = argv[optind];
+    int nargs = argc - optind - 1;
+    int create = strcmp(sub, "create") == 0, list = strcmp(sub, "list") == 0, revoke = strcmp(sub, "revoke") == 0;
+    const char *bad = NULL;
+    if (!create && !list && !revoke)
+        bad = "unknown subcommand (create, list, revoke)";
+    else if (create && (nargs != 0 || name == NULL || os == NULL))
+        bad = "create needs --name N and --os windows|linux|macos";
+    else if (create && strcmp(os, "windows") != 0 && strcmp(os, "linux") != 0 && strcmp(os, "macos") != 0)
+        bad = "--os is windows, linux or macos";
+    else if (!create && (name || os || owner || ttl || auto_approve))
+        bad = "--name, --os, --owner, --ttl and --auto-approve go with create";
+    else if (list && nargs != 0)
+        bad = "list takes no argument";
+    else if (revoke && nargs < 1)
+        bad = "give one or more enrollment ids (enr-…; enrollments list shows them)";
+    else if (c.output == CLI_OUT_IDS)
+        bad = "-o takes table or json";
+    if (bad != NULL) {
+        fprintf(stderr, "hydracluster enrollments %s: %s\n", sub, bad);
+        return CLI_EXIT_USAGE;
+    }
+    int rc = cli_ctx_connect(&c);
+    if (rc == 0) {
+        if (create)
+            rc = enr_create(&c, name, os, owner, ttl, auto_approve);
+        else if (list)
+            rc = enr_list(&c);
+        else
+            rc = enr_revoke(&c, argv + optind + 1, nargs);
+    }
+    cli_ctx_free(&c);
+    return rc;
+}

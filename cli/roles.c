@@ -1,0 +1,202 @@
+/*
+ * `hydracluster roles list|put|delete` (usage: cli/commands.c):
+ *   list     GET /api/v1/roles
+ *   put      PUT /api/v1/roles/{name} {"description", "recipe"}
+ *   delete   DELETE /api/v1/roles/{name}[?force=true]
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "client.h"
+
+#define RECIPE_MAX (64 * 1024)
+
+static int roles_list(cli_ctx_t *c)
+{
+    char *raw = NULL;
+    json_t *a = NULL;
+    int rc = cli_call(c, "GET", "/api/v1/roles", NULL, 200, "roles", &raw, &a);
+    if (rc != 0)
+        return rc;
+    if (c->output == CLI_OUT_JSON) {
+        printf("%s\n", raw ? raw : "[]");
+    } else {
+        static const char *const head[] = {"NAME", "DESCRIPTION", "RECIPE"};
+        cli_table_t *t = cli_table_new(3, head);
+        size_t i;
+        json_t *r;
+        json_array_foreach(a, i, r)
+        {
+            char *recipe = json_dumps(json_object_get(r, "recipe"), JSON_COMPACT);
+            const char *row[] = {cli_str(r, "name"), cli_str(r, "description"), recipe ? recipe : ""};
+            cli_table_add(t, row);
+            free(recipe);
+        }
+        cli_table_print(t, stdout, 100);
+        cli_table_free(t);
+    }
+    free(raw);
+    json_decref(a);
+    return 0;
+}
+
+/* the recipe: a JSON object from path ("-" = stdin); NULL after saying why */
+static json_t *read_recipe(const char *prog, const char *path)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    if (f == NULL) {
+        fprintf(stderr, "%s: cannot read %s\n", prog, path);
+        return NULL;
+    }
+    json_error_t je;
+    json_t *r = json_loadf(f, JSON_REJECT_DUPLICATES, &je);
+    if (f != stdin)
+        fclose(f);
+    if (r == NULL) {
+        fprintf(stderr, "%s: %s: not JSON: %s (line %d)\n", prog, path, je.text, je.line);
+        return NULL;
+    }
+    if (!json_is_object(r)) {
+        fprintf(stderr, "%s: %s: the recipe must be a JSON object\n", prog, path);
+        json_decref(r);
+        return NULL;
+    }
+    return r;
+}
+
+static int roles_put(cli_ctx_t *c, const char *name, const char *description, const char *recipe_path)
+{
+    json_t *body = json_object();
+    if (description != NULL)
+        json_object_set_new(body, "description", json_string(description));
+    if (recipe_path != NULL) {
+        json_t *r = read_recipe(c->prog, recipe_path);
+        if (r == NULL) {
+            json_decref(body);
+            return CLI_EXIT_USAGE;
+        }
+        json_object_set_new(body, "recipe", r);
+    }
+    char *s = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    char esc[300], path[400], what[400];
+    if (s == NULL || strlen(s) > RECIPE_MAX || cli_escape(c, name, esc, sizeof(esc)) != 0) {
+        fprintf(stderr, "%s: the role is too large (at most %d bytes of JSON)\n", c->prog, RECIPE_MAX);
+        free(s);
+        return CLI_EXIT_USAGE;
+    }
+    snprintf(path, sizeof(path), "/api/v1/roles/%s", esc);
+    snprintf(what, sizeof(what), "role %s", name);
+    char *raw = NULL;
+    int rc = cli_call(c, "PUT", path, s, 0, what, &raw, NULL);
+    free(s);
+    if (rc == 0) {
+        if (c->output == CLI_OUT_JSON)
+            printf("%s\n", raw ? raw : "{}");
+        else
+            printf("role %s stored\n", name);
+    }
+    free(raw);
+    return rc;
+}
+
+static int roles_delete(cli_ctx_t *c, const char *name, int force)
+{
+    char esc[300], path[400], what[400];
+    if (cli_escape(c, name, esc, sizeof(esc)) != 0)
+        return CLI_EXIT_USAGE;
+    snprintf(path, sizeof(path), "/api/v1/roles/%s%s", esc, force ? "?force=true" : "");
+    snprintf(what, sizeof(what), "role %s", name);
+    char *raw = NULL;
+    json_t *o = NULL;
+    int rc = cli_call(c, "DELETE", path, NULL, 200, what, &raw, &o);
+    if (rc == 0) {
+        char list[1024];
+        if (c->output == CLI_OUT_JSON)
+            printf("%s\n", raw ? raw : "{}");
+        else if (json_array_size(json_object_get(o, "removed_from")) > 0)
+            printf("role %s deleted; removed from %s\n", name,
+                   cli_join(json_object_get(o, "removed_from"), list, sizeof(list)));
+        else
+            printf("role %s deleted\n", name);
+    } else if (rc == CLI_EXIT_CONFLICT) {
+        fprintf(stderr, "%s: (--force also removes it from those nodes)\n", c->prog);
+    }
+    free(raw);
+    json_decref(o);
+    return rc;
+}
+
+int cli_roles_main(int argc, char **argv)
+{
+    static const struct option opts[] = {{"description", required_argument, NULL, 'D'},
+                                         {"recipe", required_argument, NULL, 'R'},
+                                         {"force", no_argument, NULL, 'f'},
+                                         CLI_CLIENT_LONG_OPTIONS,
+                                         {0}};
+    cli_ctx_t c;
+    cli_ctx_init(&c, "hydracluster roles", "roles");
+    const char *description = NULL, *recipe = NULL;
+    int force = 0, ch;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
+        int h = cli_ctx_option(&c, ch, optarg);
+        if (h < 0)
+            return CLI_EXIT_USAGE;
+        if (h > 0)
+            continue;
+        switch (ch) {
+        case 'D':
+            description = optarg;
+            break;
+        case 'R':
+            recipe = optarg;
+            break;
+        case 'f':
+            force = 1;
+            break;
+        case 'h':
+            cli_usage(stdout, "roles");
+            return 0;
+        default:
+            cli_usage(stderr, "roles");
+            return CLI_EXIT_USAGE;
+        }
+    }
+    if (optind >= argc) {
+        cli_usage(stderr, "roles");
+        return CLI_EXIT_USAGE;
+    }
+    const char *sub = argv[optind];
+    int nargs = argc - optind - 1;
+    int list = strcmp(sub, "list") == 0, put = strcmp(sub, "put") == 0, del = strcmp(sub, "delete") == 0;
+    const char *bad = NULL;
+    if (!list && !put && !del)
+        bad = "unknown subcommand (list, put, delete)";
+    else if (list && nargs != 0)
+        bad = "list takes no argument";
+    else if ((put || del) && nargs != 1)
+        bad = "give one role name";
+    else if (!put && (description || recipe))
+        bad = "--description and --recipe go with put";
+    else if (!del && force)
+        bad = "--force goes with delete";
+    else if (c.output == CLI_OUT_IDS)
+        bad = "-o takes table or json";
+    if (bad != NULL) {
+        fprintf(stderr, "hydracluster roles %s: %s\n", sub, bad);
+        return CLI_EXIT_USAGE;
+    }
+    int rc = cli_ctx_connect(&c);
+    if (rc == 0) {
+        if (list)
+            rc = roles_list(&c);
+        else if (put)
+            rc = roles_put(&c, argv[optind + 1], description, recipe);
+        else
+            rc = roles_delete(&c, argv[optind + 1], force);
+    }
+    cli_ctx_free(&c);
+    return rc;
+}
