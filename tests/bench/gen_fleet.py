@@ -3,7 +3,8 @@
 of migrations/*.sql, created first with `hydracluster migrate`), with the
 spread of a real fleet: ~60 districts, ~600 venues, a handful of versions,
 OS, owners and role sets, unique names, hostnames and addresses; some nodes
-with diagnostics, some with imported extra fields.
+with diagnostics, some with imported extra fields; about 5 % heads (a kiosk
+role and a heads row).
 
 Each node gets a token; the token hash is the server's keyed BLAKE2b
 (server/secret.c: crypto_generichash, 32 bytes, keyed with meta.token_hash_key,
@@ -46,7 +47,9 @@ def main():
     versions = ["v0.23.%d" % i for i in range(8, 12)]
     oses = [("windows", "amd64")] * 8 + [("linux", "amd64"), ("darwin", "arm64")]
     owners = ["ops", "render-team", "events", "lab"]
-    role_sets = ['["render-node"]', '["render-node","hydraguard-air"]', '["hydraheadflatscreen"]', "[]"]
+    # bodies; about 5 % are heads (a kiosk role and their heads row, as after a first start)
+    role_sets = ['["render-node"]', '["render-node","hydraguard-air"]', '["render-node"]', "[]"]
+    heads = []
     providers = ["running", "running", "running", "stopped", ""]
     now = time.time()
     tokens = open(tokens_path, "w") if tokens_path else None
@@ -70,12 +73,16 @@ def main():
             "203.0.%d.%d" % (i // 250 % 256, i % 250 + 1), "10.%d.%d.%d" % (66 + i // 65000, i // 250 % 256, i % 250 + 1),
             "192.168.%d.%d" % (i // 250 % 256, i % 250 + 1), rnd.choice(providers),
             "streaming" if rnd.random() < 0.2 else "idle", diag, extra))
+        if rnd.random() < 0.05:
+            heads.append(node_id)
+            rows[-1] = rows[-1][:10] + ('["hydraheadflatscreen"]',) + rows[-1][11:]
         if tokens:
             tokens.write("%s %s\n" % (node_id, token))
     db.executemany(
         "INSERT INTO nodes (id, token_hash, name, hostname, os, arch, version, owner, district, venue, roles, "
         "approval, enrolled_at, last_seen, ip, wireguard_ip, lan_ip, provider_status, stream_status, diagnostics, "
         "extra) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+    db.executemany("INSERT INTO heads (node_id, status) VALUES (?, 'idle')", [(h,) for h in heads])
     for name in ("render-node", "hydraguard-air", "hydraheadflatscreen"):
         db.execute("INSERT OR IGNORE INTO roles (name, description, recipe) VALUES (?, '', '{}')", (name,))
     db.commit()
