@@ -46,9 +46,10 @@ void api_node_events_list(hc_req_t *r);
 void api_install_sh(hc_req_t *r);
 void api_install_ps1(hc_req_t *r);
 
-/* api/nodes.c */
+/* api/nodes.c (list and get: api/nodes_read.c) */
 void api_nodes_list(hc_req_t *r);
 void api_nodes_get(hc_req_t *r);
+void api_nodes_summary(hc_req_t *r);
 void api_nodes_patch(hc_req_t *r);
 void api_nodes_delete(hc_req_t *r);
 void api_nodes_set_roles(hc_req_t *r);

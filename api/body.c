@@ -29,6 +29,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "node_events.h"
+#include "node_json.h"
 #include "registry.h"
 #include "serve.h"
 #include "softstate.h"
@@ -48,6 +49,50 @@ static json_t *heartbeat_answer(const node_t *n)
                      n->flag_update_node, "update_services", n->flag_update_services, "reprovision",
                      n->flag_reprovision, "flags_generation", (json_int_t)n->flags_generation,
                      "heartbeat_interval_s", (int)serve_config()->nodes.heartbeat_interval_s);
+}
+
+/* The same answer written straight into b, for the common heartbeat (the
+ * hot path of every agent: no jansson tree, no malloc while it fits b's
+ * stack memory); caller holds the nodes lock. Left open: respond_answer_text
+ * adds exec_pending. */
+static void heartbeat_answer_text(node_json_buf_t *b, const node_t *n)
+{
+    int approved = strcmp(n->approval, "approved") == 0;
+    node_json_put(b, "{\"node_id\":", 11);
+    node_json_put_str(b, n->id);
+    node_json_put(b, ",\"approval\":", 12);
+    node_json_put_str(b, n->approval);
+    node_json_put(b, ",\"roles\":[", 10);
+    size_t i, k = 0;
+    json_t *v;
+    if (approved)
+        json_array_foreach(n->roles, i, v)
+        {
+            if (!json_is_string(v))
+                continue;
+            if (k++)
+                node_json_put(b, ",", 1);
+            node_json_put_str(b, json_string_value(v));
+        }
+    char tail[256];
+    int len = snprintf(tail, sizeof(tail),
+                       "],\"flags\":{\"update_node\":%s,\"update_services\":%s,\"reprovision\":%s},"
+                       "\"flags_generation\":%lld,\"heartbeat_interval_s\":%d",
+                       n->flag_update_node ? "true" : "false", n->flag_update_services ? "true" : "false",
+                       n->flag_reprovision ? "true" : "false", (long long)n->flags_generation,
+                       (int)serve_config()->nodes.heartbeat_interval_s);
+    node_json_put(b, tail, (size_t)len);
+}
+
+static void respond_answer_text(hc_req_t *r, const char *node_id, node_json_buf_t *b)
+{
+    char tail[48];
+    int len = snprintf(tail, sizeof(tail), ",\"exec_pending\":%d}\n", registry_exec_pending(node_id));
+    node_json_put(b, tail, (size_t)len);
+    if (b->oom)
+        json_error(r, 500, "internal", "out of memory");
+    else
+        json_respond_text(r, 200, b->p, b->len);
 }
 
 /* answers with the answer built under the lock, plus the exec count, which
@@ -299,7 +344,9 @@ void api_body_heartbeat(hc_req_t *r)
     char name[NODE_TEXT_MAX] = "", district[NODE_TEXT_MAX] = "", venue[NODE_TEXT_MAX] = "";
 
     int64_t now = clock_now();
-    json_t *answer = NULL, *old_diag = NULL;
+    json_t *old_diag = NULL;
+    char mem[1024];
+    node_json_buf_t answer = {.p = mem, .cap = sizeof(mem), .borrowed = 1};
     node_events_pending_t events = {0};
     char prev_stream[NODE_SHORT_MAX];
     flags_op_t op = {.generation = -1};
@@ -310,12 +357,12 @@ void api_body_heartbeat(hc_req_t *r)
         unsigned bits = SOFT_DIRTY_STATE;
         int64_t prev_seen = n->last_seen;
         snprintf(prev_stream, sizeof(prev_stream), "%s", n->stream_status);
-        if (version != NULL)
-            snprintf(n->version, sizeof(n->version), "%s", version);
-        if (stream_status != NULL) /* as reported, known or not: only "idle" is free (eligibility) */
-            snprintf(n->stream_status, sizeof(n->stream_status), "%s", stream_status);
-        if (provider_status != NULL)
-            snprintf(n->provider_status, sizeof(n->provider_status), "%s", provider_status);
+        /* stream_status as reported, known or not: only "idle" is free (eligibility);
+         * out of memory keeps the old values, the agent repeats them in its next heartbeat */
+        if ((version != NULL && intern_set(&n->version, version) != 0) ||
+            (stream_status != NULL && intern_set(&n->stream_status, stream_status) != 0) ||
+            (provider_status != NULL && intern_set(&n->provider_status, provider_status) != 0))
+            log_error("msg=\"out of memory applying a heartbeat\" node=%s", id);
         if (wireguard_ip != NULL) {
             snprintf(n->wireguard_ip, sizeof(n->wireguard_ip), "%s", wireguard_ip);
             bits |= SOFT_DIRTY_WIREGUARD_IP;
@@ -362,7 +409,7 @@ void api_body_heartbeat(hc_req_t *r)
         snprintf(district, sizeof(district), "%s", n->district);
         snprintf(venue, sizeof(venue), "%s", n->venue);
         if (!op.mark_acked && op.generation < 0)
-            answer = heartbeat_answer(n);
+            heartbeat_answer_text(&answer, n);
     }
     lock_give(&registry_nodes_lock);
     node_events_submit(&events);
@@ -370,6 +417,7 @@ void api_body_heartbeat(hc_req_t *r)
     json_decref(diag);
     if (n == NULL) {
         json_decref(op.answer);
+        node_json_buf_free(&answer);
         respond_gone(r);
         return;
     }
@@ -381,10 +429,11 @@ void api_body_heartbeat(hc_req_t *r)
     /* only a session's start or end is a write: other heartbeats stay soft */
     ss_change_t *session = stream_sessions_report(&rep);
     if (!op.mark_acked && op.generation < 0 && session == NULL) {
-        respond_answer(r, id, answer);
+        respond_answer_text(r, id, &answer);
+        node_json_buf_free(&answer);
         return;
     }
-    json_decref(answer); /* (the commit's answer is built after it) */
+    node_json_buf_free(&answer); /* (the commit's answer is built after it) */
     flags_op_t *a = malloc(sizeof(*a));
     if (a == NULL || (deliver_once && op.answer == NULL)) {
         free(a);

@@ -262,10 +262,12 @@ static int enroll_apply(sqlite3 *db, void *arg)
         return rc == SQLITE_DONE ? ENROLL_EBADTOKEN : -1;
     }
     const char *name = (const char *)sqlite3_column_text(st, 0);
-    snprintf(n->name, sizeof(n->name), "%s", name && *name ? name : n->hostname);
-    snprintf(n->owner, sizeof(n->owner), "%s", (const char *)sqlite3_column_text(st, 1));
-    if (n->os[0] == '\0')
-        snprintf(n->os, sizeof(n->os), "%s", (const char *)sqlite3_column_text(st, 2));
+    if (intern_set(&n->name, name && *name ? name : n->hostname) != 0 ||
+        intern_set(&n->owner, (const char *)sqlite3_column_text(st, 1)) != 0 ||
+        (n->os[0] == '\0' && intern_set(&n->os, (const char *)sqlite3_column_text(st, 2)) != 0)) {
+        sqlite3_finalize(st);
+        return -1;
+    }
     snprintf(n->approval, sizeof(n->approval), "%s", sqlite3_column_int(st, 3) ? "approved" : "pending");
     rc = sqlite3_step(st);
     sqlite3_finalize(st);
@@ -288,9 +290,12 @@ static void enroll_publish(void *arg)
 {
     enroll_t *e = arg;
     lock_take(&registry_nodes_lock);
-    registry_node_insert(e->node);
+    int rc = registry_node_insert(e->node);
     lock_give(&registry_nodes_lock);
-    e->node = NULL; /* the registry owns it now */
+    if (rc == 0)
+        e->node = NULL; /* the registry owns it now */
+    else /* stored but not in memory until the next start */
+        log_error("msg=\"out of memory adding node %s to the registry\"", e->node->id);
 }
 
 static void enroll_respond(hc_req_t *r, int status, void *arg)
@@ -368,10 +373,12 @@ void api_enroll(hc_req_t *r)
     secret_token_hash(e->node_token, strlen(e->node_token), h);
     memcpy(n->token_hash, h, SECRET_HASH_LEN);
     n->has_token = 1;
-    snprintf(n->hostname, sizeof(n->hostname), "%s", hostname);
-    snprintf(n->os, sizeof(n->os), "%s", os);
-    snprintf(n->arch, sizeof(n->arch), "%s", arch);
-    snprintf(n->version, sizeof(n->version), "%s", version);
+    if (intern_set(&n->hostname, hostname) != 0 || intern_set(&n->os, os) != 0 || intern_set(&n->arch, arch) != 0 ||
+        intern_set(&n->version, version) != 0) {
+        enroll_free(e);
+        json_error(r, 500, "internal", "out of memory");
+        return;
+    }
     snprintf(n->ip, sizeof(n->ip), "%s", r->client_ip);
     n->enrolled_at = clock_now();
     clock_rfc3339(n->enrolled_at, e->now, sizeof(e->now));

@@ -214,9 +214,12 @@ static void register_publish(void *arg)
 {
     ipad_reg_t *g = arg;
     lock_take(&registry_nodes_lock);
-    registry_node_insert(g->node);
+    int rc = registry_node_insert(g->node);
     lock_give(&registry_nodes_lock);
-    g->node = NULL; /* the registry owns it now */
+    if (rc == 0)
+        g->node = NULL; /* the registry owns it now */
+    else /* stored but not in memory until the next start */
+        log_error("msg=\"out of memory adding node %s to the registry\"", g->node->id);
 }
 
 static void register_respond(hc_req_t *r, int status, void *arg)
@@ -279,11 +282,12 @@ void api_heads_register(hc_req_t *r)
     secret_token_new(g->token);
     secret_token_hash(g->token, strlen(g->token), n->token_hash);
     n->has_token = 1;
-    snprintf(n->name, sizeof(n->name), "%s", name);
-    snprintf(n->hostname, sizeof(n->hostname), "%s", name);
-    snprintf(n->os, sizeof(n->os), "ipados");
-    snprintf(n->district, sizeof(n->district), "%s", district);
-    snprintf(n->venue, sizeof(n->venue), "%s", venue);
+    if (intern_set(&n->name, name) != 0 || intern_set(&n->hostname, name) != 0 || intern_set(&n->os, "ipados") != 0 ||
+        intern_set(&n->district, district) != 0 || intern_set(&n->venue, venue) != 0) {
+        register_free(g);
+        json_error(r, 500, "internal", "out of memory");
+        return;
+    }
     snprintf(n->approval, sizeof(n->approval), "approved");
     snprintf(n->ip, sizeof(n->ip), "%s", r->client_ip);
     n->enrolled_at = clock_now();

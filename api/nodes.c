@@ -1,7 +1,6 @@
 /*
  * Nodes (spec/API.md "Nodes (admin)"):
- *   GET    /api/v1/nodes                 list, with filters
- *   GET    /api/v1/nodes/{id}            one node (admin, or that node itself)
+ *   (GET /api/v1/nodes and GET /api/v1/nodes/{id}: api/nodes_read.c)
  *   PATCH  /api/v1/nodes/{id}            admin metadata
  *   DELETE /api/v1/nodes/{id}            remove it; its token stops working
  *   POST   /api/v1/nodes/{id}/roles      replace its roles (checked against the catalog)
@@ -90,153 +89,6 @@ static void respond_node(hc_req_t *r, const char *id, int status)
     json_respond(r, status, o);
 }
 
-/* ---- GET /api/v1/nodes ---- */
-
-typedef struct {
-    const char *role, *district, *venue, *status, *stream_status;
-    int orphaned; /* -1 any, 0 not orphaned, 1 orphaned */
-    int64_t now;
-    uint64_t offline_after_ms;
-    json_t **items;
-    size_t n, cap;
-    int oom;
-} list_t;
-
-static int list_visit(node_t *n, void *arg)
-{
-    list_t *l = arg;
-    if (l->role && !registry_node_has_role(n, l->role))
-        return 0;
-    if (l->district && strcmp(n->district, l->district) != 0)
-        return 0;
-    if (l->venue && strcmp(n->venue, l->venue) != 0)
-        return 0;
-    if (l->stream_status && strcmp(n->stream_status, l->stream_status) != 0)
-        return 0;
-    if (l->orphaned >= 0 && (n->orphaned_since != 0) != l->orphaned)
-        return 0;
-    json_t *o = node_to_json(n, l->now, l->offline_after_ms);
-    if (o == NULL) {
-        l->oom = 1;
-        return 1;
-    }
-    if (l->status != NULL) {
-        int keep = strcmp(l->status, "pending") == 0
-                       ? strcmp(n->approval, "pending") == 0
-                       : strcmp(json_string_value(json_object_get(o, "node_status")), l->status) == 0;
-        if (!keep) {
-            json_decref(o);
-            return 0;
-        }
-    }
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 64;
-        json_t **items = realloc(l->items, cap * sizeof(*items));
-        if (items == NULL) {
-            json_decref(o);
-            l->oom = 1;
-            return 1;
-        }
-        l->items = items;
-        l->cap = cap;
-    }
-    l->items[l->n++] = o;
-    return 0;
-}
-
-static int by_name_then_id(const void *a, const void *b)
-{
-    json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
-    int c = strcmp(json_string_value(json_object_get(x, "name")), json_string_value(json_object_get(y, "name")));
-    return c ? c : strcmp(json_string_value(json_object_get(x, "id")), json_string_value(json_object_get(y, "id")));
-}
-
-void api_nodes_list(hc_req_t *r)
-{
-    static const char *const allowed[] = {"role", "district", "venue", "status", "stream_status", "orphaned", NULL};
-    char err[256];
-    if (route_query_check(r, allowed, err, sizeof(err)) != 0) {
-        json_error(r, 400, "bad_request", "%s (filters: role, district, venue, status, stream_status, orphaned)", err);
-        return;
-    }
-    const char *orphaned = route_query(r, "orphaned");
-    if (orphaned != NULL && strcmp(orphaned, "true") != 0 && strcmp(orphaned, "false") != 0) {
-        json_error(r, 400, "bad_request", "\"orphaned\" must be true or false");
-        return;
-    }
-    list_t l = {.role = route_query(r, "role"),
-                .district = route_query(r, "district"),
-                .venue = route_query(r, "venue"),
-                .status = route_query(r, "status"),
-                .stream_status = route_query(r, "stream_status"),
-                .orphaned = orphaned == NULL ? -1 : strcmp(orphaned, "true") == 0,
-                .now = clock_now(),
-                .offline_after_ms = offline_after_ms()};
-    if (l.status && strcmp(l.status, "online") != 0 && strcmp(l.status, "offline") != 0 &&
-        strcmp(l.status, "pending") != 0) {
-        json_error(r, 400, "bad_request", "\"status\" must be online, offline or pending");
-        return;
-    }
-    if (l.stream_status && !nodes_stream_status_ok(l.stream_status)) {
-        json_error(r, 400, "bad_request", "\"stream_status\" must be idle, streaming or error");
-        return;
-    }
-    int role_known = 1;
-    if (l.role != NULL) {
-        role_known = 0;
-        if (strlen(l.role) <= ROLE_NAME_MAX) {
-            lock_take_shared(&registry_catalog_lock);
-            role_known = registry_role_find(l.role) != NULL;
-            lock_give(&registry_catalog_lock);
-        }
-    }
-
-    lock_take_shared(&registry_nodes_lock);
-    registry_node_foreach(list_visit, &l);
-    lock_give(&registry_nodes_lock);
-    /* a role that no node holds and the catalog lacks is a typo, not an
-     * empty answer (a node may hold a role the catalog lost: imported) */
-    if (!role_known && l.n == 0 && !l.oom) {
-        free(l.items);
-        json_error(r, 400, "bad_request", "unknown role \"%.64s\": not in the role catalog (GET /api/v1/roles)",
-                   l.role);
-        return;
-    }
-
-    json_t *a = l.oom ? NULL : json_array();
-    if (a != NULL) {
-        if (l.n > 1)
-            qsort(l.items, l.n, sizeof(*l.items), by_name_then_id);
-        for (size_t i = 0; i < l.n; i++) {
-            if (json_array_append_new(a, l.items[i]) != 0) {
-                for (size_t j = i + 1; j < l.n; j++)
-                    json_decref(l.items[j]);
-                json_decref(a);
-                a = NULL;
-                break;
-            }
-        }
-    } else {
-        for (size_t i = 0; i < l.n; i++)
-            json_decref(l.items[i]);
-    }
-    free(l.items);
-    if (a == NULL) {
-        json_error(r, 500, "internal", "out of memory");
-        return;
-    }
-    json_respond(r, 200, a);
-}
-
-/* ---- GET /api/v1/nodes/{id} ---- */
-
-void api_nodes_get(hc_req_t *r)
-{
-    const char *id = node_param(r);
-    if (id != NULL)
-        respond_node(r, id, 200);
-}
-
 /* ---- PATCH /api/v1/nodes/{id} ---- */
 
 typedef struct {
@@ -293,16 +145,24 @@ static void set_text(char *dst, size_t len, const char *v)
         snprintf(dst, len, "%s", v);
 }
 
+/* an interned field; out of memory keeps the old value in memory until the
+ * next start (the committed row has the new one) */
+static void set_interned(const char **field, const char *v, const char *id)
+{
+    if (v != NULL && intern_set(field, v) != 0)
+        log_error("msg=\"out of memory updating node %s in memory\"", id);
+}
+
 static void patch_publish(void *arg)
 {
     patch_t *p = arg;
     lock_take(&registry_nodes_lock);
     node_t *n = registry_node_find(p->id);
     if (n != NULL) {
-        set_text(n->name, sizeof(n->name), p->name);
-        set_text(n->owner, sizeof(n->owner), p->owner);
-        set_text(n->district, sizeof(n->district), p->district);
-        set_text(n->venue, sizeof(n->venue), p->venue);
+        set_interned(&n->name, p->name, p->id);
+        set_interned(&n->owner, p->owner, p->id);
+        set_interned(&n->district, p->district, p->id);
+        set_interned(&n->venue, p->venue, p->id);
         set_text(n->wireguard_ip, sizeof(n->wireguard_ip), p->wireguard_ip);
         set_text(n->lan_ip, sizeof(n->lan_ip), p->lan_ip);
         if (p->drain >= 0)

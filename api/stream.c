@@ -22,6 +22,7 @@
 #include "events.h"
 #include "exec_queue.h"
 #include "jsonio.h"
+#include "log.h"
 #include "registry.h"
 #include "serve.h"
 #include "stream_sessions.h"
@@ -61,7 +62,8 @@ static void stop_publish(void *arg)
     lock_take(&registry_nodes_lock);
     node_t *n = registry_node_find(s->node_id);
     if (n != NULL)
-        snprintf(n->stream_status, sizeof(n->stream_status), "idle");
+        if (intern_set(&n->stream_status, "idle") != 0)
+            log_error("msg=\"out of memory clearing the stream state of %s in memory\"", s->node_id);
     lock_give(&registry_nodes_lock);
     stream_sessions_end_node_publish(s->node_id, SS_STREAM_STOPPED, s->ended, 0);
 }

@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "intern.h"
 #include "lock.h"
 #include "secret.h"
 
@@ -48,14 +49,20 @@ typedef struct node {
     char id[NODE_ID_MAX];
     uint8_t token_hash[SECRET_HASH_LEN];
     int has_token;
-    char name[NODE_TEXT_MAX];
-    char hostname[NODE_TEXT_MAX];
-    char os[NODE_SHORT_MAX];
-    char arch[NODE_SHORT_MAX];
-    char version[NODE_SHORT_MAX];
-    char owner[NODE_TEXT_MAX];
-    char district[NODE_TEXT_MAX];
-    char venue[NODE_TEXT_MAX];
+    /* Text fields are interned strings (fleet/intern.h), never NULL ("" at
+     * least): read them as strings; change one only with intern_set(&n->x,
+     * value), which keeps the reference counts right. */
+    const char *name;
+    const char *hostname;
+    const char *os;
+    const char *arch;
+    const char *version;
+    const char *owner;
+    const char *district;
+    const char *venue;
+    /* roles, diagnostics, extra (and a head's diagnostics and allowed list)
+     * may be shared with other nodes (registry_load shares equal values):
+     * never change one in place, replace it with a new value */
     json_t *roles; /* array of strings */
     char approval[16]; /* pending / approved / rejected */
     int64_t enrolled_at; /* 0 = unknown */
@@ -63,8 +70,8 @@ typedef struct node {
     char ip[NODE_SHORT_MAX];
     char wireguard_ip[NODE_SHORT_MAX];
     char lan_ip[NODE_SHORT_MAX];
-    char provider_status[NODE_SHORT_MAX];
-    char stream_status[NODE_SHORT_MAX];
+    const char *provider_status; /* interned */
+    const char *stream_status;   /* interned */
     int drain;
     int flag_update_node, flag_update_services, flag_reprovision;
     int64_t flags_generation;
@@ -105,7 +112,8 @@ void registry_node_free(node_t *n);
 /* A new head record to hang on node->head (status "idle", no diagnostics,
  * no assignment, empty allowed list), or NULL; registry_node_free frees it. */
 head_rec_t *registry_head_new(void);
-void registry_node_insert(node_t *n);
+/* 0, or -1 out of memory (the node is then not in the table; the caller still owns it) */
+int registry_node_insert(node_t *n);
 void registry_node_remove(node_t *n);
 /* caller holds nodes lock */
 node_t *registry_node_find(const char *id);
@@ -116,6 +124,16 @@ void registry_node_set_token(node_t *n, const uint8_t *hash /* NULL = revoke */)
 typedef int (*registry_node_visit_fn)(node_t *n, void *arg); /* nonzero stops */
 void registry_node_foreach(registry_node_visit_fn fn, void *arg);
 size_t registry_node_count(void);
+/* In id order (strcmp), for keyset paging (caller holds nodes lock, shared
+ * is enough; positions move when nodes come and go, so keep an id, not a
+ * position, across a release): registry_node_seek gives the position of the
+ * first node whose id sorts after `after` (NULL or "" = 0), registry_node_at
+ * the node at a position or NULL past the end. */
+size_t registry_node_seek(const char *after);
+node_t *registry_node_at(size_t i);
+/* Changes whenever any node, head or their indexes may have changed
+ * (lock_generation of the nodes lock; caller holds it, shared is enough). */
+uint64_t registry_nodes_generation(void);
 
 /* Authentication lookups (take the nodes lock themselves, shared). */
 /* 1 and node id copied out when hash is a live node token, else 0 */
@@ -125,7 +143,7 @@ int registry_auth_admin(const uint8_t hash[SECRET_HASH_LEN], char *actor, size_t
 /* 1 when hash is the (current, or within its overlap window, previous) fleet enrollment token */
 int registry_auth_fleet(const uint8_t hash[SECRET_HASH_LEN]);
 
-/* Credentials from config/data dir at start (main thread). */
+/* Credentials (fleet/registry_tokens.c) from config/data dir at start (main thread). */
 void registry_set_config_admin(const uint8_t hash[SECRET_HASH_LEN]);
 
 /* The fleet enrollment token. The registry is its one owner in memory: the
@@ -145,6 +163,8 @@ int registry_admin_token_add(const char *id, const uint8_t hash[SECRET_HASH_LEN]
 /* appends {id, label, created_at} of each active minted token (caller holds nodes lock) */
 void registry_admin_token_list(json_t *array);
 int registry_admin_token_revoke(const char *id); /* 1 revoked, 0 unknown */
+/* forgets every credential (registry_free; caller holds nodes lock exclusively) */
+void registry_tokens_clear(void);
 
 /* The role catalog. Loaded by registry_load; changed only in commit publish
  * callbacks (and at start), so memory follows the roles table. */
@@ -181,7 +201,7 @@ int registry_exec_pending(const char *node_id);
  * The one rule behind node_status, filters and body eligibility. */
 int registry_node_online(const node_t *n, int64_t now, uint64_t offline_after_ms);
 
-/* Serialises a node as the API's node object (caller holds nodes lock). now
+/* Serialises a node as the API's node object (fleet/node_json.c; caller holds nodes lock). now
  * is the wall clock for node_status; offline_after_ms from config. The result
  * is a deep copy: use it after releasing the lock. */
 json_t *node_to_json(const node_t *n, int64_t now, uint64_t offline_after_ms);

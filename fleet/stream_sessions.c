@@ -522,7 +522,8 @@ static void silence_pass(int64_t now, int64_t silence_s)
                 node_t *n = registry_node_find(s.bodies[i].id);
                 /* a heartbeat since then wins: it is not silent any more */
                 if (n != NULL && n->last_seen == s.bodies[i].last_seen) {
-                    snprintf(n->stream_status, sizeof(n->stream_status), "idle");
+                    if (intern_set(&n->stream_status, "idle") != 0)
+                        log_error("msg=\"out of memory setting stream_status idle\" node=%s", n->id);
                     log_warn("msg=\"body silent while streaming: stream_status idle\" node=%s last_seen_s_ago=%lld",
                              n->id, (long long)(now - n->last_seen));
                 }

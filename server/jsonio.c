@@ -25,6 +25,17 @@ void json_respond_raw(h2o_req_t *req, int status, json_t *obj)
     h2o_send_inline(req, buf, len);
 }
 
+void json_respond_text(hc_req_t *r, int status, const char *json, size_t len)
+{
+    h2o_req_t *req = r->req;
+    req->res.status = status;
+    req->res.reason = "";
+    req->res.content_length = len; /* keeps the connection alive: see json_respond_raw */
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, json_ct.base, json_ct.len);
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-store"));
+    h2o_send_inline(req, json, len);
+}
+
 void json_respond(hc_req_t *r, int status, json_t *obj)
 {
     json_respond_raw(r->req, status, obj);

@@ -9,6 +9,9 @@
 
 /* Sends obj with status (steals the reference). */
 void json_respond(hc_req_t *r, int status, json_t *obj);
+/* Sends len bytes that already are one JSON document (and its newline),
+ * with the headers of json_respond; copies them into the request's pool. */
+void json_respond_text(hc_req_t *r, int status, const char *json, size_t len);
 /* Like json_respond on a raw h2o request (before routing). */
 void json_respond_raw(h2o_req_t *req, int status, json_t *obj);
 /* {"error": <printf>, "code": code} with status. */

@@ -162,6 +162,12 @@ void lock_take(hc_lock_t *l)
     if (err)
         die_errno("pthread_rwlock_wrlock", l->name, err);
     record_acquire(l, l->name, l->rank);
+    l->generation++;
+}
+
+uint64_t lock_generation(const hc_lock_t *l)
+{
+    return l->generation;
 }
 
 void lock_take_shared(hc_lock_t *l)

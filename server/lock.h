@@ -16,6 +16,7 @@
  * |  45  | auth_throttle | bearer token failures per address (middleware)      |
  * |  70  | agent_fields | log-once table of unknown agent fields (agent_fields) |
  * |  80  | metrics   | metric registries (metrics)                             |
+ * |  85  | strings   | interned node strings (fleet/intern.c)                  |
  * |  90  | store     | the store writer's input queue (store/writer.c);        |
  * |      |           | innermost: may be taken under any other                 |
  *
@@ -50,6 +51,7 @@ enum {
     LOCK_RANK_AUTH_THROTTLE = 45,
     LOCK_RANK_AGENT_FIELDS = 70,
     LOCK_RANK_METRICS = 80,
+    LOCK_RANK_STRINGS = 85,
     LOCK_RANK_STORE = 90,
 };
 
@@ -57,6 +59,7 @@ typedef struct hc_lock {
     pthread_rwlock_t rw; /* used as a mutex through lock_take / lock_give */
     const char *name;
     int rank;
+    uint64_t generation; /* exclusive acquisitions so far (see lock_generation) */
 } hc_lock_t;
 
 void lock_init(hc_lock_t *l, const char *name, int rank);
@@ -67,6 +70,11 @@ void lock_take(hc_lock_t *l);
 /* shared (readers) */
 void lock_take_shared(hc_lock_t *l);
 void lock_give(hc_lock_t *l);
+/* How many times l was taken exclusively. Every change to what l guards is
+ * made under an exclusive hold, so an unchanged generation means unchanged
+ * data (a change of the number means "maybe changed"): the basis of ETags.
+ * Caller holds l (shared is enough). Restarts at 0 with the process. */
+uint64_t lock_generation(const hc_lock_t *l);
 
 /* A condition variable works with a mutex, so the store queue (the only lock
  * a thread sleeps on) is a plain mutex with the same checking. */

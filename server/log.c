@@ -107,18 +107,73 @@ static size_t logfmt_to_json(const char *src, char *dst, size_t cap)
     return o;
 }
 
+#define LOG_BATCH_MAX 16384
+static __thread struct {
+    int on;
+    size_t len;
+    char buf[LOG_BATCH_MAX];
+} *batch;
+
+static void write_all(const char *p, size_t len)
+{
+    while (len > 0) {
+        ssize_t w = write(STDERR_FILENO, p, len);
+        if (w <= 0)
+            return; /* nowhere left to report a failed log write */
+        p += w;
+        len -= (size_t)w;
+    }
+}
+
+void log_batch_begin(void)
+{
+    if (batch == NULL)
+        batch = calloc(1, sizeof(*batch));
+    if (batch != NULL)
+        batch->on = 1; /* without memory: one write per line, as before */
+}
+
+void log_flush(void)
+{
+    if (batch != NULL && batch->len > 0) {
+        write_all(batch->buf, batch->len);
+        batch->len = 0;
+    }
+}
+
+void log_batch_end(void)
+{
+    log_flush();
+    free(batch);
+    batch = NULL;
+}
+
 void log_write(log_level_t level, const char *fmt, ...)
 {
     if ((int)level < min_level)
         return;
     char pairs[4096], line[8192];
     struct timeval tv;
-    struct tm tm;
     gettimeofday(&tv, NULL);
-    gmtime_r(&tv.tv_sec, &tm);
-    char ts[80];
-    snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-             tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(tv.tv_usec / 1000));
+    /* "2026-11-23T06:31:27." is formatted once per second per thread (every
+     * access line starts with it); the milliseconds are three digits */
+    static __thread time_t ts_sec = -1;
+    static __thread char ts[40];
+    static __thread size_t ts_len;
+    if (tv.tv_sec != ts_sec) {
+        struct tm tm;
+        gmtime_r(&tv.tv_sec, &tm);
+        int k = snprintf(ts, sizeof(ts) - 5, "%04d-%02d-%02dT%02d:%02d:%02d.", tm.tm_year + 1900, tm.tm_mon + 1,
+                         tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        ts_len = k > 0 && (size_t)k < sizeof(ts) - 5 ? (size_t)k : 0;
+        ts_sec = tv.tv_sec;
+    }
+    int ms = (int)(tv.tv_usec / 1000);
+    ts[ts_len] = (char)('0' + ms / 100);
+    ts[ts_len + 1] = (char)('0' + ms / 10 % 10);
+    ts[ts_len + 2] = (char)('0' + ms % 10);
+    ts[ts_len + 3] = 'Z';
+    ts[ts_len + 4] = '\0';
     va_list ap;
     va_start(ap, fmt);
     int m = vsnprintf(pairs, sizeof(pairs), fmt, ap);
@@ -142,8 +197,21 @@ void log_write(log_level_t level, const char *fmt, ...)
         len += (size_t)n < sizeof(line) - len - 1 ? (size_t)n : sizeof(line) - len - 2;
     }
     line[len++] = '\n';
-    ssize_t w = write(STDERR_FILENO, line, len);
-    (void)w; /* nowhere left to report a failed log write */
+    if (batch == NULL || !batch->on) {
+        ssize_t w = write(STDERR_FILENO, line, len);
+        (void)w; /* nowhere left to report a failed log write */
+        return;
+    }
+    if (batch->len + len > sizeof(batch->buf))
+        log_flush();
+    if (len > sizeof(batch->buf)) {
+        write_all(line, len);
+        return;
+    }
+    memcpy(batch->buf + batch->len, line, len);
+    batch->len += len;
+    if (level >= LOG_WARN)
+        log_flush();
 }
 
 const char *log_quote(char *buf, size_t buflen, const char *s)

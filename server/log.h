@@ -4,7 +4,8 @@
  * or the same pairs as one JSON object per line (log.format: json). When
  * stderr is the systemd journal, each line starts with its syslog priority
  * (<3> error … <7> debug) so journalctl can filter by level.
- * Callable from any thread (one write(2) per line, so lines never interleave).
+ * Callable from any thread (one write(2) per line, or per batch of whole
+ * lines, so lines never interleave).
  * Never log a token or any other secret.
  */
 #ifndef HC_LOG_H
@@ -28,6 +29,16 @@ int log_level_parse(const char *s, log_level_t *out);
  * device and inode (systemd sets it for a unit's stdout/stderr); returns 1
  * when on. Main thread, at start. */
 int log_journal_detect(void);
+
+/* Batching, for the HTTP workers' access log: after log_batch_begin, the
+ * calling thread's info and debug lines wait in a per-thread buffer (16 KiB)
+ * until log_flush, which the worker calls once per event-loop turn; a
+ * warning or error flushes at once (with what waits before it, in order).
+ * A crash loses at most the lines of the turn in progress. log_batch_end
+ * flushes and goes back to one write per line. Thread-local: no locks. */
+void log_batch_begin(void);
+void log_flush(void);
+void log_batch_end(void);
 
 #define log_info(...) log_write(LOG_INFO, __VA_ARGS__)
 #define log_warn(...) log_write(LOG_WARN, __VA_ARGS__)

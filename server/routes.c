@@ -40,6 +40,8 @@ const route_t route_table[] = {
     /* nodes */
     {"GET", "/api/v1/nodes", api_nodes_list, AUTH_ADMIN, 0, 0,
      "node objects; filters ?role=&district=&venue=&status=online|offline|pending&stream_status=&orphaned=true|false"},
+    {"GET", "/api/v1/nodes/summary", api_nodes_summary, AUTH_ADMIN, 0, 0,
+     "counts by state, and the districts, venues and roles in use; the list's filters give \"matched\""},
     {"GET", "/api/v1/nodes/{id}", api_nodes_get, AUTH_ADMIN_OR_NODE, 0, 0, "one node object"},
     {"PATCH", "/api/v1/nodes/{id}", api_nodes_patch, AUTH_ADMIN, 16 * KiB, ROUTE_JSON_BODY,
      "admin metadata {name, owner, district, venue, drain, wireguard_ip, lan_ip}"},

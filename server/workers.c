@@ -426,6 +426,7 @@ static void *worker_main(void *arg)
         w->listeners[i] = sock;
     }
     atomic_store(&w->loop_stamp_ms, clock_mono_ms());
+    log_batch_begin(); /* access log lines go out once per loop turn */
     h2o_barrier_wait(&ready_barrier);
 
     uint64_t deadline = 0;
@@ -436,6 +437,7 @@ static void *worker_main(void *arg)
             log_error("msg=\"worker event loop failed\" worker=%u errno=%d", w->index, errno);
             break;
         }
+        log_flush();
         uint64_t now = clock_mono_ms();
         atomic_store(&w->loop_stamp_ms, now);
         if (!h2o_linklist_is_empty(&w->retired_tls))
@@ -451,6 +453,7 @@ static void *worker_main(void *arg)
             }
         }
     }
+    log_batch_end();
     release_retired_tls(w, 1);
     /* connections still open hold their own references (SSL objects) */
     SSL_CTX_free(w->accept_ctx.ssl_ctx);

@@ -30,13 +30,16 @@ static node_t *add_body(fleet_t *f, const char *id, const char *name)
 {
     node_t *b = &f->nodes[f->n];
     memset(b, 0, sizeof(*b));
+    /* registry_node_new's defaults: text fields are never NULL */
+    b->hostname = b->os = b->arch = b->version = b->owner = b->district = b->venue = "";
+    b->provider_status = b->stream_status = "";
     snprintf(b->id, sizeof(b->id), "%s", id);
-    snprintf(b->name, sizeof(b->name), "%s", name);
+    b->name = name;
     snprintf(b->approval, sizeof(b->approval), "approved");
-    snprintf(b->district, sizeof(b->district), "bxl1");
-    snprintf(b->venue, sizeof(b->venue), "cloud-seven");
-    snprintf(b->provider_status, sizeof(b->provider_status), "running");
-    snprintf(b->stream_status, sizeof(b->stream_status), "idle");
+    b->district = "bxl1";
+    b->venue = "cloud-seven";
+    b->provider_status = "running";
+    b->stream_status = "idle";
     b->last_seen = NOW - 10;
     f->ptrs[f->n] = b;
     f->n++;
@@ -46,8 +49,8 @@ static node_t *add_body(fleet_t *f, const char *id, const char *name)
 static node_t *add_head(fleet_t *f, const char *id, const char *district, const char *venue)
 {
     node_t *h = add_body(f, id, id);
-    snprintf(h->district, sizeof(h->district), "%s", district);
-    snprintf(h->venue, sizeof(h->venue), "%s", venue);
+    h->district = district;
+    h->venue = venue;
     head_rec_t *rec = &f->heads[f->n - 1];
     memset(rec, 0, sizeof(*rec));
     snprintf(rec->status, sizeof(rec->status), "idle");
@@ -115,9 +118,9 @@ static void test_each_filter_alone(void **state)
         else if (strcmp(w, "rejected") == 0)
             snprintf(b->approval, sizeof(b->approval), "rejected");
         else if (strcmp(w, "district") == 0)
-            snprintf(b->district, sizeof(b->district), "ams2");
+            b->district = "ams2";
         else if (strcmp(w, "venue") == 0)
-            snprintf(b->venue, sizeof(b->venue), "other-venue");
+            b->venue = "other-venue";
         else if (strcmp(w, "never seen") == 0)
             b->last_seen = 0;
         else if (strcmp(w, "seen too long ago") == 0)
@@ -125,15 +128,15 @@ static void test_each_filter_alone(void **state)
         else if (strcmp(w, "draining") == 0)
             b->drain = 1;
         else if (strcmp(w, "provider down") == 0)
-            snprintf(b->provider_status, sizeof(b->provider_status), "sunshine_api_unreachable");
+            b->provider_status = "sunshine_api_unreachable";
         else if (strcmp(w, "provider unknown") == 0)
-            b->provider_status[0] = '\0';
+            b->provider_status = "";
         else if (strcmp(w, "streaming") == 0)
-            snprintf(b->stream_status, sizeof(b->stream_status), "streaming");
+            b->stream_status = "streaming";
         else if (strcmp(w, "stream status unknown to us") == 0)
-            snprintf(b->stream_status, sizeof(b->stream_status), "starting"); /* only idle is free */
+            b->stream_status = "starting"; /* only idle is free */
         else if (strcmp(w, "owner") == 0) {
-            snprintf(b->owner, sizeof(b->owner), "ops");
+            b->owner = "ops";
             f->owner = "venue-cloud-seven";
         }
         else if (strcmp(w, "orphaned") == 0)
@@ -151,19 +154,19 @@ static void test_boundaries_that_stay_eligible(void **state)
     node_t *h, *b;
     fleet_t *f = base(&h, &b);
     b->last_seen = NOW - 90; /* exactly offline_after: still online, like node_status */
-    b->stream_status[0] = '\0'; /* not reported yet counts as idle */
+    b->stream_status = ""; /* not reported yet counts as idle */
     run(f, h);
     assert_int_equal(reasons_of(f, "node-body"), 0);
     /* a head without a venue takes any venue of its district */
-    h->venue[0] = '\0';
-    snprintf(b->venue, sizeof(b->venue), "elsewhere");
+    h->venue = "";
+    b->venue = "elsewhere";
     run(f, h);
     assert_int_equal(reasons_of(f, "node-body"), 0);
     /* a head without a district only matches bodies without one */
-    h->district[0] = '\0';
+    h->district = "";
     run(f, h);
     assert_int_equal(reasons_of(f, "node-body"), ELIG_OTHER_DISTRICT);
-    b->district[0] = '\0';
+    b->district = "";
     run(f, h);
     assert_int_equal(reasons_of(f, "node-body"), 0);
 }
@@ -197,12 +200,12 @@ static void test_every_reason_at_once(void **state)
     node_t *other = add_head(f, "node-other-head", "x", "y");
     snprintf(other->head->assigned_body_id, sizeof(other->head->assigned_body_id), "node-body");
     snprintf(b->approval, sizeof(b->approval), "pending");
-    snprintf(b->district, sizeof(b->district), "ams2");
-    snprintf(b->venue, sizeof(b->venue), "v");
+    b->district = "ams2";
+    b->venue = "v";
     b->last_seen = 0;
     b->drain = 1;
-    snprintf(b->provider_status, sizeof(b->provider_status), "stopped");
-    snprintf(b->stream_status, sizeof(b->stream_status), "streaming");
+    b->provider_status = "stopped";
+    b->stream_status = "streaming";
     f->owner = "someone-else";
     b->orphaned_since = NOW - 61;
     run(f, h);

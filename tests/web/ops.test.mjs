@@ -130,7 +130,9 @@ test('dashboard: a failed refresh marks the table stale; no green dot from old d
   await p.goto('/?q=ops-stale');
   const row = p.locator(`#nodes tbody tr[data-id="${n.id}"]`);
   await row.locator('.dot.online').waitFor();
-  await p.route('**/api/v1/nodes', (r) => r.fulfill({ status: 503, contentType: 'application/json', body: '{"error":"the store is stopping","code":"unavailable"}' }));
+  // the dashboard asks for a page and the summary (GET /api/v1/nodes?…, /api/v1/nodes/summary?…)
+  const list = (u) => u.pathname === '/api/v1/nodes' || u.pathname === '/api/v1/nodes/summary';
+  await p.route(list, (r) => r.fulfill({ status: 503, contentType: 'application/json', body: '{"error":"the store is stopping","code":"unavailable"}' }));
   await p.click('#refresh');
   await p.locator('#stale:has-text("Refresh failed")').waitFor();
   assert.match(await p.textContent('#stale'), /the store is stopping/);
@@ -138,7 +140,7 @@ test('dashboard: a failed refresh marks the table stale; no green dot from old d
   assert.equal(await row.locator('.dot.online').count(), 0, 'no green dot from stale data');
   assert.equal(await p.locator('#nodes.stale').count(), 1);
   await shots(p, 'dashboard-stale');
-  await p.unroute('**/api/v1/nodes');
+  await p.unroute(list);
   await p.click('#refresh');
   await row.locator('.dot.online').waitFor();
   assert.equal(await p.isHidden('#stale'), true);

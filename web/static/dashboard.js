@@ -1,5 +1,10 @@
-// The dashboard (/): pending approvals on top, then every node with search
-// and filters. Refreshes every 5 s while any node streams, else every 30 s.
+// The dashboard (/): pending approvals on top, then the nodes with search and
+// filters, a page of PAGE at a time. The server filters and pages
+// (GET /api/v1/nodes?…&limit=&after=) and counts (GET /api/v1/nodes/summary),
+// so a refresh moves one page, the counts and the pending cards, never the
+// whole fleet; an unchanged page comes back as 304 from the browser's cache
+// (the server sends ETags). Columns sort the page shown. Refreshes every 5 s
+// while any node streams, else every 30 s.
 // Columns sort; rows can be selected for bulk actions; when a refresh fails
 // the table is marked stale and no dot shows green from old data.
 'use strict';
@@ -8,9 +13,15 @@
   const FAST_S = 5;
   const SLOW_S = 30;
   const FILTERS = ['q', 'status', 'role', 'district', 'venue', 'stream'];
-  let nodes = [];
+  const PAGE = 100;
+  let nodes = []; // the page shown
+  let pendingNodes = [];
+  let summary = null;
+  let cursors = ['']; // after= of each page visited: keyset paging, back by the stack
   let timer = null;
+  let searchTimer = null;
   let loading = false;
+  let again = false;
   let sort = { key: 'name', dir: 'asc' };
   const selected = new Set();
   let stale = false;
@@ -52,27 +63,16 @@
     }
   }
 
-  function matches(n, f) {
-    if (f.status) {
-      if (f.status === 'pending' || f.status === 'rejected') {
-        if (n.approval !== f.status) return false;
-      } else if (f.status === 'draining') {
-        if (!n.drain) return false;
-      } else if (n.node_status !== f.status) {
-        return false;
-      }
-    }
-    const roles = Array.isArray(n.roles) ? n.roles : [];
-    if (f.role && !roles.includes(f.role)) return false;
-    if (f.district && n.district !== f.district) return false;
-    if (f.venue && n.venue !== f.venue) return false;
-    if (f.stream && n.stream_status !== f.stream) return false;
-    if (f.q) {
-      const hay = [n.id, n.name, n.hostname, n.owner, n.district, n.venue, n.ip, n.wireguard_ip, n.lan_ip, n.os,
-        n.version, ...roles].filter(Boolean).join(' ').toLowerCase();
-      if (!f.q.split(/\s+/).every((w) => hay.includes(w))) return false;
-    }
-    return true;
+  // the server's query for the filters (q as typed; stream as the API names it)
+  function query(f) {
+    const p = new URLSearchParams();
+    if (f.q) p.set('q', $('q').value.trim());
+    if (f.status) p.set('status', f.status);
+    if (f.role) p.set('role', f.role);
+    if (f.district) p.set('district', f.district);
+    if (f.venue) p.set('venue', f.venue);
+    if (f.stream) p.set('stream_status', f.stream);
+    return p;
   }
 
   // fills a <select> with the values seen in the data, keeping the choice
@@ -144,29 +144,36 @@
   }
 
   function render() {
-    const f = filterState();
-    const pending = nodes.filter((n) => n.approval === 'pending');
+    const pending = pendingNodes;
     const list = $('pending');
     // keep a card whose action failed (its error stays visible)
     const keep = new Map([...list.children].filter((c) => c.querySelector('[role=alert] p')).map((c) => [c.dataset.id, c]));
     hc.clear(list);
     for (const n of pending) list.append(keep.get(n.id) || pendingCard(n));
-    $('pending-count').textContent = String(pending.length);
-    $('pending-section').hidden = pending.length === 0;
+    const npending = summary ? summary.pending : pending.length;
+    $('pending-count').textContent = String(npending);
+    $('pending-section').hidden = npending === 0;
 
-    fillSelect($('f-role'), nodes.flatMap((n) => (Array.isArray(n.roles) ? n.roles : [])));
-    fillSelect($('f-district'), nodes.map((n) => n.district));
-    fillSelect($('f-venue'), nodes.map((n) => n.venue));
+    fillSelect($('f-role'), summary ? summary.roles : []);
+    fillSelect($('f-district'), summary ? summary.districts : []);
+    fillSelect($('f-venue'), summary ? summary.venues : []);
 
-    const shown = nodes.filter((n) => matches(n, f)).sort(byColumn);
+    const shown = [...nodes].sort(byColumn);
     const tbody = $('nodes').tBodies[0];
     hc.clear(tbody);
     for (const n of shown) tbody.append(nodeRow(n));
+    const total = summary ? summary.total : nodes.length;
+    const matched = summary ? summary.matched : nodes.length;
     $('empty').hidden = shown.length > 0;
-    $('empty').textContent = nodes.length === 0 ? 'No nodes yet: enroll one on the Enroll page.' : 'No nodes match the filters.';
-    const online = nodes.filter((n) => n.node_status === 'online').length;
-    const streaming = nodes.filter((n) => n.stream_status === 'streaming').length;
-    $('summary').textContent = `${shown.length} of ${nodes.length} nodes shown · ${online} online · ${streaming} streaming`;
+    $('empty').textContent = total === 0 ? 'No nodes yet: enroll one on the Enroll page.' : 'No nodes match the filters.';
+    const first = (cursors.length - 1) * PAGE;
+    const range = nodes.length ? `${first + 1}–${first + nodes.length} of ${matched} matching` : `0 of ${matched} matching`;
+    $('summary').textContent = summary
+      ? `${range} · ${total} nodes · ${summary.online} online · ${summary.streaming} streaming`
+      : range;
+    $('prev').disabled = cursors.length <= 1;
+    $('next').disabled = nodes.length < PAGE || first + nodes.length >= matched;
+    $('page-info').textContent = matched > PAGE ? `page ${cursors.length} of ${Math.ceil(matched / PAGE)}` : '';
     $('nodes').classList.toggle('stale', stale);
     // a selected node that is gone (deleted) leaves the selection
     for (const id of [...selected]) if (!nodes.some((n) => n.id === id)) selected.delete(id);
@@ -292,22 +299,44 @@
   }
 
   async function load() {
-    if (loading) return;
+    if (loading) {
+      again = true; // a filter changed meanwhile: load once more when this one ends
+      return;
+    }
     if (document.hidden) {
       // nobody looks: check again later (becoming visible reloads at once)
       schedule(SLOW_S, 'paused while the page is hidden');
       return;
     }
     loading = true;
+    again = false;
     try {
-      const data = await hc.api('GET', '/api/v1/nodes');
+      const q = query(filterState());
+      const page = new URLSearchParams(q);
+      page.set('limit', String(PAGE));
+      const after = cursors[cursors.length - 1];
+      if (after) page.set('after', after);
+      const [s, data] = await Promise.all([
+        hc.api('GET', '/api/v1/nodes/summary?' + q),
+        hc.api('GET', '/api/v1/nodes?' + page),
+      ]);
+      summary = s;
       nodes = hc.arrayOf(data, 'nodes');
+      if (nodes.length === 0 && cursors.length > 1) {
+        // the page emptied (nodes removed or filters changed): back to the first
+        cursors = [''];
+        loading = false;
+        return load();
+      }
+      pendingNodes = summary.pending > 0
+        ? hc.arrayOf(await hc.api('GET', `/api/v1/nodes?status=pending&limit=${PAGE}`), 'nodes')
+        : [];
       stale = false;
       lastOk = new Date();
       $('stale').hidden = true;
       hc.clearErrors();
       render();
-      const streaming = nodes.some((n) => n.stream_status === 'streaming');
+      const streaming = summary.streaming > 0;
       schedule(streaming ? FAST_S : SLOW_S, streaming ? 'a node is streaming' : 'nothing streams');
     } catch (e) {
       hc.clearErrors();
@@ -318,13 +347,31 @@
     } finally {
       loading = false;
     }
+    if (again) load();
+  }
+
+  // a filter changed: first page, in the address, from the server (typing waits for a pause)
+  function filtersChanged(e) {
+    saveFilters();
+    cursors = [''];
+    clearTimeout(searchTimer);
+    if (e && e.target && e.target.id === 'q') searchTimer = setTimeout(load, 250);
+    else load();
   }
 
   document.addEventListener('DOMContentLoaded', () => {
     loadFilters();
     sort = hc.sortable($('nodes'), () => render(), sort);
     setupBulk();
-    $('filters').addEventListener('input', () => { saveFilters(); render(); });
+    $('filters').addEventListener('input', filtersChanged);
+    $('next').addEventListener('click', () => {
+      if (nodes.length) cursors.push(nodes[nodes.length - 1].id);
+      load();
+    });
+    $('prev').addEventListener('click', () => {
+      if (cursors.length > 1) cursors.pop();
+      load();
+    });
     $('filters').addEventListener('submit', (e) => e.preventDefault());
     $('refresh').addEventListener('click', () => load());
     document.addEventListener('visibilitychange', () => { if (!document.hidden) load(); });
