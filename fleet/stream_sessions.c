@@ -600,7 +600,11 @@ static int judge_orphan(node_t *n, void *arg)
     const char *id = n->id;
     if (o->nfed > 0 && bsearch(&id, o->fed, o->nfed, sizeof(*o->fed), cmp_str) != NULL)
         quiet_since = o->now; /* a head without session ids streams from it */
-    if (o->now - quiet_since >= o->orphan_s) {
+    /* times are whole seconds: a head report late in the previous second is
+     * less than orphan_after ago even when the difference reads orphan_after,
+     * so only a difference past it counts (else a head reporting every few
+     * hundred ms could look absent to a pass early in each second) */
+    if (o->now - quiet_since > o->orphan_s) {
         if (n->orphaned_since == 0) {
             n->orphaned_since = quiet_since;
             log_warn("msg=\"body orphaned: streaming with no head\" node=%s session=%s since_s_ago=%lld", n->id,
