@@ -639,7 +639,8 @@ static void test_completion(void **state)
     r = hc_env(NULL, "completion", "zsh", NULL);
     expect_code(&r, 0);
     assert_true(strncmp(r.out, "#compdef hydracluster\n", 22) == 0);
-    if (access("/usr/bin/zsh", X_OK) == 0 || access("/bin/zsh", X_OK) == 0) {
+    /* zsh is in ./dev's test packages: the script must at least parse there */
+    {
         snprintf(script, sizeof(script), "%s/_hydracluster", srv->dir);
         f = fopen(script, "w");
         fputs(r.out, f);
