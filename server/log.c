@@ -239,17 +239,40 @@ size_t log_quote_n(char *buf, size_t buflen, const char *s, size_t slen)
 {
     if (buflen == 0)
         return 0;
-    int bare = slen > 0;
-    for (size_t i = 0; i < slen && bare; i++) {
+    const char *nul = slen > 0 ? memchr(s, '\0', slen) : NULL;
+    size_t n = nul != NULL ? (size_t)(nul - s) : slen;
+    /* one pass classifies the text (this runs three times per access
+     * line): copy = every byte goes out as it is once quoted; bare = no
+     * quotes needed (as log_quote: bytes from 0x80 up are quoted, kept) */
+    int copy = 1, bare = slen > 0 && nul == NULL;
+    for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        /* as log_quote: bytes from 0x80 up count as unsafe (quoted, kept) */
-        if (c <= ' ' || c >= 0x7f || c == '"' || c == '=' || c == '\\')
-            bare = 0;
+        if (c > ' ' && c < 0x7f && c != '"' && c != '\\' && c != '=')
+            continue;
+        bare = 0;
+        if (c < ' ' || c == 0x7f || c == '"' || c == '\\') {
+            copy = 0;
+            break;
+        }
+    }
+    /* the common cases in one memcpy, when nothing is cut (the loop below
+     * keeps the last bytes of buf for an escape and the closing quote) */
+    if (bare && n + 3 <= buflen) {
+        memcpy(buf, s, n);
+        buf[n] = '\0';
+        return n;
+    }
+    if (copy && !bare && n + 4 <= buflen) {
+        buf[0] = '"';
+        memcpy(buf + 1, s, n);
+        buf[n + 1] = '"';
+        buf[n + 2] = '\0';
+        return n + 2;
     }
     size_t o = 0;
     if (!bare && o + 1 < buflen)
         buf[o++] = '"';
-    for (size_t i = 0; i < slen && s[i] != '\0' && o + 3 < buflen; i++) {
+    for (size_t i = 0; i < n && o + 3 < buflen; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c == '"' || c == '\\') {
             buf[o++] = '\\';
