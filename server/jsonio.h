@@ -21,13 +21,6 @@ void json_error_raw(h2o_req_t *req, int status, const char *code, const char *ms
 /* Parses a request body: duplicate keys rejected, depth capped at
  * JSON_MAX_DEPTH, must be an object. NULL with a message in err otherwise. */
 json_t *json_parse_body(const char *data, size_t len, char *err, size_t errlen);
-/* The fast path json_parse_body tries first: a flat object whose members
- * are plain strings (printable ASCII, no escapes), small non-negative
- * integers, true, false or null, each key once. Anything else, valid or
- * not, gives NULL (json_parse_body then asks jansson), so what it accepts
- * jansson accepts as the same object: no change to what is tolerated or
- * refused. */
-json_t *json_parse_flat(const char *data, size_t len);
 
 /* Reads an integer member without truncation: 1 found and in [min,max], 0
  * absent (or null), -1 wrong type or out of range (err filled). */
