@@ -30,6 +30,7 @@
 #include "metrics.h"
 #include "node_events.h"
 #include "node_json.h"
+#include "str.h"
 #include "registry.h"
 #include "serve.h"
 #include "softstate.h"
@@ -49,6 +50,14 @@ static json_t *heartbeat_answer(const node_t *n)
                      n->flag_update_node, "update_services", n->flag_update_services, "reprovision",
                      n->flag_reprovision, "flags_generation", (json_int_t)n->flags_generation,
                      "heartbeat_interval_s", (int)serve_config()->nodes.heartbeat_interval_s);
+}
+
+static void put_bool(node_json_buf_t *b, int v)
+{
+    if (v)
+        node_json_put(b, "true", 4);
+    else
+        node_json_put(b, "false", 5);
 }
 
 /* The same answer written straight into b, for the common heartbeat (the
@@ -74,21 +83,26 @@ static void heartbeat_answer_text(node_json_buf_t *b, const node_t *n)
                 node_json_put(b, ",", 1);
             node_json_put_str(b, json_string_value(v));
         }
-    char tail[256];
-    int len = snprintf(tail, sizeof(tail),
-                       "],\"flags\":{\"update_node\":%s,\"update_services\":%s,\"reprovision\":%s},"
-                       "\"flags_generation\":%lld,\"heartbeat_interval_s\":%d",
-                       n->flag_update_node ? "true" : "false", n->flag_update_services ? "true" : "false",
-                       n->flag_reprovision ? "true" : "false", (long long)n->flags_generation,
-                       (int)serve_config()->nodes.heartbeat_interval_s);
-    node_json_put(b, tail, (size_t)len);
+    /* the rest by hand: snprintf showed in the heartbeat's profile */
+    node_json_put(b, "],\"flags\":{\"update_node\":", 25);
+    put_bool(b, n->flag_update_node);
+    node_json_put(b, ",\"update_services\":", 19);
+    put_bool(b, n->flag_update_services);
+    node_json_put(b, ",\"reprovision\":", 15);
+    put_bool(b, n->flag_reprovision);
+    node_json_put(b, "},\"flags_generation\":", 21);
+    char num[24];
+    node_json_put(b, num, str_from_int(num, (long long)n->flags_generation));
+    node_json_put(b, ",\"heartbeat_interval_s\":", 24);
+    node_json_put(b, num, str_from_int(num, (long long)(int)serve_config()->nodes.heartbeat_interval_s));
 }
 
 static void respond_answer_text(hc_req_t *r, const char *node_id, node_json_buf_t *b)
 {
-    char tail[48];
-    int len = snprintf(tail, sizeof(tail), ",\"exec_pending\":%d}\n", registry_exec_pending(node_id));
-    node_json_put(b, tail, (size_t)len);
+    char num[24];
+    node_json_put(b, ",\"exec_pending\":", 16);
+    node_json_put(b, num, str_from_int(num, registry_exec_pending(node_id)));
+    node_json_put(b, "}\n", 2);
     if (b->oom)
         json_error(r, 500, "internal", "out of memory");
     else
@@ -356,7 +370,7 @@ void api_body_heartbeat(hc_req_t *r)
     if (n != NULL) {
         unsigned bits = SOFT_DIRTY_STATE;
         int64_t prev_seen = n->last_seen;
-        snprintf(prev_stream, sizeof(prev_stream), "%s", n->stream_status);
+        str_copy(prev_stream, sizeof(prev_stream), n->stream_status);
         /* stream_status as reported, known or not: only "idle" is free (eligibility);
          * out of memory keeps the old values, the agent repeats them in its next heartbeat */
         if ((version != NULL && intern_set(&n->version, version) != 0) ||
@@ -364,11 +378,11 @@ void api_body_heartbeat(hc_req_t *r)
             (provider_status != NULL && intern_set(&n->provider_status, provider_status) != 0))
             log_error("msg=\"out of memory applying a heartbeat\" node=%s", id);
         if (wireguard_ip != NULL) {
-            snprintf(n->wireguard_ip, sizeof(n->wireguard_ip), "%s", wireguard_ip);
+            str_copy(n->wireguard_ip, sizeof(n->wireguard_ip), wireguard_ip);
             bits |= SOFT_DIRTY_WIREGUARD_IP;
         }
         if (lan_ip != NULL) {
-            snprintf(n->lan_ip, sizeof(n->lan_ip), "%s", lan_ip);
+            str_copy(n->lan_ip, sizeof(n->lan_ip), lan_ip);
             bits |= SOFT_DIRTY_LAN_IP;
         }
         if (unknown > 0 && diag == NULL)
@@ -380,7 +394,7 @@ void api_body_heartbeat(hc_req_t *r)
             n->diagnostics = diag;
             diag = NULL;
         }
-        snprintf(n->ip, sizeof(n->ip), "%s", r->client_ip);
+        str_copy(n->ip, sizeof(n->ip), r->client_ip);
         n->last_seen = now;
         softstate_mark(n, bits);
         node_events_heartbeat(n, prev_seen, prev_stream, now, serve_config()->nodes.offline_after_ms, &events);
@@ -405,9 +419,9 @@ void api_body_heartbeat(hc_req_t *r)
             rep.kind = SS_REPORT_NONE; /* a status this server does not know (a newer agent's) ends nothing */
         else if (session_id != NULL && (rep.is_head || streaming))
             rep.kind = SS_REPORT_SESSION;
-        snprintf(name, sizeof(name), "%s", n->name);
-        snprintf(district, sizeof(district), "%s", n->district);
-        snprintf(venue, sizeof(venue), "%s", n->venue);
+        str_copy(name, sizeof(name), n->name);
+        str_copy(district, sizeof(district), n->district);
+        str_copy(venue, sizeof(venue), n->venue);
         if (!op.mark_acked && op.generation < 0)
             heartbeat_answer_text(&answer, n);
     }

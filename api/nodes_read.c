@@ -34,6 +34,7 @@
 #include "node_json.h"
 #include "registry.h"
 #include "serve.h"
+#include "str.h"
 
 #define LIST_BATCH_BYTES (64 * 1024) /* one send */
 #define LIST_BATCH_SCAN 4096         /* nodes looked at per lock hold */
@@ -232,9 +233,20 @@ static void body_etag(char out[64], char kind, const char *body, size_t len, uns
     pthread_once(&boot_once, boot_init);
     uint8_t h[crypto_shorthash_BYTES];
     crypto_shorthash(h, (const unsigned char *)body, len, etag_key);
-    char hex[2 * sizeof(h) + 1];
-    sodium_bin2hex(hex, sizeof(hex), h, sizeof(h));
-    snprintf(out, 64, "\"%c%08x%s%u\"", kind, boot_id, hex, flag);
+    /* "\"%c%08x%s%u\"" by hand: snprintf cost more than the hash */
+    static const char hexdig[] = "0123456789abcdef";
+    size_t o = 0;
+    out[o++] = '"';
+    out[o++] = kind;
+    for (int shift = 28; shift >= 0; shift -= 4)
+        out[o++] = hexdig[(boot_id >> shift) & 15];
+    for (size_t i = 0; i < sizeof(h); i++) {
+        out[o++] = hexdig[h[i] >> 4];
+        out[o++] = hexdig[h[i] & 15];
+    }
+    o += str_from_int(out + o, flag);
+    out[o++] = '"';
+    out[o] = '\0';
 }
 
 static void add_header(h2o_req_t *req, const h2o_token_t *token, const char *value)

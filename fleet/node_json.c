@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "clock.h"
+#include "str.h"
 
 void node_json_buf_free(node_json_buf_t *b)
 {
@@ -218,9 +219,9 @@ void node_json_append(node_json_buf_t *b, const node_t *n, int64_t now, uint64_t
         PUT_LIT(b, "\"reprovision\"");
     }
     PUT_LIT(b, "]");
-    char num[32];
-    int len = snprintf(num, sizeof(num), ",\"flags_generation\":%" PRId64, n->flags_generation);
-    node_json_put(b, num, (size_t)len);
+    PUT_KEY(b, "flags_generation");
+    char num[24];
+    node_json_put(b, num, str_from_int(num, (long long)n->flags_generation));
     PUT_KEY(b, "is_head");
     put_bool(b, n->head != NULL);
     if (json_object_size(n->diagnostics) > 0) {

@@ -9,6 +9,7 @@
 #include "clock.h"
 #include "fleet_metrics.h"
 #include "log.h"
+#include "str.h"
 
 hc_lock_t registry_catalog_lock;
 hc_lock_t registry_nodes_lock;
@@ -319,7 +320,7 @@ int registry_auth_node(const uint8_t hash[SECRET_HASH_LEN], char *node_id, size_
     lock_take_shared(&registry_nodes_lock);
     node_t *n = registry_node_find_by_token(hash);
     if (n != NULL && strcmp(n->approval, "rejected") != 0) {
-        snprintf(node_id, idlen, "%s", n->id);
+        str_copy(node_id, idlen, n->id);
         found = 1;
     }
     lock_give(&registry_nodes_lock);

@@ -9,6 +9,7 @@
 
 #include "clock.h"
 #include "registry.h"
+#include "str.h"
 
 typedef struct admin_token {
     char id[NODE_ID_MAX];
@@ -44,7 +45,7 @@ int registry_auth_admin(const uint8_t hash[SECRET_HASH_LEN], char *actor, size_t
     int found = 0;
     lock_take_shared(&registry_nodes_lock);
     if (have_config_admin && secret_hash_equal(config_admin_hash, hash)) {
-        snprintf(actor, actorlen, "admin:config");
+        str_copy(actor, actorlen, "admin:config");
         found = 1;
     }
     for (admin_token_t *t = admin_tokens; t != NULL && !found; t = t->next) {

@@ -12,6 +12,7 @@
 #include "node_events.h"
 #include "serve.h"
 #include "store.h"
+#include "str.h"
 
 /* set when some node was marked since the last flush took its copies: lets
  * an idle server skip the (empty) transaction every second */
@@ -46,7 +47,7 @@ void softstate_node_seen(const char *id, const char *client_ip)
     node_t *n = registry_node_find(id);
     if (n != NULL) {
         int64_t prev_seen = n->last_seen;
-        snprintf(n->ip, sizeof(n->ip), "%s", client_ip);
+        str_copy(n->ip, sizeof(n->ip), client_ip);
         n->last_seen = now;
         softstate_mark(n, SOFT_DIRTY_STATE);
         node_events_heartbeat(n, prev_seen, n->stream_status, now, serve_config()->nodes.offline_after_ms, &events);

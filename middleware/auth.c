@@ -17,6 +17,7 @@
 #include "registry.h"
 #include "secret.h"
 #include "serve.h"
+#include "str.h"
 #include "login_sessions.h"
 
 /* server.metrics_token: read-only, /metrics only (set once before the
@@ -71,7 +72,9 @@ static void identify(hc_req_t *r, h2o_iovec_t tok, int want_fleet)
         r->auth.cred = CRED_ADMIN;
     } else if (registry_auth_node(h, r->auth.node_id, sizeof(r->auth.node_id))) {
         r->auth.cred = CRED_NODE;
-        snprintf(r->auth.actor, sizeof(r->auth.actor), "node:%s", r->auth.node_id);
+        /* "node:<id>" (no snprintf: every agent request passes here) */
+        memcpy(r->auth.actor, "node:", 5);
+        str_copy(r->auth.actor + 5, sizeof(r->auth.actor) - 5, r->auth.node_id);
     } else if (want_fleet && registry_auth_fleet(h)) {
         r->auth.cred = CRED_FLEET;
         snprintf(r->auth.actor, sizeof(r->auth.actor), "fleet");

@@ -9,6 +9,7 @@
 
 #include "middleware.h"
 #include "serve.h"
+#include "str.h"
 
 /* Request ids are 8 random bytes each, drawn from a per-thread pool that is
  * refilled 4 KiB at a time: a getrandom(2) per request was ~5% of the CPU
@@ -26,13 +27,14 @@ static void request_id_new(char *out, size_t outlen)
     }
     id_pool_left -= 8;
     const uint8_t *b = id_pool + id_pool_left;
-    char hex[17];
+    /* "req-" and 16 hex digits, without snprintf (every request) */
+    char id[21] = "req-";
     for (int i = 0; i < 8; i++) {
-        hex[2 * i] = hexdig[b[i] >> 4];
-        hex[2 * i + 1] = hexdig[b[i] & 15];
+        id[4 + 2 * i] = hexdig[b[i] >> 4];
+        id[4 + 2 * i + 1] = hexdig[b[i] & 15];
     }
-    hex[16] = '\0';
-    snprintf(out, outlen, "req-%s", hex);
+    id[20] = '\0';
+    str_copy(out, outlen, id);
 }
 
 static int id_ok(const char *s, size_t len)
@@ -55,7 +57,17 @@ static void peer_ip(h2o_req_t *req, char *out, size_t outlen)
     out[0] = '\0';
     if (len == 0)
         return;
-    if (ss.ss_family == AF_INET)
+    if (ss.ss_family == AF_INET && outlen >= INET_ADDRSTRLEN) {
+        /* dotted quad by hand: glibc's inet_ntop formats with sprintf */
+        const uint8_t *a = (const uint8_t *)&((struct sockaddr_in *)&ss)->sin_addr;
+        size_t o = 0;
+        for (int i = 0; i < 4; i++) {
+            if (i > 0)
+                out[o++] = '.';
+            o += str_from_int(out + o, a[i]);
+        }
+        out[o] = '\0';
+    } else if (ss.ss_family == AF_INET)
         inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, out, (socklen_t)outlen);
     else if (ss.ss_family == AF_INET6)
         inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, out, (socklen_t)outlen);

@@ -152,7 +152,21 @@ void log_write(log_level_t level, const char *fmt, ...)
 {
     if ((int)level < min_level)
         return;
-    char pairs[4096], line[8192];
+    char pairs[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    int m = vsnprintf(pairs, sizeof(pairs), fmt, ap);
+    va_end(ap);
+    if (m < 0)
+        pairs[0] = '\0';
+    log_write_pairs(level, pairs, strlen(pairs));
+}
+
+void log_write_pairs(log_level_t level, const char *pairs, size_t plen)
+{
+    if ((int)level < min_level)
+        return;
+    char line[8192];
     struct timeval tv;
     gettimeofday(&tv, NULL);
     /* "2026-11-23T06:31:27." is formatted once per second per thread (every
@@ -174,27 +188,34 @@ void log_write(log_level_t level, const char *fmt, ...)
     ts[ts_len + 2] = (char)('0' + ms % 10);
     ts[ts_len + 3] = 'Z';
     ts[ts_len + 4] = '\0';
-    va_list ap;
-    va_start(ap, fmt);
-    int m = vsnprintf(pairs, sizeof(pairs), fmt, ap);
-    va_end(ap);
-    if (m < 0)
-        pairs[0] = '\0';
     size_t len = 0;
     if (journal) {
         line[len++] = '<';
         line[len++] = level_prio[level];
         line[len++] = '>';
     }
-    int n;
     if (format == LOG_FORMAT_JSON) {
-        n = snprintf(line + len, sizeof(line) - len, "{\"ts\":\"%s\",\"level\":\"%s\"", ts, level_names[level]);
+        int n = snprintf(line + len, sizeof(line) - len, "{\"ts\":\"%s\",\"level\":\"%s\"", ts, level_names[level]);
         len += (size_t)n;
         len += logfmt_to_json(pairs, line + len, sizeof(line) - len - 2);
         line[len++] = '}';
     } else {
-        n = snprintf(line + len, sizeof(line) - len - 1, "ts=%s level=%s %s", ts, level_names[level], pairs);
-        len += (size_t)n < sizeof(line) - len - 1 ? (size_t)n : sizeof(line) - len - 2;
+        /* "ts=<ts> level=<name> <pairs>" by hand: this runs for every
+         * request (the access line), and vfprintf showed in its profile */
+        const char *name = level_names[level];
+        size_t nlen = strlen(name), tlen = ts_len + 4;
+        memcpy(line + len, "ts=", 3);
+        memcpy(line + len + 3, ts, tlen);
+        len += 3 + tlen;
+        memcpy(line + len, " level=", 7);
+        memcpy(line + len + 7, name, nlen);
+        len += 7 + nlen;
+        line[len++] = ' ';
+        size_t room = sizeof(line) - len - 1; /* the newline */
+        if (plen > room)
+            plen = room;
+        memcpy(line + len, pairs, plen);
+        len += plen;
     }
     line[len++] = '\n';
     if (batch == NULL || !batch->on) {
@@ -212,6 +233,61 @@ void log_write(log_level_t level, const char *fmt, ...)
     batch->len += len;
     if (level >= LOG_WARN)
         log_flush();
+}
+
+size_t log_quote_n(char *buf, size_t buflen, const char *s, size_t slen)
+{
+    if (buflen == 0)
+        return 0;
+    const char *nul = slen > 0 ? memchr(s, '\0', slen) : NULL;
+    size_t n = nul != NULL ? (size_t)(nul - s) : slen;
+    /* one pass classifies the text (this runs three times per access
+     * line): copy = every byte goes out as it is once quoted; bare = no
+     * quotes needed (as log_quote: bytes from 0x80 up are quoted, kept) */
+    int copy = 1, bare = slen > 0 && nul == NULL;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c > ' ' && c < 0x7f && c != '"' && c != '\\' && c != '=')
+            continue;
+        bare = 0;
+        if (c < ' ' || c == 0x7f || c == '"' || c == '\\') {
+            copy = 0;
+            break;
+        }
+    }
+    /* the common cases in one memcpy, when nothing is cut (the loop below
+     * keeps the last bytes of buf for an escape and the closing quote) */
+    if (bare && n + 3 <= buflen) {
+        memcpy(buf, s, n);
+        buf[n] = '\0';
+        return n;
+    }
+    if (copy && !bare && n + 4 <= buflen) {
+        buf[0] = '"';
+        memcpy(buf + 1, s, n);
+        buf[n + 1] = '"';
+        buf[n + 2] = '\0';
+        return n + 2;
+    }
+    size_t o = 0;
+    if (!bare && o + 1 < buflen)
+        buf[o++] = '"';
+    for (size_t i = 0; i < n && o + 3 < buflen; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') {
+            buf[o++] = '\\';
+            buf[o++] = (char)c;
+        } else if (c == '\n') {
+            buf[o++] = '\\';
+            buf[o++] = 'n';
+        } else if (c >= ' ' && c != 0x7f) {
+            buf[o++] = (char)c;
+        }
+    }
+    if (!bare && o + 1 < buflen)
+        buf[o++] = '"';
+    buf[o] = '\0';
+    return o;
 }
 
 const char *log_quote(char *buf, size_t buflen, const char *s)

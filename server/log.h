@@ -18,6 +18,9 @@ typedef enum { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR, LOG_FATAL } log_level_t
 
 /* fmt produces the key=value pairs after level= (including msg="..."). */
 void log_write(log_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The same with the pairs already formatted (pairs[plen] is '\0'): for the
+ * access line, built without printf on every request. */
+void log_write_pairs(log_level_t level, const char *pairs, size_t plen);
 void log_set_min_level(log_level_t level);
 
 typedef enum { LOG_FORMAT_LOGFMT, LOG_FORMAT_JSON } log_format_t;
@@ -48,5 +51,8 @@ void log_batch_end(void);
 /* Writes s into buf as a logfmt value: bare when safe, else quoted with \" \\ \n
  * escaped; control bytes dropped. Returns buf. */
 const char *log_quote(char *buf, size_t buflen, const char *s);
+/* log_quote of the first slen bytes of s (up to a NUL among them); returns
+ * the length written (buf is NUL-terminated). */
+size_t log_quote_n(char *buf, size_t buflen, const char *s, size_t slen);
 
 #endif
