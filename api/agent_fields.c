@@ -2,6 +2,7 @@
 
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lock.h"
@@ -139,4 +140,17 @@ int agent_fields_init(void)
 {
     lock_init(&seen_lock, "agent_fields", LOCK_RANK_AGENT_FIELDS);
     return metrics_register_collector(collect);
+}
+
+json_t *agent_fields_diag_value(json_t *v, size_t max_len)
+{
+    if (json_is_string(v))
+        return json_string_length(v) <= max_len ? json_copy(v) : NULL;
+    if (json_is_number(v) || json_is_boolean(v)) {
+        char *t = json_dumps(v, JSON_ENCODE_ANY);
+        json_t *s = t ? json_string(t) : NULL;
+        free(t);
+        return s;
+    }
+    return NULL;
 }

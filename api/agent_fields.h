@@ -47,6 +47,11 @@ int agent_fields_known(const char *name, const char *const *known);
  * because of its type or value; why is a short reason for the log. */
 void agent_fields_invalid(agent_ep_t ep, const char *who, const char *field, const char *why);
 
+/* One diagnostics value as agents send it, as a string: strings as they are
+ * (NULL when longer than max_len bytes), numbers and booleans as their JSON
+ * text; NULL for anything else or out of memory. A new reference. */
+json_t *agent_fields_diag_value(json_t *v, size_t max_len);
+
 /* Totals since start, for tests of this module. */
 unsigned long agent_fields_unknown_total(agent_ep_t ep);
 unsigned long agent_fields_invalid_total(agent_ep_t ep);

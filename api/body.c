@@ -265,21 +265,6 @@ static const char *get_short(hc_req_t *r, const char *key, int ip)
     return NULL;
 }
 
-/* A diagnostics value as a string: strings as they are, numbers and booleans
- * as their JSON text; NULL for anything else. */
-static json_t *diag_value(json_t *v)
-{
-    if (json_is_string(v))
-        return json_string_length(v) <= DIAG_MAX_VALUE ? json_copy(v) : NULL;
-    if (json_is_number(v) || json_is_boolean(v)) {
-        char *t = json_dumps(v, JSON_ENCODE_ANY);
-        json_t *s = t ? json_string(t) : NULL;
-        free(t);
-        return s;
-    }
-    return NULL;
-}
-
 static int diag_key_ok(const char *k)
 {
     return k[0] != '\0' && strlen(k) <= DIAG_MAX_KEY && nodes_text_ok(k);
@@ -304,7 +289,8 @@ static json_t *get_diagnostics(hc_req_t *r)
     json_object_foreach(d, k, v)
     {
         json_t *s = NULL;
-        if (out == NULL || json_object_size(out) >= DIAG_MAX_KEYS || !diag_key_ok(k) || (s = diag_value(v)) == NULL) {
+        if (out == NULL || json_object_size(out) >= DIAG_MAX_KEYS || !diag_key_ok(k) ||
+            (s = agent_fields_diag_value(v, DIAG_MAX_VALUE)) == NULL) {
             dropped++;
             continue;
         }
@@ -328,7 +314,7 @@ static void keep_unknown(json_t *body, json_t *diag)
         if (agent_fields_known(k, hb_known) || json_object_get(diag, k) != NULL ||
             json_object_size(diag) >= DIAG_MAX_KEYS || !diag_key_ok(k))
             continue;
-        json_t *s = diag_value(v);
+        json_t *s = agent_fields_diag_value(v, DIAG_MAX_VALUE);
         if (s != NULL)
             json_object_set_new(diag, k, s);
     }

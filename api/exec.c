@@ -466,35 +466,21 @@ static const commit_spec_t dispatch_spec = {exec_apply_dispatch, exec_publish_di
                                             exec_dispatch_free};
 
 /*
- * h2o 2.2 stops reading an HTTP/1 connection while its request is being
- * handled, so it does not notice a long-polling agent that went away (agent
+ * A woken long poll. h2o 2.2 stops reading an HTTP/1 connection while its
+ * request is being handled, so it does not notice a long-polling agent that went away (agent
  * restarted, connection dropped with a FIN or RST): the request stays parked.
  * Handing it a command would mark the command running for nobody until it
  * times out. So before a woken poll takes a command, peek at the socket: an
  * end of stream means the agent is gone and the command goes back in front
- * of the queue. (A peer that vanished without FIN/RST cannot be seen; that
- * command ends as timeout: delivery is at most once.)
+ * of the queue (park_client_gone). (A peer that vanished without FIN/RST
+ * cannot be seen; that command ends as timeout: delivery is at most once.)
  */
-static int client_gone(hc_req_t *r)
-{
-    h2o_conn_t *conn = r->req->conn;
-    if (conn->callbacks->get_socket == NULL)
-        return 0;
-    h2o_socket_t *sock = conn->callbacks->get_socket(conn);
-    int fd = sock != NULL ? h2o_socket_get_fd(sock) : -1;
-    if (fd < 0)
-        return 0;
-    char c;
-    ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
-    return n == 0 || (n < 0 && (errno == ECONNRESET || errno == ENOTCONN || errno == EPIPE));
-}
-
 static void on_fetch_wake(park_t *p, hc_req_t *r, int reason, intptr_t value)
 {
     fetch_t *f = park_data(p);
     if (reason == PARK_WOKEN && value != 0) {
         exec_dispatch_t *d = (exec_dispatch_t *)value;
-        if (r == NULL || client_gone(r)) {
+        if (r == NULL || park_client_gone(r)) {
             exec_dispatch_free(d); /* the agent left: back in the queue, or to another parked poll */
             if (r != NULL)
                 respond_204(r);

@@ -163,21 +163,6 @@ static void report_free(void *arg)
 
 static const commit_spec_t report_spec = {report_apply, report_publish, report_respond, report_free};
 
-/* One diagnostics value as a string: strings as they are, numbers and
- * booleans as their JSON text; NULL otherwise or when too long. */
-static json_t *diag_value(json_t *v)
-{
-    if (json_is_string(v))
-        return json_string_length(v) <= DIAG_VALUE_MAX ? json_copy(v) : NULL;
-    if (json_is_number(v) || json_is_boolean(v)) {
-        char *t = json_dumps(v, JSON_ENCODE_ANY);
-        json_t *s = t ? json_string(t) : NULL;
-        free(t);
-        return s;
-    }
-    return NULL;
-}
-
 /* The diagnostics as an object of strings. strict (an admin): anything that
  * does not fit is an error (NULL with err). Tolerant (the kiosk): entries
  * that do not fit are dropped (*dropped counts them); NULL only when in is
@@ -206,7 +191,7 @@ static json_t *diagnostics_parse(json_t *in, int strict, int *dropped, char *err
             bad = "keys must be 1 to 64 bytes";
         else if (!json_is_string(v) && !json_is_number(v) && !json_is_boolean(v))
             bad = "values must be strings, numbers or booleans";
-        else if ((s = diag_value(v)) == NULL)
+        else if ((s = agent_fields_diag_value(v, DIAG_VALUE_MAX)) == NULL)
             bad = "values must be at most 1024 bytes";
         else if (json_object_size(out) >= DIAG_MAX_KEYS)
             bad = "at most 64 keys";

@@ -161,22 +161,6 @@ static void respond_offer(hc_req_t *r, shell_offer_t *o)
     json_respond(r, 200, json_pack("{s:o}", "session", sess));
 }
 
-/* The agent left while parked (see api/exec.c's client_gone: h2o does not
- * read a connection whose request is being handled, so only a peek tells). */
-static int agent_gone(hc_req_t *r)
-{
-    h2o_conn_t *conn = r->req->conn;
-    if (conn->callbacks->get_socket == NULL)
-        return 0;
-    h2o_socket_t *sock = conn->callbacks->get_socket(conn);
-    int fd = sock != NULL ? h2o_socket_get_fd(sock) : -1;
-    if (fd < 0)
-        return 0;
-    char c;
-    ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
-    return n == 0 || (n < 0 && (errno == ECONNRESET || errno == ENOTCONN || errno == EPIPE));
-}
-
 typedef struct {
     char node_id[NODE_ID_MAX];
 } check_t;
@@ -186,7 +170,7 @@ static void on_check_wake(park_t *p, hc_req_t *r, int reason, intptr_t value)
     check_t *c = park_data(p);
     shell_offer_t *o = (shell_offer_t *)value;
     if (reason == PARK_WOKEN && o != NULL) {
-        if (r == NULL || agent_gone(r)) {
+        if (r == NULL || park_client_gone(r)) { /* the agent left while parked */
             shell_offer_return(c->node_id, o); /* to the next check */
             o = NULL;
         }

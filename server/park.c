@@ -1,5 +1,8 @@
 #include "park.h"
 
+#include <errno.h>
+#include <sys/socket.h>
+
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,4 +156,18 @@ void park_worker_shutdown(worker_t *w)
             finish(p, PARK_SHUTDOWN, 0);
         node = next;
     }
+}
+
+int park_client_gone(hc_req_t *r)
+{
+    h2o_conn_t *conn = r->req->conn;
+    if (conn->callbacks->get_socket == NULL)
+        return 0;
+    h2o_socket_t *sock = conn->callbacks->get_socket(conn);
+    int fd = sock != NULL ? h2o_socket_get_fd(sock) : -1;
+    if (fd < 0)
+        return 0;
+    char c;
+    ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && (errno == ECONNRESET || errno == ENOTCONN || errno == EPIPE));
 }

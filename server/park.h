@@ -51,4 +51,12 @@ int park_done(park_t *p);
 void park_worker_init(struct worker *w);
 void park_worker_shutdown(struct worker *w);
 
+/* 1 when the client of a request woken from its park has closed its end (a
+ * peek at the socket). h2o does not read a connection whose request is being
+ * handled, so a client that left while parked is not seen (PARK_GONE) until
+ * something peeks; call it before handing the request something that must not
+ * be lost, such as a command. A peer that vanished without FIN/RST cannot be
+ * seen. Worker thread of the request. */
+int park_client_gone(hc_req_t *r);
+
 #endif
