@@ -310,29 +310,18 @@ typedef struct {
     char actor[80];
 } head_op_t;
 
-static int row_exists(sqlite3 *db, const char *sql, const char *id)
-{
-    sqlite3_stmt *st = store_prepare(db, sql);
-    if (st == NULL)
-        return -1;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
-}
-
 /* the node exists, and is a head or may become one (no head has it as its body) */
 static int head_op_check(sqlite3 *db, const head_op_t *o)
 {
-    int rc = row_exists(db, "SELECT 1 FROM nodes WHERE id = ?1", o->id);
+    int rc = store_row_exists(db, "SELECT 1 FROM nodes WHERE id = ?1", o->id);
     if (rc <= 0)
         return rc < 0 ? -1 : HEAD_ENOENT;
-    rc = row_exists(db, "SELECT 1 FROM heads WHERE node_id = ?1", o->id);
+    rc = store_row_exists(db, "SELECT 1 FROM heads WHERE node_id = ?1", o->id);
     if (rc != 0)
         return rc < 0 ? -1 : 0;
     if (o->kind == HEAD_OP_UNASSIGN)
         return HEAD_ENOTHEAD;
-    rc = row_exists(db, "SELECT 1 FROM heads WHERE assigned_body_id = ?1", o->id);
+    rc = store_row_exists(db, "SELECT 1 FROM heads WHERE assigned_body_id = ?1", o->id);
     return rc < 0 ? -1 : rc ? HEAD_EPINNED : 0;
 }
 
@@ -348,9 +337,9 @@ static int head_op_apply(sqlite3 *db, void *arg)
     char *allowed_text = NULL;
     switch (o->kind) {
     case HEAD_OP_ASSIGN:
-        if ((rc = row_exists(db, "SELECT 1 FROM nodes WHERE id = ?1", o->body_id)) <= 0)
+        if ((rc = store_row_exists(db, "SELECT 1 FROM nodes WHERE id = ?1", o->body_id)) <= 0)
             return rc < 0 ? -1 : HEAD_EBODY;
-        if ((rc = row_exists(db, "SELECT 1 FROM heads WHERE node_id = ?1", o->body_id)) != 0)
+        if ((rc = store_row_exists(db, "SELECT 1 FROM heads WHERE node_id = ?1", o->body_id)) != 0)
             return rc < 0 ? -1 : HEAD_EBODYHEAD;
         st = store_prepare(db, "INSERT INTO heads (node_id, assigned_body_id, app_id) VALUES (?1, ?2, ?3) "
                                "ON CONFLICT (node_id) DO UPDATE SET assigned_body_id = excluded.assigned_body_id, "

@@ -27,17 +27,6 @@ int head_roles_any(const hc_config_t *cfg, const json_t *roles)
     return 0;
 }
 
-static int row_exists(sqlite3 *db, const char *sql, const char *id)
-{
-    sqlite3_stmt *st = store_prepare(db, sql);
-    if (st == NULL)
-        return -1;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
-}
-
 static int exec_one(sqlite3 *db, const char *sql, const char *id)
 {
     sqlite3_stmt *st = store_prepare(db, sql);
@@ -54,11 +43,11 @@ int head_roles_sync(sqlite3 *db, const hc_config_t *cfg, const char *node_id, co
 {
     *change = 0;
     int was = head_roles_any(cfg, old_roles), is = head_roles_any(cfg, new_roles);
-    int has = row_exists(db, "SELECT 1 FROM heads WHERE node_id = ?1", node_id);
+    int has = store_row_exists(db, "SELECT 1 FROM heads WHERE node_id = ?1", node_id);
     if (has < 0)
         return -1;
     if (is && !has) {
-        int pinned = row_exists(db, "SELECT 1 FROM heads WHERE assigned_body_id = ?1", node_id);
+        int pinned = store_row_exists(db, "SELECT 1 FROM heads WHERE assigned_body_id = ?1", node_id);
         if (pinned != 0)
             return pinned < 0 ? -1 : HEAD_ROLES_EPINNED;
         if (exec_one(db, "INSERT INTO heads (node_id, status) VALUES (?1, 'idle')", node_id) != 0)

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "lock.h"
+#include "str.h"
 
 typedef struct entry {
     struct entry *next;
@@ -18,22 +19,6 @@ static hc_lock_t lock;
 static entry_t **buckets;
 static size_t nbuckets, count;
 static const char empty[] = "";
-
-static uint32_t hash_str(const char *s)
-{
-    uint32_t h = 2166136261u;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 16777619u;
-    /* FNV's multiply only carries upward: strings that differ in their
-     * last bytes (render-00017, render-00018) share low bits, and the table
-     * takes the low bits. Mix the high bits down (murmur3's finaliser). */
-    h ^= h >> 16;
-    h *= 0x85ebca6bu;
-    h ^= h >> 13;
-    h *= 0xc2b2ae35u;
-    h ^= h >> 16;
-    return h;
-}
 
 int intern_init(void)
 {
@@ -64,7 +49,7 @@ const char *intern_get(const char *s)
 {
     if (s == NULL || s[0] == '\0')
         return empty;
-    uint32_t h = hash_str(s);
+    uint32_t h = (uint32_t)str_hash(s); /* the low bits, well mixed */
     const char *out = NULL;
     lock_take(&lock);
     for (entry_t *e = buckets[h % nbuckets]; e != NULL; e = e->next)

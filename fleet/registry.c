@@ -29,22 +29,6 @@ static size_t nroles;
 
 static _Atomic(registry_exec_pending_fn) exec_pending_fn;
 
-static uint64_t hash_str(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    /* the tables take the low bits, which FNV leaves poorly mixed (its
-     * multiply carries upward only): fold the high bits in (murmur3's
-     * 64-bit finaliser). Measured: chains of dozens at 100k ids without it */
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ULL;
-    h ^= h >> 33;
-    return h;
-}
-
 static uint64_t hash_token(const uint8_t *t)
 {
     uint64_t h;
@@ -140,7 +124,7 @@ static void rehash(void)
     for (size_t b = 0; b < nbuckets; b++) {
         for (node_t *n = by_id[b], *next; n != NULL; n = next) {
             next = n->next_by_id;
-            size_t i = hash_str(n->id) % nb;
+            size_t i = str_hash(n->id) % nb;
             n->next_by_id = ni[i];
             ni[i] = n;
         }
@@ -244,7 +228,7 @@ int registry_node_insert(node_t *n)
         return -1;
     if (nnodes + 1 > nbuckets)
         rehash();
-    size_t i = hash_str(n->id) % nbuckets;
+    size_t i = str_hash(n->id) % nbuckets;
     n->next_by_id = by_id[i];
     by_id[i] = n;
     if (n->has_token)
@@ -256,7 +240,7 @@ int registry_node_insert(node_t *n)
 void registry_node_remove(node_t *n)
 {
     ordered_remove(n);
-    node_t **pp = &by_id[hash_str(n->id) % nbuckets];
+    node_t **pp = &by_id[str_hash(n->id) % nbuckets];
     for (; *pp != NULL; pp = &(*pp)->next_by_id) {
         if (*pp == n) {
             *pp = n->next_by_id;
@@ -271,7 +255,7 @@ void registry_node_remove(node_t *n)
 
 node_t *registry_node_find(const char *id)
 {
-    for (node_t *n = by_id[hash_str(id) % nbuckets]; n != NULL; n = n->next_by_id)
+    for (node_t *n = by_id[str_hash(id) % nbuckets]; n != NULL; n = n->next_by_id)
         if (strcmp(n->id, id) == 0)
             return n;
     return NULL;
@@ -483,7 +467,7 @@ static json_t *json_col(sqlite3_stmt *st, int col, int want_array)
     const char *s = (const char *)sqlite3_column_text(st, col);
     if (!loading || s == NULL)
         return json_col_parse(st, col, want_array);
-    uint64_t h = hash_str(s) ^ (uint64_t)want_array;
+    uint64_t h = str_hash(s) ^ (uint64_t)want_array;
     size_t slot = h % JSON_SHARE_SLOTS;
     if (json_share[slot].text != NULL && strcmp(json_share[slot].text, s) == 0 &&
         json_is_array(json_share[slot].v) == want_array)

@@ -377,3 +377,14 @@ int store_read_version(sqlite3 *db, int64_t *version)
         return SQLITE_OK;
     return query_int64(db, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations", version, &found);
 }
+
+int store_row_exists(sqlite3 *db, const char *sql, const char *id)
+{
+    sqlite3_stmt *st = store_prepare(db, sql);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}

@@ -162,4 +162,8 @@ int store_backup(const char *data_dir, const char *dest, int force, store_backup
  * is cheap next to the commit's fsync). Logs and returns NULL on error. */
 sqlite3_stmt *store_prepare(sqlite3 *db, const char *sql);
 
+/* Whether sql (a SELECT with one text parameter ?1 = id) returns a row:
+ * 1 yes, 0 no, -1 error. Whichever thread owns db. */
+int store_row_exists(sqlite3 *db, const char *sql, const char *id);
+
 #endif
