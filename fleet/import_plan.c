@@ -47,15 +47,10 @@ const char *const import_flag_keys[NFLAGS] = {"update_node", "update_services", 
 static int fail_at(pctx_t *c, unsigned line, unsigned col, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 static int fail_at(pctx_t *c, unsigned line, unsigned col, const char *fmt, ...)
 {
-    char msg[768];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    yaml_tree_vmessage(c->err, c->errlen, c->name, line, col, fmt, ap);
     va_end(ap);
-    if (line > 0)
-        snprintf(c->err, c->errlen, "%s:%u:%u: %s", c->name, line, col, msg);
-    else
-        snprintf(c->err, c->errlen, "%s: %s", c->name, msg);
     return -1;
 }
 

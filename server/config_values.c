@@ -28,15 +28,11 @@ int config_fail(ctx_t *c, ynode_t *n, const char *fmt, ...)
 {
     if (c->err == NULL || c->errlen == 0)
         return -1;
-    char msg[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    yaml_tree_vmessage(c->err, c->errlen, c->path, n != NULL ? (unsigned)n->line : 0, n != NULL ? (unsigned)n->col : 0,
+                       fmt, ap);
     va_end(ap);
-    if (n != NULL)
-        snprintf(c->err, c->errlen, "%s:%u:%u: %s", c->path, (unsigned)n->line, (unsigned)n->col, msg);
-    else
-        snprintf(c->err, c->errlen, "%s: %s", c->path, msg);
     /* keys and values are quoted into the message: keep it one line */
     for (char *p = c->err; *p; p++)
         if ((unsigned char)*p < 0x20 || *p == 0x7f)

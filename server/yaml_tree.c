@@ -111,17 +111,23 @@ void yaml_tree_free(yaml_tree_t *t)
 
 static int fail_at(reader_t *r, unsigned line, unsigned col, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+void yaml_tree_vmessage(char *err, size_t errlen, const char *name, unsigned line, unsigned col, const char *fmt,
+                        va_list ap)
+{
+    char msg[768];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    if (line > 0)
+        snprintf(err, errlen, "%s:%u:%u: %s", name, line, col, msg);
+    else
+        snprintf(err, errlen, "%s: %s", name, msg);
+}
+
 static int fail_at(reader_t *r, unsigned line, unsigned col, const char *fmt, ...)
 {
-    char msg[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    yaml_tree_vmessage(r->err, r->errlen, r->name, line, col, fmt, ap);
     va_end(ap);
-    if (line > 0)
-        snprintf(r->err, r->errlen, "%s:%u:%u: %s", r->name, line, col, msg);
-    else
-        snprintf(r->err, r->errlen, "%s: %s", r->name, msg);
     return -1;
 }
 

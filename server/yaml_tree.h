@@ -36,6 +36,7 @@
 #ifndef HC_YAML_TREE_H
 #define HC_YAML_TREE_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -134,5 +135,11 @@ int yaml_tree_is_merge_key(const yaml_tree_node_t *key);
 int yaml_tree_map_dup(const yaml_tree_t *t, const yaml_tree_node_t *map, size_t *index, size_t *first);
 /* find the value of an explicit or merged key; NULL when absent */
 const yaml_tree_node_t *yaml_tree_map_get(const yaml_tree_node_t *map, const char *key);
+
+/* Writes "name:line:col: message" into err (or "name: message" when line is
+ * 0): the one way the YAML reader and its walkers (config, import) say where
+ * a file is wrong. Any thread. */
+void yaml_tree_vmessage(char *err, size_t errlen, const char *name, unsigned line, unsigned col, const char *fmt,
+                        va_list ap) __attribute__((format(printf, 6, 0)));
 
 #endif
