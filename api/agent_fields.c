@@ -77,16 +77,25 @@ static void note(agent_ep_t ep, const char *kind, const char *who, const char *f
     }
 }
 
-int agent_fields_known(const char *name, const char *const *known)
+/* the index of name in the NULL-terminated list, or -1 */
+static int known_index(const char *name, const char *const *known)
 {
-    for (size_t i = 0; known[i] != NULL; i++)
-        if (strcmp(known[i], name) == 0)
-            return 1;
-    return 0;
+    for (int i = 0; known[i] != NULL; i++)
+        if (known[i][0] == name[0] && strcmp(known[i], name) == 0)
+            return i;
+    return -1;
 }
 
-size_t agent_fields_unknown(agent_ep_t ep, const char *who, json_t *obj, const char *const *known)
+int agent_fields_known(const char *name, const char *const *known)
 {
+    return known_index(name, known) >= 0;
+}
+
+size_t agent_fields_read(agent_ep_t ep, const char *who, json_t *obj, const char *const *known, json_t **found)
+{
+    if (found != NULL)
+        for (size_t i = 0; known[i] != NULL; i++)
+            found[i] = NULL;
     if (!json_is_object(obj))
         return 0;
     size_t n = 0;
@@ -94,13 +103,22 @@ size_t agent_fields_unknown(agent_ep_t ep, const char *who, json_t *obj, const c
     json_t *v;
     json_object_foreach(obj, k, v)
     {
-        if (agent_fields_known(k, known))
+        int i = known_index(k, known);
+        if (i >= 0) {
+            if (found != NULL)
+                found[i] = v;
             continue;
+        }
         n++;
         atomic_fetch_add(&unknown_total[ep], 1);
         note(ep, "unknown", who, k, NULL);
     }
     return n;
+}
+
+size_t agent_fields_unknown(agent_ep_t ep, const char *who, json_t *obj, const char *const *known)
+{
+    return agent_fields_read(ep, who, obj, known, NULL);
 }
 
 void agent_fields_invalid(agent_ep_t ep, const char *who, const char *field, const char *why)

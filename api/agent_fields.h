@@ -41,6 +41,11 @@ int agent_fields_init(void);
  * names the agent (its node id, or "ip:<address>" before it has one). obj may
  * be NULL. */
 size_t agent_fields_unknown(agent_ep_t ep, const char *who, json_t *obj, const char *const *known);
+/* agent_fields_unknown, and in the same pass over obj each known member:
+ * found[i] is the value of known[i] (borrowed from obj), NULL when absent.
+ * found has room for every entry of known. One pass instead of a lookup per
+ * known name (the heartbeat reads eight, most of them absent). */
+size_t agent_fields_read(agent_ep_t ep, const char *who, json_t *obj, const char *const *known, json_t **found);
 /* 1 when name is in the NULL-terminated list */
 int agent_fields_known(const char *name, const char *const *known);
 /* Counts and logs (once per who and field) a known member that was ignored

@@ -241,13 +241,16 @@ static const commit_spec_t flags_spec = {flags_apply, flags_publish, flags_respo
 
 /* ---- POST /api/v1/body/heartbeat: read tolerantly (api/agent_fields.h) ---- */
 
-static const char *const hb_known[] = {"version",     "stream_status", "provider_status", "wireguard_ip", "lan_ip",
-                                       "diagnostics", "flags_ack",     "session_id",      NULL};
+/* the members a heartbeat may carry; hb_known is in this order */
+enum { HB_VERSION, HB_STREAM_STATUS, HB_PROVIDER_STATUS, HB_WIREGUARD_IP, HB_LAN_IP, HB_DIAGNOSTICS, HB_FLAGS_ACK,
+       HB_SESSION_ID, HB_KNOWN };
+static const char *const hb_known[HB_KNOWN + 1] = {"version",     "stream_status", "provider_status", "wireguard_ip", "lan_ip",
+                                                   "diagnostics", "flags_ack",     "session_id",      NULL};
 
-/* a short status/version/address string; NULL when absent or unusable (then counted) */
-static const char *get_short(hc_req_t *r, const char *key, int ip)
+/* a short status/version/address string (v, the body's member key); NULL
+ * when absent or unusable (then counted) */
+static const char *get_short(hc_req_t *r, json_t *v, const char *key, int ip)
 {
-    json_t *v = r->body ? json_object_get(r->body, key) : NULL;
     if (v == NULL || json_is_null(v))
         return NULL;
     const char *why = NULL, *s = json_string_value(v);
@@ -273,9 +276,8 @@ static int diag_key_ok(const char *k)
 /* diagnostics: what can be kept of them (an object of at most DIAG_MAX_KEYS
  * strings), NULL when absent or not an object; entries that cannot be kept
  * are dropped and counted */
-static json_t *get_diagnostics(hc_req_t *r)
+static json_t *get_diagnostics(hc_req_t *r, json_t *d)
 {
-    json_t *d = r->body ? json_object_get(r->body, "diagnostics") : NULL;
     if (d == NULL || json_is_null(d))
         return NULL;
     if (!json_is_object(d)) {
@@ -323,19 +325,24 @@ static void keep_unknown(json_t *body, json_t *diag)
 void api_body_heartbeat(hc_req_t *r)
 {
     const char *id = r->auth.node_id;
-    size_t unknown = agent_fields_unknown(AGENT_EP_HEARTBEAT, id, r->body, hb_known);
-    const char *version = get_short(r, "version", 0), *stream_status = get_short(r, "stream_status", 0),
-               *provider_status = get_short(r, "provider_status", 0), *wireguard_ip = get_short(r, "wireguard_ip", 1),
-               *lan_ip = get_short(r, "lan_ip", 1);
+    json_t *m[HB_KNOWN];
+    size_t unknown = agent_fields_read(AGENT_EP_HEARTBEAT, id, r->body, hb_known, m);
+    const char *version = get_short(r, m[HB_VERSION], "version", 0),
+               *stream_status = get_short(r, m[HB_STREAM_STATUS], "stream_status", 0),
+               *provider_status = get_short(r, m[HB_PROVIDER_STATUS], "provider_status", 0),
+               *wireguard_ip = get_short(r, m[HB_WIREGUARD_IP], "wireguard_ip", 1),
+               *lan_ip = get_short(r, m[HB_LAN_IP], "lan_ip", 1);
     int64_t ack = -1;
-    char err[256];
-    if (r->body != NULL && json_get_int(r->body, "flags_ack", 0, INT64_MAX, &ack, err, sizeof(err)) < 0) {
-        agent_fields_invalid(AGENT_EP_HEARTBEAT, id, "flags_ack", "not a non-negative integer");
-        ack = -1;
+    json_t *ackv = m[HB_FLAGS_ACK];
+    if (ackv != NULL && !json_is_null(ackv)) {
+        if (json_is_integer(ackv) && json_integer_value(ackv) >= 0)
+            ack = json_integer_value(ackv);
+        else
+            agent_fields_invalid(AGENT_EP_HEARTBEAT, id, "flags_ack", "not a non-negative integer");
     }
-    json_t *diag = get_diagnostics(r);
+    json_t *diag = get_diagnostics(r, m[HB_DIAGNOSTICS]);
     /* session_id: one that cannot be an id says nothing (and is counted) */
-    json_t *sid = r->body ? json_object_get(r->body, "session_id") : NULL;
+    json_t *sid = m[HB_SESSION_ID];
     int sid_none = sid != NULL && (json_is_null(sid) || (json_is_string(sid) && json_string_length(sid) == 0));
     const char *session_id = stream_sessions_id_ok(json_string_value(sid)) ? json_string_value(sid) : NULL;
     if (sid != NULL && !sid_none && session_id == NULL)

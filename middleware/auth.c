@@ -61,16 +61,70 @@ static void forbidden(hc_req_t *r, const char *why)
     json_error(r, 403, "forbidden", "%s", why);
 }
 
+#define AUTH_TOKEN_MAX 256
+
+/*
+ * The keyed hash of an admin token, remembered per worker thread. Admin
+ * tokens are few and come back with every dashboard refresh, CLI call and
+ * script; the keyed BLAKE2b is ~1,900 instructions, most of what auth costs
+ * a request. Only the hash function's result is remembered (the server's
+ * key does not change while it runs): registry_auth_admin still looks the
+ * hash up on every request, so a revoked token is refused at once. Node
+ * tokens are not remembered: 100,000 of them, each used once per
+ * heartbeat interval, would never hit a small table. Entries are compared
+ * in constant time and wiped when replaced.
+ */
+#define AUTH_MEMO_SLOTS 4
+
+typedef struct {
+    size_t len; /* 0: empty */
+    char token[AUTH_TOKEN_MAX];
+    uint8_t hash[SECRET_HASH_LEN];
+} auth_memo_t;
+
+static __thread auth_memo_t auth_memo[AUTH_MEMO_SLOTS];
+static __thread unsigned auth_memo_next;
+
+/* the slot holding tok (its hash copied to h), or -1 */
+static int auth_memo_find(h2o_iovec_t tok, uint8_t h[SECRET_HASH_LEN])
+{
+    for (int i = 0; i < AUTH_MEMO_SLOTS; i++) {
+        auth_memo_t *m = &auth_memo[i];
+        if (m->len == tok.len && sodium_memcmp(m->token, tok.base, tok.len) == 0) {
+            memcpy(h, m->hash, SECRET_HASH_LEN);
+            return i;
+        }
+    }
+    return -1;
+}
+
+static void auth_memo_put(h2o_iovec_t tok, const uint8_t h[SECRET_HASH_LEN])
+{
+    auth_memo_t *m = &auth_memo[auth_memo_next++ % AUTH_MEMO_SLOTS];
+    sodium_memzero(m, sizeof(*m));
+    memcpy(m->token, tok.base, tok.len);
+    memcpy(m->hash, h, SECRET_HASH_LEN);
+    m->len = tok.len;
+}
+
 /* identifies the bearer token: sets r->auth; CRED_NONE when unknown */
 static void identify(hc_req_t *r, h2o_iovec_t tok, int want_fleet)
 {
-    if (tok.len == 0 || tok.len > 256)
+    if (tok.len == 0 || tok.len > AUTH_TOKEN_MAX)
         return;
     uint8_t h[SECRET_HASH_LEN];
-    secret_token_hash(tok.base, tok.len, h);
+    int slot = auth_memo_find(tok, h);
+    if (slot < 0)
+        secret_token_hash(tok.base, tok.len, h);
     if (registry_auth_admin(h, r->auth.actor, sizeof(r->auth.actor))) {
         r->auth.cred = CRED_ADMIN;
-    } else if (registry_auth_node(h, r->auth.node_id, sizeof(r->auth.node_id))) {
+        if (slot < 0)
+            auth_memo_put(tok, h);
+        return;
+    }
+    if (slot >= 0) /* an admin token no longer: forget it */
+        sodium_memzero(&auth_memo[slot], sizeof(auth_memo[slot]));
+    if (registry_auth_node(h, r->auth.node_id, sizeof(r->auth.node_id))) {
         r->auth.cred = CRED_NODE;
         /* "node:<id>" (no snprintf: every agent request passes here) */
         memcpy(r->auth.actor, "node:", 5);

@@ -243,6 +243,44 @@ static void test_minted_token_survives_kill9(void **state)
     hc_resp_free(&r);
 }
 
+/* Workers remember admin tokens' hashes (middleware/auth.c): a token used
+ * many times, on every worker, and then revoked is refused at once; a token
+ * of the same length differing in one byte never rides on the memory. */
+static void test_revoked_token_refused_after_many_uses(void **state)
+{
+    (void)state;
+    hc_resp_t r = hc_post_json(srv, "/api/v1/admin-tokens", TEST_ADMIN_TOKEN, "{\"label\":\"memo\"}");
+    assert_int_equal(r.status, 201);
+    char token[128], id[64];
+    snprintf(token, sizeof(token), "%s", json_string_value(json_object_get(r.json, "token")));
+    snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(r.json, "id")));
+    hc_resp_free(&r);
+    for (int i = 0; i < 16; i++) { /* a new connection each: spread over the workers */
+        r = hc_get(srv, "/api/v1/admin-tokens", token);
+        assert_int_equal(r.status, 200);
+        hc_resp_free(&r);
+    }
+    char near[128];
+    snprintf(near, sizeof(near), "%s", token);
+    near[strlen(near) - 1] = near[strlen(near) - 1] == 'a' ? 'b' : 'a';
+    r = hc_get(srv, "/api/v1/admin-tokens", near);
+    hc_assert_error(&r, 401, "unauthorized");
+    hc_resp_free(&r);
+    char path[128];
+    snprintf(path, sizeof(path), "/api/v1/admin-tokens/%s", id);
+    r = hc_json(srv, "DELETE", path, TEST_ADMIN_TOKEN, NULL);
+    assert_int_equal(r.status, 200);
+    hc_resp_free(&r);
+    for (int i = 0; i < 16; i++) {
+        r = hc_get(srv, "/api/v1/admin-tokens", token);
+        hc_assert_error(&r, 401, "unauthorized");
+        hc_resp_free(&r);
+    }
+    r = hc_get(srv, "/api/v1/admin-tokens", TEST_ADMIN_TOKEN);
+    assert_int_equal(r.status, 200);
+    hc_resp_free(&r);
+}
+
 static void test_concurrent_writes_share_commits(void **state)
 {
     (void)state;
@@ -346,6 +384,7 @@ int main(void)
         cmocka_unit_test(test_oversized_body_413),
         cmocka_unit_test(test_smuggling_rejected),
         cmocka_unit_test(test_minted_token_survives_kill9),
+        cmocka_unit_test(test_revoked_token_refused_after_many_uses),
         cmocka_unit_test(test_concurrent_writes_share_commits),
         cmocka_unit_test(test_graceful_stop_exits_zero),
         cmocka_unit_test(test_bad_config_refused),
