@@ -203,14 +203,15 @@ static void send_body(hc_req_t *r, const char *content_type, const char *cache_c
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, cache_control, strlen(cache_control));
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ETAG, NULL, h2o_strdup(&req->pool, quoted, SIZE_MAX).base,
                    strlen(quoted));
-    req->res.reason = "";
     if (not_modified(req, etag)) {
         req->res.status = 304;
+        req->res.reason = "Not Modified";
         req->res.content_length = 0;
         h2o_send_inline(req, "", 0);
         return;
     }
     req->res.status = 200;
+    req->res.reason = "OK";
     req->res.content_length = len;
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, content_type, strlen(content_type));
     h2o_send_inline(req, data, len);

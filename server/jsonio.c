@@ -6,6 +6,41 @@
 
 static const h2o_iovec_t json_ct = {H2O_STRLIT("application/json")};
 
+const char *json_http_reason(int status)
+{
+    /* the statuses this server answers with; clients log the phrase */
+    switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 410: return "Gone";
+    case 411: return "Length Required";
+    case 412: return "Precondition Failed";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Content";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 507: return "Insufficient Storage";
+    }
+    return "";
+}
+
 void json_respond_raw(h2o_req_t *req, int status, json_t *obj)
 {
     size_t len = json_dumpb(obj, NULL, 0, JSON_COMPACT);
@@ -14,7 +49,7 @@ void json_respond_raw(h2o_req_t *req, int status, json_t *obj)
     buf[len++] = '\n';
     json_decref(obj);
     req->res.status = status;
-    req->res.reason = "";
+    req->res.reason = json_http_reason(req->res.status);
     /* A known length keeps the connection alive: without it h2o 2.2 falls
      * back to chunked encoding for 200 and closes the connection after any
      * other status (lib/handler/chunked.c), so every 201 or 4xx would cost
@@ -29,7 +64,7 @@ void json_respond_text(hc_req_t *r, int status, const char *json, size_t len)
 {
     h2o_req_t *req = r->req;
     req->res.status = status;
-    req->res.reason = "";
+    req->res.reason = json_http_reason(req->res.status);
     req->res.content_length = len; /* keeps the connection alive: see json_respond_raw */
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, json_ct.base, json_ct.len);
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-store"));
@@ -50,7 +85,7 @@ void json_error_raw(h2o_req_t *req, int status, const char *code, const char *ms
         /* only on allocation failure: answer without JSON machinery */
         static const char oom[] = "{\"error\":\"out of memory\",\"code\":\"internal\"}\n";
         req->res.status = 500;
-        req->res.reason = "";
+        req->res.reason = json_http_reason(req->res.status);
         req->res.content_length = sizeof(oom) - 1;
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("application/json"));
         h2o_send_inline(req, oom, sizeof(oom) - 1);

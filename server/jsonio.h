@@ -12,6 +12,9 @@ void json_respond(hc_req_t *r, int status, json_t *obj);
 /* Sends len bytes that already are one JSON document (and its newline),
  * with the headers of json_respond; copies them into the request's pool. */
 void json_respond_text(hc_req_t *r, int status, const char *json, size_t len);
+/* The standard reason phrase of an HTTP status ("" for one this server does
+ * not use): h2o writes it on the HTTP/1 status line. A static string. */
+const char *json_http_reason(int status);
 /* Like json_respond on a raw h2o request (before routing). */
 void json_respond_raw(h2o_req_t *req, int status, json_t *obj);
 /* {"error": <printf>, "code": code} with status. */

@@ -56,6 +56,29 @@ static void test_unknown_path_404(void **state)
     hc_resp_free(&r);
 }
 
+/* JSON answers carry the standard reason phrase on the status line (some
+ * clients log or show it) */
+static void test_status_line_reason(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *req, *line;
+    } cases[] = {
+        {"GET /api/v1/no-such-thing HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "HTTP/1.1 404 Not Found\r\n"},
+        {"GET /api/v1/nodes HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "HTTP/1.1 401 Unauthorized\r\n"},
+        {"DELETE /api/v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+         "HTTP/1.1 405 Method Not Allowed\r\n"},
+        {"GET /api/v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "HTTP/1.1 200 OK\r\n"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *out = hc_raw(srv, cases[i].req, strlen(cases[i].req), 3000);
+        assert_non_null(out);
+        if (strncmp(out, cases[i].line, strlen(cases[i].line)) != 0)
+            fail_msg("%s answered %.40s", cases[i].req, out);
+        free(out);
+    }
+}
+
 static void test_wrong_method_405_with_allow(void **state)
 {
     (void)state;
@@ -376,6 +399,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_health),
         cmocka_unit_test(test_unknown_path_404),
+        cmocka_unit_test(test_status_line_reason),
         cmocka_unit_test(test_wrong_method_405_with_allow),
         cmocka_unit_test(test_request_id),
         cmocka_unit_test(test_auth_missing_and_wrong),
