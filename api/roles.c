@@ -22,6 +22,7 @@
 #include "registry.h"
 #include "serve.h"
 #include "store.h"
+#include "stream_sessions.h"
 
 #define ROLES_ENOENT (-10)
 #define ROLES_EINUSE (-11)
@@ -180,11 +181,13 @@ typedef struct {
     char name[ROLE_NAME_MAX + 1];
     int force;
     json_t *nodes; /* set by apply: holders (force: those it was removed from) */
+    json_t *ended; /* set by apply: node id -> the streaming sessions ended with its head role */
     char actor[80];
 } del_t;
 
 /* A forced delete of a head role: a node that loses its last head role with
- * it stops being a head, as when an admin sets its roles (fleet/head_roles.h). */
+ * it stops being a head, and is in no session as a head any more, as when an
+ * admin sets its roles (fleet/head_roles.h, api/nodes.c). */
 static int drop_heads(sqlite3 *db, del_t *d)
 {
     size_t i;
@@ -206,6 +209,12 @@ static int drop_heads(sqlite3 *db, del_t *d)
         json_decref(before);
         if (rc != 0)
             return rc < 0 ? -1 : rc;
+        if (change < 0) {
+            json_t *ended = json_array();
+            if (ended == NULL || json_object_set_new(d->ended, json_string_value(id), ended) != 0 ||
+                stream_sessions_end_node_apply(db, json_string_value(id), SS_HEAD_IDLE, ended) != 0)
+                return -1;
+        }
     }
     return 0;
 }
@@ -283,6 +292,13 @@ static void del_publish(void *arg)
             }
         lock_give(&registry_nodes_lock);
     }
+    const char *id;
+    json_t *ended;
+    json_object_foreach(d->ended, id, ended)
+    {
+        if (json_array_size(ended) > 0)
+            stream_sessions_end_node_publish(id, SS_HEAD_IDLE, ended, 0);
+    }
 }
 
 /* 409 naming (some of) the holders */
@@ -328,6 +344,7 @@ static void del_free(void *arg)
 {
     del_t *d = arg;
     json_decref(d->nodes);
+    json_decref(d->ended);
     free(d);
 }
 
@@ -370,7 +387,9 @@ void api_roles_delete(hc_req_t *r)
         return;
     }
     del_t *d = calloc(1, sizeof(*d));
-    if (d == NULL || (d->nodes = json_array()) == NULL) {
+    if (d == NULL || (d->nodes = json_array()) == NULL || (d->ended = json_object()) == NULL) {
+        if (d != NULL)
+            json_decref(d->nodes);
         free(d);
         json_error(r, 500, "internal", "out of memory");
         return;

@@ -676,6 +676,38 @@ static void test_head_by_role_reports_sessions(void **state)
     expect_session(srv, "role-3", "ended", NULL, kiosk, "head_idle");
 }
 
+/* A forced catalog delete of a head role ends the sessions of the heads it
+ * leaves without one, durably, as setting their roles does */
+static void test_forced_role_delete_ends_head_sessions(void **state)
+{
+    (void)state;
+    hc_server_t *s = hc_server_start(NULL, "heads:\n"
+                                           "  roles: [kiosk-test]\n");
+    hc_resp_t r = hc_json(s, "PUT", "/api/v1/roles/kiosk-test", TEST_ADMIN_TOKEN,
+                          "{\"description\":\"a test kiosk\",\"recipe\":{}}");
+    assert_true(r.status == 200 || r.status == 201);
+    hc_resp_free(&r);
+    char kiosk[64], ktok[65], path[128];
+    make_body(s, "kiosk-del-1", "bxl1", kiosk, ktok);
+    snprintf(path, sizeof(path), "/api/v1/nodes/%s/roles", kiosk);
+    r = hc_post_json(s, path, TEST_ADMIN_TOKEN, "{\"roles\":[\"kiosk-test\"]}");
+    assert_int_equal(r.status, 200);
+    hc_resp_free(&r);
+    beat(s, ktok, "{\"session_id\":\"del-1\"}");
+    expect_session(s, "del-1", "active", NULL, kiosk, NULL);
+    r = hc_json(s, "DELETE", "/api/v1/roles/kiosk-test?force=true", TEST_ADMIN_TOKEN, NULL);
+    assert_int_equal(r.status, 200);
+    hc_resp_free(&r);
+    expect_session(s, "del-1", "ended", NULL, kiosk, "head_idle");
+    json_t *n = node_get(s, kiosk);
+    assert_false(json_is_true(json_object_get(n, "is_head")));
+    json_decref(n);
+    hc_server_kill9(s);
+    hc_server_restart(s);
+    expect_session(s, "del-1", "ended", NULL, kiosk, "head_idle");
+    hc_server_free(s);
+}
+
 /* Newer agents report statuses this server does not know; they are stored
  * as reported and end no session (only idle does, or error for a head). */
 static void test_unknown_status_keeps_the_session(void **state)
@@ -710,6 +742,7 @@ int main(void)
         cmocka_unit_test(test_orphans),
         cmocka_unit_test(test_head_by_role_reports_sessions),
         cmocka_unit_test(test_unknown_status_keeps_the_session),
+        cmocka_unit_test(test_forced_role_delete_ends_head_sessions),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
