@@ -5,37 +5,13 @@
 #include "cli.h"
 #include "store.h"
 
-static void usage(FILE *f)
-{
-    cli_usage(f, "backup"); /* the text is in the command table, cli/commands.c */
-}
-
 int cli_backup_main(int argc, char **argv)
 {
     const char *config_path = NULL;
     int force = 0;
-    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-                                         {"force", no_argument, NULL, 'f'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {0}};
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "c:fh", opts, NULL)) != -1) {
-        switch (c) {
-        case 'c':
-            config_path = optarg;
-            break;
-        case 'f':
-            force = 1;
-            break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        default:
-            usage(stderr);
-            return 2;
-        }
-    }
+    int done = cli_local_options(argc, argv, "backup", "force", 'f', &config_path, &force);
+    if (done >= 0)
+        return done;
     if (argc - optind != 1) {
         fprintf(stderr, "hydracluster backup: expected one DEST path (see hydracluster backup --help)\n");
         return 2;

@@ -13,6 +13,13 @@ int cli_token_main(int argc, char **argv);
 /* cli/exec.c: `hydracluster exec` (an HTTP client of a running server) */
 int cli_exec_main(int argc, char **argv);
 int cli_backup_main(int argc, char **argv);
+/* The options of backup and import, which work on the data dir itself:
+ * --config PATH (-c) into *config_path, the flag --<flag> (-<flag_ch>)
+ * setting *flag_set, --help (-h). -1 to go on (the operands start at
+ * argv[optind]), else the exit code: 0 after --help, 2 after a bad option
+ * (the usage on stderr). cli/args.c */
+int cli_local_options(int argc, char **argv, const char *command, const char *flag, int flag_ch,
+                      const char **config_path, int *flag_set);
 /* cli/shell.c: `hydracluster shell <node>` (interactive), and `exec --shell`'s one command in a fresh PTY */
 int cli_shell_main(int argc, char **argv);
 int cli_shell_exec(const char *server, const char *token, const char *node_id, const char *command,

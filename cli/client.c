@@ -16,35 +16,7 @@ void cli_ctx_init(cli_ctx_t *c, const char *prog, const char *command)
     c->server = getenv("HYDRACLUSTER_SERVER");
     c->token = getenv("HYDRACLUSTER_TOKEN");
     c->output = CLI_OUT_TABLE;
-}
-
-int cli_ctx_option(cli_ctx_t *c, int ch, const char *arg)
-{
-    switch (ch) {
-    case CLI_OPT_SERVER:
-        c->server = arg;
-        return 1;
-    case CLI_OPT_TOKEN:
-        c->token = arg;
-        return 1;
-    case CLI_OPT_CONFIG:
-        c->config_path = arg;
-        return 1;
-    case 'o':
-        if (strcmp(arg, "table") == 0)
-            c->output = CLI_OUT_TABLE;
-        else if (strcmp(arg, "json") == 0)
-            c->output = CLI_OUT_JSON;
-        else if (strcmp(arg, "ids") == 0)
-            c->output = CLI_OUT_IDS;
-        else {
-            fprintf(stderr, "%s: -o takes table or json, not \"%s\"\n", c->prog, arg);
-            return -1;
-        }
-        return 1;
-    default:
-        return 0;
-    }
+    optind = 1; /* the command's options are read next (cli_ctx_getopt) */
 }
 
 /* http(s)://<first listen>, a wildcard address replaced by loopback */
@@ -435,4 +407,38 @@ void cli_table_free(cli_table_t *t)
         free(t->cells[i]);
     free(t->cells);
     free(t);
+}
+
+void cli_print_rows(json_t *a, const char *const *head, cli_row_fn add_row)
+{
+    size_t ncols = 0, i;
+    while (head[ncols] != NULL)
+        ncols++;
+    cli_table_t *t = cli_table_new(ncols, head);
+    json_t *item;
+    json_array_foreach(a, i, item) add_row(t, item);
+    cli_table_print(t, stdout, 100);
+    cli_table_free(t);
+}
+
+int cli_print_list(cli_ctx_t *c, const char *path, const char *what, const char *const *head, cli_row_fn add_row,
+                   json_t **list)
+{
+    char *raw = NULL;
+    json_t *a = NULL;
+    if (list)
+        *list = NULL;
+    int rc = cli_call(c, "GET", path, NULL, 200, what, &raw, &a);
+    if (rc != 0)
+        return rc;
+    if (c->output == CLI_OUT_JSON)
+        printf("%s\n", raw ? raw : "[]");
+    else
+        cli_print_rows(a, head, add_row);
+    free(raw);
+    if (list)
+        *list = a;
+    else
+        json_decref(a);
+    return 0;
 }

@@ -28,7 +28,7 @@
 
 enum { CLI_OUT_TABLE, CLI_OUT_JSON, CLI_OUT_IDS };
 
-/* long options every client command takes; handled by cli_ctx_option */
+/* long options every client command takes; handled by cli_ctx_getopt */
 enum { CLI_OPT_SERVER = 0x1000, CLI_OPT_TOKEN, CLI_OPT_CONFIG };
 #define CLI_CLIENT_LONG_OPTIONS                                                                                         \
     {"server", required_argument, NULL, CLI_OPT_SERVER}, {"admin-token", required_argument, NULL, CLI_OPT_TOKEN},       \
@@ -43,13 +43,29 @@ typedef struct cli_ctx {
     char server_buf[2048], token_buf[512];
     cli_client_t http;
     int connected;
+    int exit_code; /* set when cli_ctx_getopt returns -1 */
 } cli_ctx_t;
 
-/* Sets defaults from the environment; table output. */
+/* Sets defaults from the environment; table output; restarts getopt. */
 void cli_ctx_init(cli_ctx_t *c, const char *prog, const char *command);
-/* Handles a common option returned by getopt_long: 1 handled, 0 not a
- * common one, -1 a bad value (said on stderr). */
-int cli_ctx_option(cli_ctx_t *c, int ch, const char *arg);
+
+/* ---- the command line (cli/args.c) ---- */
+
+/* The next option of argv (getopt_long over opts, which end with
+ * CLI_CLIENT_LONG_OPTIONS): the common ones are taken into c and skipped.
+ * Returns a command's own option (its val; optarg set), 0 when the options
+ * are over (the operands start at argv[optind]), or -1 when the command is
+ * to exit now with c->exit_code: 0 after --help (the usage on stdout), 2
+ * after a bad -o (said) or an unknown option (the usage on stderr). */
+int cli_ctx_getopt(cli_ctx_t *c, int argc, char **argv, const struct option *opts);
+/* The subcommand at argv[optind], as its index in names (NULL-terminated);
+ * -1 after the usage on stderr (none given) or "<prog> <word>: unknown
+ * subcommand (<names>)". */
+int cli_ctx_subcommand(cli_ctx_t *c, int argc, char **argv, const char *const *names);
+/* "<prog> <sub>: <why>" on stderr; CLI_EXIT_USAGE */
+int cli_ctx_refuse(cli_ctx_t *c, const char *sub, const char *why);
+/* s as a whole decimal number from min to max into *out: 0, or -1 */
+int cli_parse_long(const char *s, long min, long max, long *out);
 /* Fills a missing *server / *token from the config (see above), into the
  * buffers; 0, or an exit code (said on stderr). For exec and token too. */
 int cli_target_defaults(const char *prog, const char *config_path, const char **server, const char **token,
@@ -88,6 +104,17 @@ cli_table_t *cli_table_new(size_t ncols, const char *const *headers);
 void cli_table_add(cli_table_t *t, const char *const *cells);
 void cli_table_print(cli_table_t *t, FILE *f, size_t width);
 void cli_table_free(cli_table_t *t);
+
+/* adds the row of one element of a list to t (cli_table_add) */
+typedef void (*cli_row_fn)(cli_table_t *t, json_t *item);
+/* The array a on stdout as a table within 100 columns: the headers head
+ * (NULL-terminated), a row per element from add_row. */
+void cli_print_rows(json_t *a, const char *const *head, cli_row_fn add_row);
+/* GET path (one page; what as for cli_call) printed: under -o json the
+ * answer as received ("[]" for none), else cli_print_rows. 0 or an exit
+ * code. list (may be NULL) receives the parsed answer, the caller's. */
+int cli_print_list(cli_ctx_t *c, const char *path, const char *what, const char *const *head, cli_row_fn add_row,
+                   json_t **list);
 /* s in at most width columns, cut with "…" */
 void cli_put_cut(FILE *f, const char *s, size_t width);
 

@@ -50,33 +50,12 @@ static int enr_create(cli_ctx_t *c, const char *name, const char *os, const char
     return rc;
 }
 
-static int enr_list(cli_ctx_t *c)
+static void enrollment_row(cli_table_t *t, json_t *e)
 {
-    char *raw = NULL;
-    json_t *a = NULL;
-    int rc = cli_call(c, "GET", "/api/v1/enrollments", NULL, 200, "enrollments", &raw, &a);
-    if (rc != 0)
-        return rc;
-    if (c->output == CLI_OUT_JSON) {
-        printf("%s\n", raw ? raw : "[]");
-    } else {
-        static const char *const head[] = {"ID", "NAME", "OS", "OWNER", "CREATED BY", "EXPIRES"};
-        cli_table_t *t = cli_table_new(6, head);
-        size_t i;
-        json_t *e;
-        json_array_foreach(a, i, e)
-        {
-            char ago[32];
-            const char *row[] = {cli_str(e, "id"),    cli_str(e, "name"),       cli_str(e, "os"),
-                                 cli_str(e, "owner"), cli_str(e, "created_by"), cli_ago(cli_str(e, "expires_at"), ago, sizeof(ago))};
-            cli_table_add(t, row);
-        }
-        cli_table_print(t, stdout, 100);
-        cli_table_free(t);
-    }
-    free(raw);
-    json_decref(a);
-    return 0;
+    char ago[32];
+    const char *row[] = {cli_str(e, "id"),    cli_str(e, "name"),       cli_str(e, "os"),
+                         cli_str(e, "owner"), cli_str(e, "created_by"), cli_ago(cli_str(e, "expires_at"), ago, sizeof(ago))};
+    cli_table_add(t, row);
 }
 
 static int enr_revoke(cli_ctx_t *c, char **ids, int n)
@@ -116,13 +95,7 @@ int cli_enrollments_main(int argc, char **argv)
     cli_ctx_init(&c, "hydracluster enrollments", "enrollments");
     const char *name = NULL, *os = NULL, *owner = NULL, *ttl = NULL;
     int auto_approve = 0, ch;
-    optind = 1;
-    while ((ch = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
-        int h = cli_ctx_option(&c, ch, optarg);
-        if (h < 0)
-            return CLI_EXIT_USAGE;
-        if (h > 0)
-            continue;
+    while ((ch = cli_ctx_getopt(&c, argc, argv, opts)) > 0) {
         switch (ch) {
         case 'n':
             name = optarg;
@@ -139,46 +112,38 @@ int cli_enrollments_main(int argc, char **argv)
         case 'a':
             auto_approve = 1;
             break;
-        case 'h':
-            cli_usage(stdout, "enrollments");
-            return 0;
-        default:
-            cli_usage(stderr, "enrollments");
-            return CLI_EXIT_USAGE;
         }
     }
-    if (optind >= argc) {
-        cli_usage(stderr, "enrollments");
+    if (ch < 0)
+        return c.exit_code;
+    enum { CREATE, LIST, REVOKE };
+    static const char *const subs[] = {"create", "list", "revoke", NULL};
+    int sub = cli_ctx_subcommand(&c, argc, argv, subs);
+    if (sub < 0)
         return CLI_EXIT_USAGE;
-    }
-    const char *sub = argv[optind];
     int nargs = argc - optind - 1;
-    int create = strcmp(sub, "create") == 0, list = strcmp(sub, "list") == 0, revoke = strcmp(sub, "revoke") == 0;
     const char *bad = NULL;
-    if (!create && !list && !revoke)
-        bad = "unknown subcommand (create, list, revoke)";
-    else if (create && (nargs != 0 || name == NULL || os == NULL))
+    if (sub == CREATE && (nargs != 0 || name == NULL || os == NULL))
         bad = "create needs --name N and --os windows|linux|macos";
-    else if (create && strcmp(os, "windows") != 0 && strcmp(os, "linux") != 0 && strcmp(os, "macos") != 0)
+    else if (sub == CREATE && strcmp(os, "windows") != 0 && strcmp(os, "linux") != 0 && strcmp(os, "macos") != 0)
         bad = "--os is windows, linux or macos";
-    else if (!create && (name || os || owner || ttl || auto_approve))
+    else if (sub != CREATE && (name || os || owner || ttl || auto_approve))
         bad = "--name, --os, --owner, --ttl and --auto-approve go with create";
-    else if (list && nargs != 0)
+    else if (sub == LIST && nargs != 0)
         bad = "list takes no argument";
-    else if (revoke && nargs < 1)
+    else if (sub == REVOKE && nargs < 1)
         bad = "give one or more enrollment ids (enr-…; enrollments list shows them)";
     else if (c.output == CLI_OUT_IDS)
         bad = "-o takes table or json";
-    if (bad != NULL) {
-        fprintf(stderr, "hydracluster enrollments %s: %s\n", sub, bad);
-        return CLI_EXIT_USAGE;
-    }
+    if (bad != NULL)
+        return cli_ctx_refuse(&c, subs[sub], bad);
     int rc = cli_ctx_connect(&c);
     if (rc == 0) {
-        if (create)
+        static const char *const head[] = {"ID", "NAME", "OS", "OWNER", "CREATED BY", "EXPIRES", NULL};
+        if (sub == CREATE)
             rc = enr_create(&c, name, os, owner, ttl, auto_approve);
-        else if (list)
-            rc = enr_list(&c);
+        else if (sub == LIST)
+            rc = cli_print_list(&c, "/api/v1/enrollments", "enrollments", head, enrollment_row, NULL);
         else
             rc = enr_revoke(&c, argv + optind + 1, nargs);
     }

@@ -8,11 +8,6 @@
 #include "secret.h"
 #include "store.h"
 
-static void usage(FILE *f)
-{
-    cli_usage(f, "import"); /* the text is in the command table, cli/commands.c */
-}
-
 static void print_counts(const char *kind, const import_counts_t *c)
 {
     printf("%-6s %u imported, %u updated, %u unchanged, %u skipped\n", kind, c->imported, c->updated, c->unchanged,
@@ -23,28 +18,9 @@ int cli_import_main(int argc, char **argv)
 {
     const char *config_path = NULL;
     int dry_run = 0;
-    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-                                         {"dry-run", no_argument, NULL, 'n'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {0}};
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "c:nh", opts, NULL)) != -1) {
-        switch (c) {
-        case 'c':
-            config_path = optarg;
-            break;
-        case 'n':
-            dry_run = 1;
-            break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        default:
-            usage(stderr);
-            return 2;
-        }
-    }
+    int done = cli_local_options(argc, argv, "import", "dry-run", 'n', &config_path, &dry_run);
+    if (done >= 0)
+        return done;
     if (optind + 1 != argc) {
         fprintf(stderr, "hydracluster import: expected exactly one file (hydracluster import PATH/nodes.yaml)\n");
         return 2;

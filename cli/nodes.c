@@ -42,6 +42,19 @@ static int add_query(cli_ctx_t *c, char *q, size_t qlen, const char *key, const 
     return w < 0 || (size_t)w >= qlen - n ? -1 : 0;
 }
 
+static void node_row(cli_table_t *t, json_t *n)
+{
+    char roles[512], ago[32];
+    const char *row[] = {cli_str(n, "id"),
+                         cli_str(n, "name"),
+                         status_of(n),
+                         cli_join(json_object_get(n, "roles"), roles, sizeof(roles)),
+                         cli_str(n, "district"),
+                         cli_str(n, "version"),
+                         cli_ago(json_string_value(json_object_get(n, "last_seen")), ago, sizeof(ago))};
+    cli_table_add(t, row);
+}
+
 static int nodes_list(cli_ctx_t *c, const nodes_opts_t *o)
 {
     char q[2048] = "", path[2100];
@@ -62,22 +75,8 @@ static int nodes_list(cli_ctx_t *c, const nodes_opts_t *o)
     } else if (c->output == CLI_OUT_IDS) {
         json_array_foreach(all, i, n) printf("%s\n", cli_str(n, "id"));
     } else {
-        static const char *const head[] = {"ID", "NAME", "STATUS", "ROLES", "DISTRICT", "VERSION", "LAST SEEN"};
-        cli_table_t *t = cli_table_new(7, head);
-        json_array_foreach(all, i, n)
-        {
-            char roles[512], ago[32];
-            const char *row[] = {cli_str(n, "id"),
-                                 cli_str(n, "name"),
-                                 status_of(n),
-                                 cli_join(json_object_get(n, "roles"), roles, sizeof(roles)),
-                                 cli_str(n, "district"),
-                                 cli_str(n, "version"),
-                                 cli_ago(json_string_value(json_object_get(n, "last_seen")), ago, sizeof(ago))};
-            cli_table_add(t, row);
-        }
-        cli_table_print(t, stdout, 100);
-        cli_table_free(t);
+        static const char *const head[] = {"ID", "NAME", "STATUS", "ROLES", "DISTRICT", "VERSION", "LAST SEEN", NULL};
+        cli_print_rows(all, head, node_row);
         fprintf(stderr, "%zu node%s\n", json_array_size(all), json_array_size(all) == 1 ? "" : "s");
     }
     json_decref(all);
@@ -112,23 +111,16 @@ static void describe_event(json_t *e, char *buf, size_t len)
     }
 }
 
-static void print_events(json_t *events)
+static void event_row(cli_table_t *t, json_t *e)
 {
-    static const char *const head[] = {"AT", "KIND", "WHAT"};
-    cli_table_t *t = cli_table_new(3, head);
-    size_t i;
-    json_t *e;
-    json_array_foreach(events, i, e)
-    {
-        char what[700], at[64], ago[32];
-        describe_event(e, what, sizeof(what));
-        snprintf(at, sizeof(at), "%s (%s)", cli_str(e, "at"), cli_ago(cli_str(e, "at"), ago, sizeof(ago)));
-        const char *row[] = {at, cli_str(e, "kind"), what};
-        cli_table_add(t, row);
-    }
-    cli_table_print(t, stdout, 100);
-    cli_table_free(t);
+    char what[700], at[64], ago[32];
+    describe_event(e, what, sizeof(what));
+    snprintf(at, sizeof(at), "%s (%s)", cli_str(e, "at"), cli_ago(cli_str(e, "at"), ago, sizeof(ago)));
+    const char *row[] = {at, cli_str(e, "kind"), what};
+    cli_table_add(t, row);
 }
+
+static const char *const event_head[] = {"AT", "KIND", "WHAT", NULL};
 
 /* "key             value", cut to 100 columns */
 static void kv(const char *key, const char *value)
@@ -188,7 +180,7 @@ static int nodes_show(cli_ctx_t *c, const char *id)
     if (cli_http_request(&c->http, "GET", path, NULL, 30, &b, err, sizeof(err)) == 200 &&
         (events = json_loadb(b.data ? b.data : "", b.len, 0, NULL)) != NULL && json_array_size(events) > 0) {
         printf("\nrecent events (hydracluster nodes events %s):\n", id);
-        print_events(events);
+        cli_print_rows(events, event_head, event_row);
     }
     json_decref(events);
     free(b.data);
@@ -206,18 +198,7 @@ static int nodes_events(cli_ctx_t *c, const char *id, const nodes_opts_t *o)
         return CLI_EXIT_USAGE;
     snprintf(path, sizeof(path), "/api/v1/nodes/%s/events%s", esc, q);
     snprintf(what, sizeof(what), "node %s", id);
-    char *raw = NULL;
-    json_t *events = NULL;
-    int rc = cli_call(c, "GET", path, NULL, 200, what, &raw, &events);
-    if (rc != 0)
-        return rc;
-    if (c->output == CLI_OUT_JSON)
-        printf("%s\n", raw ? raw : "[]");
-    else
-        print_events(events);
-    free(raw);
-    json_decref(events);
-    return 0;
+    return cli_print_list(c, path, what, event_head, event_row, NULL);
 }
 
 /* approve, reject, delete: each id in turn; the first failure's code */
@@ -296,14 +277,7 @@ int cli_nodes_main(int argc, char **argv)
     cli_ctx_init(&c, "hydracluster nodes", "nodes");
     nodes_opts_t o = {.limit = 20};
     int ch;
-    optind = 1;
-    while ((ch = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
-        int h = cli_ctx_option(&c, ch, optarg);
-        if (h < 0)
-            return CLI_EXIT_USAGE;
-        if (h > 0)
-            continue;
-        char *end;
+    while ((ch = cli_ctx_getopt(&c, argc, argv, opts)) > 0) {
         switch (ch) {
         case 'r':
             o.role = optarg;
@@ -322,8 +296,7 @@ int cli_nodes_main(int argc, char **argv)
             o.kind = optarg;
             break;
         case 'l':
-            o.limit = strtol(optarg, &end, 10);
-            if (*optarg == '\0' || *end != '\0' || o.limit < 1 || o.limit > 1000) {
+            if (cli_parse_long(optarg, 1, 1000, &o.limit) != 0) {
                 fprintf(stderr, "hydracluster nodes: --limit is a number from 1 to 1000\n");
                 return CLI_EXIT_USAGE;
             }
@@ -331,55 +304,45 @@ int cli_nodes_main(int argc, char **argv)
         case 'C':
             o.clear = 1;
             break;
-        case 'h':
-            cli_usage(stdout, "nodes");
-            return 0;
-        default:
-            cli_usage(stderr, "nodes");
-            return CLI_EXIT_USAGE;
         }
     }
-    if (optind >= argc) {
-        cli_usage(stderr, "nodes");
+    if (ch < 0)
+        return c.exit_code;
+    enum { LIST, SHOW, EVENTS, APPROVE, REJECT, DELETE, SET_ROLES };
+    static const char *const subs[] = {"list", "show", "events", "approve", "reject", "delete", "set-roles", NULL};
+    int sub = cli_ctx_subcommand(&c, argc, argv, subs);
+    if (sub < 0)
         return CLI_EXIT_USAGE;
-    }
-    const char *sub = argv[optind];
     char **args = argv + optind + 1;
     int nargs = argc - optind - 1;
-    int list = strcmp(sub, "list") == 0, show = strcmp(sub, "show") == 0, events = strcmp(sub, "events") == 0;
-    int each = strcmp(sub, "approve") == 0 || strcmp(sub, "reject") == 0 || strcmp(sub, "delete") == 0;
-    int roles = strcmp(sub, "set-roles") == 0;
+    int each = sub == APPROVE || sub == REJECT || sub == DELETE;
     const char *bad = NULL;
-    if (!list && !show && !events && !each && !roles)
-        bad = "unknown subcommand (list, show, events, approve, reject, delete, set-roles)";
-    else if (list && nargs != 0)
+    if (sub == LIST && nargs != 0)
         bad = "list takes no argument (filters are --role, --district, --status)";
-    else if ((show || events) && nargs != 1)
+    else if ((sub == SHOW || sub == EVENTS) && nargs != 1)
         bad = "give one node id";
     else if (each && nargs < 1)
         bad = "give one or more node ids";
-    else if (roles && (nargs < 1 || (nargs == 1) != o.clear))
+    else if (sub == SET_ROLES && (nargs < 1 || (nargs == 1) != o.clear))
         bad = "give a node id and its roles, or a node id and --clear";
-    else if (c.output == CLI_OUT_IDS && !list)
+    else if (c.output == CLI_OUT_IDS && sub != LIST)
         bad = "-o ids goes with list";
-    else if (!list && (o.role || o.district || o.status))
+    else if (sub != LIST && (o.role || o.district || o.status))
         bad = "--role, --district and --status go with list";
-    else if (!events && o.kind)
+    else if (sub != EVENTS && o.kind)
         bad = "--kind goes with events";
-    if (bad != NULL) {
-        fprintf(stderr, "hydracluster nodes %s: %s\n", sub, bad);
-        return CLI_EXIT_USAGE;
-    }
+    if (bad != NULL)
+        return cli_ctx_refuse(&c, subs[sub], bad);
     int rc = cli_ctx_connect(&c);
     if (rc == 0) {
-        if (list)
+        if (sub == LIST)
             rc = nodes_list(&c, &o);
-        else if (show)
+        else if (sub == SHOW)
             rc = nodes_show(&c, args[0]);
-        else if (events)
+        else if (sub == EVENTS)
             rc = nodes_events(&c, args[0], &o);
         else if (each)
-            rc = nodes_each(&c, sub, args, nargs);
+            rc = nodes_each(&c, subs[sub], args, nargs);
         else
             rc = nodes_set_roles(&c, args[0], args + 1, nargs - 1);
     }

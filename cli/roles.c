@@ -12,33 +12,12 @@
 
 #define RECIPE_MAX (64 * 1024)
 
-static int roles_list(cli_ctx_t *c)
+static void role_row(cli_table_t *t, json_t *r)
 {
-    char *raw = NULL;
-    json_t *a = NULL;
-    int rc = cli_call(c, "GET", "/api/v1/roles", NULL, 200, "roles", &raw, &a);
-    if (rc != 0)
-        return rc;
-    if (c->output == CLI_OUT_JSON) {
-        printf("%s\n", raw ? raw : "[]");
-    } else {
-        static const char *const head[] = {"NAME", "DESCRIPTION", "RECIPE"};
-        cli_table_t *t = cli_table_new(3, head);
-        size_t i;
-        json_t *r;
-        json_array_foreach(a, i, r)
-        {
-            char *recipe = json_dumps(json_object_get(r, "recipe"), JSON_COMPACT);
-            const char *row[] = {cli_str(r, "name"), cli_str(r, "description"), recipe ? recipe : ""};
-            cli_table_add(t, row);
-            free(recipe);
-        }
-        cli_table_print(t, stdout, 100);
-        cli_table_free(t);
-    }
-    free(raw);
-    json_decref(a);
-    return 0;
+    char *recipe = json_dumps(json_object_get(r, "recipe"), JSON_COMPACT);
+    const char *row[] = {cli_str(r, "name"), cli_str(r, "description"), recipe ? recipe : ""};
+    cli_table_add(t, row);
+    free(recipe);
 }
 
 /* the recipe: a JSON object from path ("-" = stdin); NULL after saying why */
@@ -139,60 +118,41 @@ int cli_roles_main(int argc, char **argv)
     cli_ctx_init(&c, "hydracluster roles", "roles");
     const char *description = NULL, *recipe = NULL;
     int force = 0, ch;
-    optind = 1;
-    while ((ch = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
-        int h = cli_ctx_option(&c, ch, optarg);
-        if (h < 0)
-            return CLI_EXIT_USAGE;
-        if (h > 0)
-            continue;
-        switch (ch) {
-        case 'D':
+    while ((ch = cli_ctx_getopt(&c, argc, argv, opts)) > 0) {
+        if (ch == 'D')
             description = optarg;
-            break;
-        case 'R':
+        else if (ch == 'R')
             recipe = optarg;
-            break;
-        case 'f':
+        else if (ch == 'f')
             force = 1;
-            break;
-        case 'h':
-            cli_usage(stdout, "roles");
-            return 0;
-        default:
-            cli_usage(stderr, "roles");
-            return CLI_EXIT_USAGE;
-        }
     }
-    if (optind >= argc) {
-        cli_usage(stderr, "roles");
+    if (ch < 0)
+        return c.exit_code;
+    enum { LIST, PUT, DELETE };
+    static const char *const subs[] = {"list", "put", "delete", NULL};
+    int sub = cli_ctx_subcommand(&c, argc, argv, subs);
+    if (sub < 0)
         return CLI_EXIT_USAGE;
-    }
-    const char *sub = argv[optind];
     int nargs = argc - optind - 1;
-    int list = strcmp(sub, "list") == 0, put = strcmp(sub, "put") == 0, del = strcmp(sub, "delete") == 0;
     const char *bad = NULL;
-    if (!list && !put && !del)
-        bad = "unknown subcommand (list, put, delete)";
-    else if (list && nargs != 0)
+    if (sub == LIST && nargs != 0)
         bad = "list takes no argument";
-    else if ((put || del) && nargs != 1)
+    else if (sub != LIST && nargs != 1)
         bad = "give one role name";
-    else if (!put && (description || recipe))
+    else if (sub != PUT && (description || recipe))
         bad = "--description and --recipe go with put";
-    else if (!del && force)
+    else if (sub != DELETE && force)
         bad = "--force goes with delete";
     else if (c.output == CLI_OUT_IDS)
         bad = "-o takes table or json";
-    if (bad != NULL) {
-        fprintf(stderr, "hydracluster roles %s: %s\n", sub, bad);
-        return CLI_EXIT_USAGE;
-    }
+    if (bad != NULL)
+        return cli_ctx_refuse(&c, subs[sub], bad);
     int rc = cli_ctx_connect(&c);
     if (rc == 0) {
-        if (list)
-            rc = roles_list(&c);
-        else if (put)
+        static const char *const head[] = {"NAME", "DESCRIPTION", "RECIPE", NULL};
+        if (sub == LIST)
+            rc = cli_print_list(&c, "/api/v1/roles", "roles", head, role_row, NULL);
+        else if (sub == PUT)
             rc = roles_put(&c, argv[optind + 1], description, recipe);
         else
             rc = roles_delete(&c, argv[optind + 1], force);
