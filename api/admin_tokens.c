@@ -13,6 +13,7 @@
 #include "jsonio.h"
 #include "log.h"
 #include "registry.h"
+#include "revoke.h"
 #include "secret.h"
 
 typedef struct {
@@ -102,8 +103,7 @@ void api_admin_tokens_create(hc_req_t *r)
 }
 
 typedef struct {
-    char id[NODE_ID_MAX];
-    char actor[80];
+    api_revoke_t super;
     char now[32];
 } revoke_t;
 
@@ -116,7 +116,7 @@ static int revoke_apply(sqlite3 *db, void *arg)
         store_prepare(db, "UPDATE admin_tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL");
     if (st == NULL)
         return -2;
-    sqlite3_bind_text(st, 1, v->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 1, v->super.id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, v->now, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     sqlite3_finalize(st);
@@ -124,49 +124,33 @@ static int revoke_apply(sqlite3 *db, void *arg)
         return -2;
     if (sqlite3_changes(db) != 1)
         return REVOKE_ENOENT;
-    return store_audit_append(db, v->actor, "admin_token.revoke", v->id, NULL) == 0 ? 0 : -2;
+    return store_audit_append(db, v->super.actor, "admin_token.revoke", v->super.id, NULL) == 0 ? 0 : -2;
 }
 
 static void revoke_publish(void *arg)
 {
     revoke_t *v = arg;
     lock_take(&registry_nodes_lock);
-    registry_admin_token_revoke(v->id);
+    registry_admin_token_revoke(v->super.id);
     lock_give(&registry_nodes_lock);
 }
 
 static void revoke_respond(hc_req_t *r, int status, void *arg)
 {
     revoke_t *v = arg;
-    if (commit_respond_store_error(r, status))
-        return;
-    if (status == REVOKE_ENOENT) {
-        json_error(r, 404, "not_found", "no active admin token %s", v->id);
-        return;
-    }
-    if (status != 0) {
-        json_error(r, 500, "store_error", "the token could not be revoked");
-        return;
-    }
-    json_respond(r, 200, json_pack("{s:s, s:s}", "id", v->id, "status", "revoked"));
+    if (status == REVOKE_ENOENT)
+        json_error(r, 404, "not_found", "no active admin token %s", v->super.id);
+    else
+        api_revoke_respond(r, status, v->super.id, "the token could not be revoked");
 }
 
 static const commit_spec_t revoke_spec = {revoke_apply, revoke_publish, revoke_respond, free};
 
 void api_admin_tokens_revoke(hc_req_t *r)
 {
-    const char *id = route_param(r, "id");
-    if (strlen(id) >= NODE_ID_MAX) {
-        json_error(r, 404, "not_found", "no such admin token");
+    revoke_t *v = api_revoke_arg_new(r, sizeof(*v), "admin token");
+    if (v == NULL)
         return;
-    }
-    revoke_t *v = calloc(1, sizeof(*v));
-    if (v == NULL) {
-        json_error(r, 500, "internal", "out of memory");
-        return;
-    }
-    snprintf(v->id, sizeof(v->id), "%s", id);
-    snprintf(v->actor, sizeof(v->actor), "%s", r->auth.actor);
     clock_rfc3339(clock_now(), v->now, sizeof(v->now));
     commit_submit(r, &revoke_spec, v);
 }

@@ -19,6 +19,7 @@
 #include "jsonio.h"
 #include "log.h"
 #include "registry.h"
+#include "revoke.h"
 
 /* ---- GET /api/v1/enrollments ---- */
 
@@ -101,8 +102,7 @@ void api_enrollments_list(hc_req_t *r)
 #define REVOKE_ESPENT (-11)
 
 typedef struct {
-    char id[NODE_ID_MAX];
-    char actor[80];
+    api_revoke_t super;
     char node_id[NODE_ID_MAX]; /* set by apply when already spent */
 } revoke_t;
 
@@ -112,7 +112,7 @@ static int revoke_apply(sqlite3 *db, void *arg)
     sqlite3_stmt *st = store_prepare(db, "DELETE FROM enrollments WHERE id = ?1 AND used_at IS NULL RETURNING name");
     if (st == NULL)
         return -1;
-    sqlite3_bind_text(st, 1, v->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 1, v->super.id, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     json_t *d = rc == SQLITE_ROW ? json_pack("{s:s}", "name", (const char *)sqlite3_column_text(st, 0)) : NULL;
     if (rc == SQLITE_ROW)
@@ -125,7 +125,7 @@ static int revoke_apply(sqlite3 *db, void *arg)
         st = store_prepare(db, "SELECT node_id FROM enrollments WHERE id = ?1");
         if (st == NULL)
             return -1;
-        sqlite3_bind_text(st, 1, v->id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 1, v->super.id, -1, SQLITE_STATIC);
         if (sqlite3_step(st) == SQLITE_ROW) {
             const char *n = (const char *)sqlite3_column_text(st, 0);
             snprintf(v->node_id, sizeof(v->node_id), "%s", n ? n : "");
@@ -138,7 +138,7 @@ static int revoke_apply(sqlite3 *db, void *arg)
         json_decref(d);
         return -1;
     }
-    rc = store_audit_append(db, v->actor, "enrollment.revoke", v->id, d);
+    rc = store_audit_append(db, v->super.actor, "enrollment.revoke", v->super.id, d);
     json_decref(d);
     return rc;
 }
@@ -146,39 +146,21 @@ static int revoke_apply(sqlite3 *db, void *arg)
 static void revoke_respond(hc_req_t *r, int status, void *arg)
 {
     revoke_t *v = arg;
-    if (commit_respond_store_error(r, status))
-        return;
-    if (status == REVOKE_ENOENT) {
-        json_error(r, 404, "not_found", "no enrollment %s (GET /api/v1/enrollments lists the unspent ones)", v->id);
-        return;
-    }
-    if (status == REVOKE_ESPENT) {
+    if (status == REVOKE_ENOENT)
+        json_error(r, 404, "not_found", "no enrollment %s (GET /api/v1/enrollments lists the unspent ones)", v->super.id);
+    else if (status == REVOKE_ESPENT)
         json_error(r, 409, "conflict", "enrollment %s was already spent by node %s: delete or reject that node instead",
-                   v->id, v->node_id);
-        return;
-    }
-    if (status != 0) {
-        json_error(r, 500, "store_error", "the enrollment could not be revoked");
-        return;
-    }
-    json_respond(r, 200, json_pack("{s:s, s:s}", "id", v->id, "status", "revoked"));
+                   v->super.id, v->node_id);
+    else
+        api_revoke_respond(r, status, v->super.id, "the enrollment could not be revoked");
 }
 
 static const commit_spec_t revoke_spec = {revoke_apply, NULL, revoke_respond, free};
 
 void api_enrollments_revoke(hc_req_t *r)
 {
-    const char *id = route_param(r, "id");
-    if (strlen(id) >= NODE_ID_MAX) {
-        json_error(r, 404, "not_found", "no such enrollment");
+    revoke_t *v = api_revoke_arg_new(r, sizeof(*v), "enrollment");
+    if (v == NULL)
         return;
-    }
-    revoke_t *v = calloc(1, sizeof(*v));
-    if (v == NULL) {
-        json_error(r, 500, "internal", "out of memory");
-        return;
-    }
-    snprintf(v->id, sizeof(v->id), "%s", id);
-    snprintf(v->actor, sizeof(v->actor), "%s", r->auth.actor);
     commit_submit(r, &revoke_spec, v);
 }
