@@ -33,6 +33,16 @@ static json_t *session_json(sqlite3_stmt *st)
                      "started_at", col(st, 7), "ended_at", text_or_null(st, 8), "end_reason", text_or_null(st, 9));
 }
 
+/* sql prepared with its parameters ?1..?n bound to texts[0..n-1], which
+ * outlive the statement; NULL when it cannot be prepared (logged) */
+static sqlite3_stmt *prepare_texts(sqlite3 *db, const char *sql, int n, const char *const *texts)
+{
+    sqlite3_stmt *st = store_prepare(db, sql);
+    for (int i = 0; st != NULL && i < n; i++)
+        sqlite3_bind_text(st, i + 1, texts[i], -1, SQLITE_STATIC);
+    return st;
+}
+
 static int step_done(sqlite3 *db, sqlite3_stmt *st, const char *what)
 {
     int rc = sqlite3_step(st);
@@ -48,44 +58,38 @@ int store_session_report(sqlite3 *db, const char *id, int head, const char *node
                          const char *district, const char *venue, const char *now, store_session_row_t *out)
 {
     memset(out, 0, sizeof(*out));
-    sqlite3_stmt *st = store_prepare(
+    /* the insert binds all six, the join the first five */
+    const char *const values[] = {id, node_id, name, district, venue, now};
+    sqlite3_stmt *st = prepare_texts(
         db, head ? "INSERT INTO stream_sessions (id, head_id, head_name, district, venue, started_at) "
                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (id) DO NOTHING"
                  : "INSERT INTO stream_sessions (id, body_id, body_name, district, venue, started_at) "
-                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (id) DO NOTHING");
+                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (id) DO NOTHING",
+        6, values);
     if (st == NULL)
         return -1;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, node_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, district, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, venue, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 6, now, -1, SQLITE_STATIC);
     if (step_done(db, st, "start a session") != 0)
         return -1;
     if (sqlite3_changes(db) == 0) {
         /* it exists: join it when active and this side is free; the body's
          * placement wins over the head's */
-        st = store_prepare(db, head ? "UPDATE stream_sessions SET head_id = ?2, head_name = ?3, "
-                                      "district = CASE WHEN body_id IS NULL AND district = '' THEN ?4 ELSE district END, "
-                                      "venue = CASE WHEN body_id IS NULL AND venue = '' THEN ?5 ELSE venue END "
-                                      "WHERE id = ?1 AND ended_at IS NULL AND head_id IS NULL"
-                                    : "UPDATE stream_sessions SET body_id = ?2, body_name = ?3, district = ?4, venue = ?5 "
-                                      "WHERE id = ?1 AND ended_at IS NULL AND body_id IS NULL");
+        st = prepare_texts(db,
+                           head ? "UPDATE stream_sessions SET head_id = ?2, head_name = ?3, "
+                                  "district = CASE WHEN body_id IS NULL AND district = '' THEN ?4 ELSE district END, "
+                                  "venue = CASE WHEN body_id IS NULL AND venue = '' THEN ?5 ELSE venue END "
+                                  "WHERE id = ?1 AND ended_at IS NULL AND head_id IS NULL"
+                                : "UPDATE stream_sessions SET body_id = ?2, body_name = ?3, district = ?4, venue = ?5 "
+                                  "WHERE id = ?1 AND ended_at IS NULL AND body_id IS NULL",
+                           5, values);
         if (st == NULL)
             return -1;
-        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, node_id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 4, district, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 5, venue, -1, SQLITE_STATIC);
         if (step_done(db, st, "join a session") != 0)
             return -1;
     }
-    st = store_prepare(db, "SELECT ended_at IS NULL, body_id, head_id, started_at FROM stream_sessions WHERE id = ?1");
+    st = prepare_texts(db, "SELECT ended_at IS NULL, body_id, head_id, started_at FROM stream_sessions WHERE id = ?1", 1,
+                       values);
     if (st == NULL)
         return -1;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         out->active = sqlite3_column_int(st, 0);
@@ -99,25 +103,22 @@ int store_session_report(sqlite3 *db, const char *id, int head, const char *node
 
 int store_session_end(sqlite3 *db, const char *id, const char *reason, const char *now)
 {
-    sqlite3_stmt *st = store_prepare(
-        db, "UPDATE stream_sessions SET ended_at = ?2, end_reason = ?3 WHERE id = ?1 AND ended_at IS NULL");
+    sqlite3_stmt *st =
+        prepare_texts(db, "UPDATE stream_sessions SET ended_at = ?2, end_reason = ?3 WHERE id = ?1 AND ended_at IS NULL",
+                      3, (const char *const[]){id, now, reason});
     if (st == NULL)
         return -1;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, now, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, reason, -1, SQLITE_STATIC);
     return step_done(db, st, "end a session");
 }
 
 int store_session_end_node(sqlite3 *db, const char *node_id, const char *reason, const char *now, json_t *ended)
 {
-    sqlite3_stmt *st = store_prepare(db, "UPDATE stream_sessions SET ended_at = ?2, end_reason = ?3 "
-                                         "WHERE (body_id = ?1 OR head_id = ?1) AND ended_at IS NULL RETURNING id");
+    sqlite3_stmt *st = prepare_texts(db,
+                                     "UPDATE stream_sessions SET ended_at = ?2, end_reason = ?3 "
+                                     "WHERE (body_id = ?1 OR head_id = ?1) AND ended_at IS NULL RETURNING id",
+                                     3, (const char *const[]){node_id, now, reason});
     if (st == NULL)
         return -1;
-    sqlite3_bind_text(st, 1, node_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, now, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, reason, -1, SQLITE_STATIC);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
         if (json_array_append_new(ended, json_string(col(st, 0))) != 0) {
@@ -168,10 +169,9 @@ json_t *store_session_list(sqlite3 *db, const char *state, const char *node, con
     int64_t below = INT64_MAX;
     sqlite3_stmt *st;
     if (before != NULL) {
-        st = store_prepare(db, "SELECT seq FROM stream_sessions WHERE id = ?1");
+        st = prepare_texts(db, "SELECT seq FROM stream_sessions WHERE id = ?1", 1, &before);
         if (st == NULL)
             return NULL;
-        sqlite3_bind_text(st, 1, before, -1, SQLITE_STATIC);
         int rc = sqlite3_step(st);
         if (rc == SQLITE_ROW)
             below = sqlite3_column_int64(st, 0);
@@ -215,10 +215,9 @@ json_t *store_session_list(sqlite3 *db, const char *state, const char *node, con
 json_t *store_session_get(sqlite3 *db, const char *id, int *found)
 {
     *found = 0;
-    sqlite3_stmt *st = store_prepare(db, "SELECT " SESSION_COLUMNS " FROM stream_sessions WHERE id = ?1");
+    sqlite3_stmt *st = prepare_texts(db, "SELECT " SESSION_COLUMNS " FROM stream_sessions WHERE id = ?1", 1, &id);
     if (st == NULL)
         return NULL;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     json_t *o = NULL;
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
@@ -233,10 +232,9 @@ int store_session_logs_append(sqlite3 *db, const char *id, const char *node_id, 
                               int64_t *dropped, int64_t *kept)
 {
     *dropped = *kept = 0;
-    sqlite3_stmt *st = store_prepare(db, "SELECT body_id, head_id FROM stream_sessions WHERE id = ?1");
+    sqlite3_stmt *st = prepare_texts(db, "SELECT body_id, head_id FROM stream_sessions WHERE id = ?1", 1, &id);
     if (st == NULL)
         return -1;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     const char *side = NULL;
     if (rc == SQLITE_ROW)
@@ -248,12 +246,12 @@ int store_session_logs_append(sqlite3 *db, const char *id, const char *node_id, 
         return -1;
     if (side == NULL)
         return STORE_SESSION_EFORBIDDEN;
+    const char *const keys[] = {id, side}; /* ?1 and ?2 of each statement below */
 
-    st = store_prepare(db, "INSERT INTO stream_session_logs (session_id, side, ts_ms, line) VALUES (?1, ?2, ?3, ?4)");
+    st = prepare_texts(db, "INSERT INTO stream_session_logs (session_id, side, ts_ms, line) VALUES (?1, ?2, ?3, ?4)", 2,
+                       keys);
     if (st == NULL)
         return -1;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, side, -1, SQLITE_STATIC);
     size_t i;
     json_t *l;
     json_array_foreach(lines, i, l)
@@ -272,21 +270,19 @@ int store_session_logs_append(sqlite3 *db, const char *id, const char *node_id, 
     sqlite3_finalize(st);
 
     /* past the cap the oldest go, by the agents' times */
-    st = store_prepare(db, "DELETE FROM stream_session_logs WHERE seq IN (SELECT seq FROM stream_session_logs "
-                           "WHERE session_id = ?1 AND side = ?2 ORDER BY ts_ms DESC, seq DESC LIMIT -1 OFFSET ?3)");
+    st = prepare_texts(db,
+                       "DELETE FROM stream_session_logs WHERE seq IN (SELECT seq FROM stream_session_logs "
+                       "WHERE session_id = ?1 AND side = ?2 ORDER BY ts_ms DESC, seq DESC LIMIT -1 OFFSET ?3)",
+                       2, keys);
     if (st == NULL)
         return -1;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, side, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, cap);
     if (step_done(db, st, "drop old session log lines") != 0)
         return -1;
     *dropped = sqlite3_changes(db);
-    st = store_prepare(db, "SELECT count(*) FROM stream_session_logs WHERE session_id = ?1 AND side = ?2");
+    st = prepare_texts(db, "SELECT count(*) FROM stream_session_logs WHERE session_id = ?1 AND side = ?2", 2, keys);
     if (st == NULL)
         return -1;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, side, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
         *kept = sqlite3_column_int64(st, 0);
@@ -310,17 +306,17 @@ static json_t *ts_json(int64_t ms)
 static json_t *side_json(sqlite3 *db, const char *id, const char *side, json_t *node_id, json_t *name, int64_t tail)
 {
     /* the last tail lines (all: -1), in time order */
-    sqlite3_stmt *st = store_prepare(db, "SELECT ts_ms, line FROM (SELECT ts_ms, line, seq FROM stream_session_logs "
-                                         "WHERE session_id = ?1 AND side = ?2 ORDER BY ts_ms DESC, seq DESC LIMIT ?3) "
-                                         "ORDER BY ts_ms, seq");
+    sqlite3_stmt *st = prepare_texts(db,
+                                     "SELECT ts_ms, line FROM (SELECT ts_ms, line, seq FROM stream_session_logs "
+                                     "WHERE session_id = ?1 AND side = ?2 ORDER BY ts_ms DESC, seq DESC LIMIT ?3) "
+                                     "ORDER BY ts_ms, seq",
+                                     2, (const char *const[]){id, side});
     json_t *lines = json_array();
     if (st == NULL || lines == NULL) {
         sqlite3_finalize(st);
         json_decref(lines);
         return NULL;
     }
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, side, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, tail);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
