@@ -413,13 +413,8 @@ static int approval_apply(sqlite3 *db, void *arg)
     if (rc != SQLITE_DONE)
         return -1;
     if (sqlite3_changes(db) != 1) {
-        st = store_prepare(db, "SELECT 1 FROM nodes WHERE id = ?1");
-        if (st == NULL)
-            return -1;
-        sqlite3_bind_text(st, 1, a->id, -1, SQLITE_STATIC);
-        rc = sqlite3_step(st);
-        sqlite3_finalize(st);
-        return rc == SQLITE_ROW ? APPROVAL_ECONFLICT : APPROVAL_ENOENT;
+        int known = store_row_exists(db, "SELECT 1 FROM nodes WHERE id = ?1", a->id);
+        return known < 0 ? -1 : known ? APPROVAL_ECONFLICT : APPROVAL_ENOENT;
     }
     json_t *d = json_pack("{s:s}", "actor", a->actor);
     rc = store_audit_append(db, a->actor, reject ? "node.reject" : "node.approve", a->id, NULL);

@@ -62,13 +62,8 @@ int exec_apply_submit(sqlite3 *db, exec_rec_t *rec, const char *via)
     if (rc != SQLITE_DONE)
         return -1;
     if (sqlite3_changes(db) != 1) {
-        st = store_prepare(db, "SELECT 1 FROM nodes WHERE id = ?1");
-        if (st == NULL)
-            return -1;
-        sqlite3_bind_text(st, 1, rec->node_id, -1, SQLITE_STATIC);
-        rc = sqlite3_step(st);
-        sqlite3_finalize(st);
-        return rc == SQLITE_ROW ? EXEC_ENOTAPPROVED : rc == SQLITE_DONE ? EXEC_ENOENT : -1;
+        int known = store_row_exists(db, "SELECT 1 FROM nodes WHERE id = ?1", rec->node_id);
+        return known < 0 ? -1 : known ? EXEC_ENOTAPPROVED : EXEC_ENOENT;
     }
     /* audited on the node, so the node's audit trail shows what ran on it */
     size_t cl = exec_utf8_cut(rec->command, strlen(rec->command), EXEC_AUDIT_COMMAND_MAX);
