@@ -121,6 +121,15 @@ int cli_escape(cli_ctx_t *c, const char *s, char *out, size_t outlen)
     return n < 0 || (size_t)n >= outlen ? -1 : 0;
 }
 
+int cli_object(cli_ctx_t *c, cli_object_t *o, const char *prefix, const char *id, const char *suffix, const char *noun)
+{
+    if (cli_escape(c, id, o->esc, sizeof(o->esc)) != 0)
+        return -1;
+    int n = snprintf(o->path, sizeof(o->path), "%s%s%s", prefix, o->esc, suffix);
+    snprintf(o->what, sizeof(o->what), "%s %s", noun, id);
+    return n < 0 || (size_t)n >= sizeof(o->path) ? -1 : 0;
+}
+
 /* one line on stderr for a failed answer; the exit code */
 static int report(cli_ctx_t *c, long status, json_t *j, const char *what)
 {

@@ -87,6 +87,15 @@ int cli_call(cli_ctx_t *c, const char *method, const char *path, const char *bod
 int cli_get_all(cli_ctx_t *c, const char *path, const char *what, json_t **out);
 /* path escaped for a URL segment into out; 0, or -1 too long */
 int cli_escape(cli_ctx_t *c, const char *s, char *out, size_t outlen);
+/* One object of the API, named by its id. */
+typedef struct cli_object {
+    char esc[300];   /* the id escaped for a URL segment */
+    char path[1100]; /* prefix esc suffix */
+    char what[400];  /* "<noun> <id>", for cli_call */
+} cli_object_t;
+/* Fills o for id (e.g. "/api/v1/nodes/", id, "/roles", "node"); 0, or -1
+ * when the escaped id is too long (no message). */
+int cli_object(cli_ctx_t *c, cli_object_t *o, const char *prefix, const char *id, const char *suffix, const char *noun);
 
 /* prints a JSON value compact on one line (-o json) */
 void cli_print_json(json_t *v);

@@ -62,13 +62,11 @@ static int enr_revoke(cli_ctx_t *c, char **ids, int n)
 {
     int first = 0;
     for (int i = 0; i < n; i++) {
-        char esc[300], path[400], what[400];
-        if (cli_escape(c, ids[i], esc, sizeof(esc)) != 0)
+        cli_object_t o;
+        if (cli_object(c, &o, "/api/v1/enrollments/", ids[i], "", "enrollment") != 0)
             return CLI_EXIT_USAGE;
-        snprintf(path, sizeof(path), "/api/v1/enrollments/%s", esc);
-        snprintf(what, sizeof(what), "enrollment %s", ids[i]);
         char *raw = NULL;
-        int rc = cli_call(c, "DELETE", path, NULL, 200, what, &raw, NULL);
+        int rc = cli_call(c, "DELETE", o.path, NULL, 200, o.what, &raw, NULL);
         if (rc == 0) {
             if (c->output == CLI_OUT_JSON)
                 printf("%s\n", raw ? raw : "{}");

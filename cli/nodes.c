@@ -132,14 +132,12 @@ static void kv(const char *key, const char *value)
 
 static int nodes_show(cli_ctx_t *c, const char *id)
 {
-    char esc[300], path[400], what[400];
-    if (cli_escape(c, id, esc, sizeof(esc)) != 0)
+    cli_object_t o;
+    if (cli_object(c, &o, "/api/v1/nodes/", id, "", "node") != 0)
         return CLI_EXIT_USAGE;
-    snprintf(path, sizeof(path), "/api/v1/nodes/%s", esc);
-    snprintf(what, sizeof(what), "node %s", id);
     char *raw = NULL;
     json_t *n = NULL;
-    int rc = cli_call(c, "GET", path, NULL, 200, what, &raw, &n);
+    int rc = cli_call(c, "GET", o.path, NULL, 200, o.what, &raw, &n);
     if (rc != 0)
         return rc;
     if (c->output == CLI_OUT_JSON) {
@@ -173,7 +171,8 @@ static int nodes_show(cli_ctx_t *c, const char *id)
     json_decref(n);
 
     /* the recent history; a server without events is no error here */
-    snprintf(path, sizeof(path), "/api/v1/nodes/%s/events?limit=%d", esc, SHOW_EVENTS);
+    char path[400];
+    snprintf(path, sizeof(path), "/api/v1/nodes/%s/events?limit=%d", o.esc, SHOW_EVENTS);
     json_t *events = NULL;
     cli_buf_t b = {0};
     char err[CURL_ERROR_SIZE + 64];
@@ -189,36 +188,32 @@ static int nodes_show(cli_ctx_t *c, const char *id)
 
 static int nodes_events(cli_ctx_t *c, const char *id, const nodes_opts_t *o)
 {
-    char esc[300], q[600] = "", path[1000], what[400];
-    if (cli_escape(c, id, esc, sizeof(esc)) != 0)
-        return CLI_EXIT_USAGE;
-    char lim[16];
+    char q[600] = "", suffix[620], lim[16];
     snprintf(lim, sizeof(lim), "%ld", o->limit);
     if (add_query(c, q, sizeof(q), "limit", lim) != 0 || add_query(c, q, sizeof(q), "kind", o->kind) != 0)
         return CLI_EXIT_USAGE;
-    snprintf(path, sizeof(path), "/api/v1/nodes/%s/events%s", esc, q);
-    snprintf(what, sizeof(what), "node %s", id);
-    return cli_print_list(c, path, what, event_head, event_row, NULL);
+    snprintf(suffix, sizeof(suffix), "/events%s", q);
+    cli_object_t node;
+    if (cli_object(c, &node, "/api/v1/nodes/", id, suffix, "node") != 0)
+        return CLI_EXIT_USAGE;
+    return cli_print_list(c, node.path, node.what, event_head, event_row, NULL);
 }
 
 /* approve, reject, delete: each id in turn; the first failure's code */
 static int nodes_each(cli_ctx_t *c, const char *sub, char **ids, int n)
 {
+    char suffix[16];
+    snprintf(suffix, sizeof(suffix), "/%s", sub);
     int first = 0;
     for (int i = 0; i < n; i++) {
-        char esc[300], path[400], what[400];
-        if (cli_escape(c, ids[i], esc, sizeof(esc)) != 0) {
+        int del = strcmp(sub, "delete") == 0;
+        cli_object_t o;
+        if (cli_object(c, &o, "/api/v1/nodes/", ids[i], del ? "" : suffix, "node") != 0) {
             first = first ? first : CLI_EXIT_USAGE;
             continue;
         }
-        int del = strcmp(sub, "delete") == 0;
-        if (del)
-            snprintf(path, sizeof(path), "/api/v1/nodes/%s", esc);
-        else
-            snprintf(path, sizeof(path), "/api/v1/nodes/%s/%s", esc, sub);
-        snprintf(what, sizeof(what), "node %s", ids[i]);
         char *raw = NULL;
-        int rc = cli_call(c, del ? "DELETE" : "POST", path, NULL, 200, what, &raw, NULL);
+        int rc = cli_call(c, del ? "DELETE" : "POST", o.path, NULL, 200, o.what, &raw, NULL);
         if (rc == 0) {
             if (c->output == CLI_OUT_JSON)
                 printf("%s\n", raw ? raw : "{}");
@@ -240,16 +235,14 @@ static int nodes_set_roles(cli_ctx_t *c, const char *id, char **roles, int n)
     json_t *body = json_pack("{s:o}", "roles", a);
     char *s = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
-    char esc[300], path[400], what[400];
-    if (s == NULL || cli_escape(c, id, esc, sizeof(esc)) != 0) {
+    cli_object_t o;
+    if (s == NULL || cli_object(c, &o, "/api/v1/nodes/", id, "/roles", "node") != 0) {
         free(s);
         return CLI_EXIT_USAGE;
     }
-    snprintf(path, sizeof(path), "/api/v1/nodes/%s/roles", esc);
-    snprintf(what, sizeof(what), "node %s", id);
     char *raw = NULL;
     json_t *node = NULL;
-    int rc = cli_call(c, "POST", path, s, 200, what, &raw, &node);
+    int rc = cli_call(c, "POST", o.path, s, 200, o.what, &raw, &node);
     free(s);
     if (rc == 0) {
         char list[512];

@@ -59,16 +59,14 @@ static int roles_put(cli_ctx_t *c, const char *name, const char *description, co
     }
     char *s = json_dumps(body, JSON_COMPACT);
     json_decref(body);
-    char esc[300], path[400], what[400];
-    if (s == NULL || strlen(s) > RECIPE_MAX || cli_escape(c, name, esc, sizeof(esc)) != 0) {
+    cli_object_t o;
+    if (s == NULL || strlen(s) > RECIPE_MAX || cli_object(c, &o, "/api/v1/roles/", name, "", "role") != 0) {
         fprintf(stderr, "%s: the role is too large (at most %d bytes of JSON)\n", c->prog, RECIPE_MAX);
         free(s);
         return CLI_EXIT_USAGE;
     }
-    snprintf(path, sizeof(path), "/api/v1/roles/%s", esc);
-    snprintf(what, sizeof(what), "role %s", name);
     char *raw = NULL;
-    int rc = cli_call(c, "PUT", path, s, 0, what, &raw, NULL);
+    int rc = cli_call(c, "PUT", o.path, s, 0, o.what, &raw, NULL);
     free(s);
     if (rc == 0) {
         if (c->output == CLI_OUT_JSON)
@@ -82,14 +80,12 @@ static int roles_put(cli_ctx_t *c, const char *name, const char *description, co
 
 static int roles_delete(cli_ctx_t *c, const char *name, int force)
 {
-    char esc[300], path[400], what[400];
-    if (cli_escape(c, name, esc, sizeof(esc)) != 0)
+    cli_object_t role;
+    if (cli_object(c, &role, "/api/v1/roles/", name, force ? "?force=true" : "", "role") != 0)
         return CLI_EXIT_USAGE;
-    snprintf(path, sizeof(path), "/api/v1/roles/%s%s", esc, force ? "?force=true" : "");
-    snprintf(what, sizeof(what), "role %s", name);
     char *raw = NULL;
     json_t *o = NULL;
-    int rc = cli_call(c, "DELETE", path, NULL, 200, what, &raw, &o);
+    int rc = cli_call(c, "DELETE", role.path, NULL, 200, role.what, &raw, &o);
     if (rc == 0) {
         char list[1024];
         if (c->output == CLI_OUT_JSON)
