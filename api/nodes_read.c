@@ -39,6 +39,7 @@
 #define LIST_BATCH_BYTES (64 * 1024) /* one send */
 #define LIST_BATCH_SCAN 4096         /* nodes looked at per lock hold */
 #define LIST_LIMIT_MAX 1000
+#define NODE_READ_POOL_BYTES 1000 /* h2o's pool mallocs blocks from ~1 KiB apart */
 
 #define SEARCH_WORDS_MAX 8
 
@@ -512,9 +513,12 @@ void api_nodes_get(hc_req_t *r)
         json_error(r, 404, "not_found", "no such node");
         return;
     }
-    /* a node is about 600 bytes: serialised on the stack, no malloc */
-    char stack[2048];
-    node_json_buf_t b = {.p = stack, .cap = sizeof(stack), .borrowed = 1};
+    /* a node is about 600 bytes: serialised straight into the request's
+     * pool, which h2o sends from (under h2o's threshold for a malloc of its
+     * own); a larger node moves to the heap and is copied when sent */
+    node_json_buf_t b = {.p = h2o_mem_alloc_pool(&r->req->pool, NODE_READ_POOL_BYTES),
+                         .cap = NODE_READ_POOL_BYTES,
+                         .borrowed = 1};
     lock_take_shared(&registry_nodes_lock);
     node_t *n = registry_node_find(id);
     if (n != NULL)
@@ -541,7 +545,18 @@ void api_nodes_get(hc_req_t *r)
     req->res.content_length = b.len;
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, json_ct.base, json_ct.len);
     read_headers(req, etag);
-    h2o_send_inline(req, b.p, b.len); /* copies into the pool */
+    if (!b.borrowed) {
+        h2o_send_inline(req, b.p, b.len); /* copies into the pool */
+        goto out;
+    }
+    /* what h2o_send_inline does, without its copy */
+    static h2o_generator_t generator = {NULL, NULL};
+    h2o_start_response(req, &generator);
+    h2o_iovec_t body = h2o_iovec_init(b.p, b.len);
+    if (h2o_memis(req->input.method.base, req->input.method.len, H2O_STRLIT("HEAD")))
+        h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);
+    else
+        h2o_send(req, &body, 1, H2O_SEND_STATE_FINAL);
 out:
     node_json_buf_free(&b);
 }
