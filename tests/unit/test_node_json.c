@@ -1,7 +1,7 @@
 /* The node serialiser's pieces (fleet/node_json.c) and the validator hash
  * (server/str.h): the string escape against a byte-by-byte reference and
  * jansson, the time formatter against gmtime_r/strftime (clock_rfc3339) for
- * every day of years 0000..9999, the hash's sensitivity, and whole nodes
+ * every day of years 0000..9999, the hashes' sensitivity and spread, and whole nodes
  * byte for byte against json_dumps(node_to_json(...), JSON_COMPACT).
  * Inputs and outputs sit in heap blocks of exactly the size allowed, so
  * ASan catches a read or write one byte outside. */
@@ -251,6 +251,18 @@ static void test_hash(void **state)
     assert_true(maxlo < 16);
     assert_true(maxhi < 16);
     free(hs);
+    /* str_hash (the registry's id index, the interned strings): ids that
+     * differ in their last digits spread over the low bits too */
+    static unsigned chain[131072];
+    unsigned longest = 0;
+    for (int i = 0; i < N; i++) {
+        char id[32];
+        snprintf(id, sizeof(id), i % 2 ? "render-%05d" : "node-%016x", i);
+        unsigned c = ++chain[str_hash(id) % 131072];
+        longest = c > longest ? c : longest;
+    }
+    assert_true(longest < 12);
+    assert_true(str_hash("render-00017") == str_hash_bytes("render-00017", 12, 0));
 }
 
 /* a valid UTF-8 string (jansson takes nothing else) with the odd bytes a node may carry */
