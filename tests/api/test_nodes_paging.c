@@ -289,6 +289,30 @@ static void test_etags(void **state)
     assert_non_null(end);
     assert_string_equal(end + 4, ""); /* nothing after the headers */
     free(raw);
+
+    /* a node larger than the handler's first buffer (1,000 bytes): the same
+     * object, and its tag still answers 304 */
+    char big[1200], text[241];
+    memset(text, 'x', sizeof(text) - 1);
+    text[sizeof(text) - 1] = '\0';
+    snprintf(big, sizeof(big), "{\"name\":\"n%s\",\"owner\":\"o%s\",\"district\":\"d%s\",\"venue\":\"v%s\"}", text,
+             text, text, text);
+    r = hc_json(srv, "PATCH", node, TEST_ADMIN_TOKEN, big);
+    assert_int_equal(r.status, 200);
+    patched = json_incref(r.json);
+    hc_resp_free(&r);
+    r = hc_get(srv, node, TEST_ADMIN_TOKEN);
+    assert_int_equal(r.status, 200);
+    assert_true(r.len > 1000);
+    json_object_del(patched, "node_status");
+    json_object_del(r.json, "node_status");
+    assert_true(json_equal(patched, r.json));
+    json_decref(patched);
+    snprintf(etag, sizeof(etag), "%s", hc_resp_header(&r, "etag"));
+    hc_resp_free(&r);
+    r = get_if(node, etag);
+    assert_int_equal(r.status, 304);
+    hc_resp_free(&r);
 }
 
 static long num(json_t *o, const char *k)
