@@ -60,14 +60,14 @@ static inline uint64_t str_load64_le(const unsigned char *p)
 }
 
 /* A 64-bit hash of len bytes, 8 bytes per step, for validators such as
- * ETags: any change of the bytes changes the value but for a 2^-64 chance,
- * and nobody gains by forging a collision (it is not a MAC: where a client
- * could choose colliding inputs to hurt someone, use libsodium). Each step
- * xors a word into the state, multiplies (low bits reach the high ones) and
- * rotates (the high ones come back down): one-to-one in the word, so inputs
- * that differ in one word always differ; murmur3's 64-bit finaliser folds the
- * state at the end. seed: any value (a per-process one makes the values
- * differ between runs). */
+ * ETags, where changes nobody chose to collide must change the value (about
+ * a 2^-64 chance that one does not) and nobody gains by forging a collision:
+ * it is not a MAC (where a client could choose colliding inputs to hurt
+ * someone, use libsodium). Each step xors a word into the state, multiplies
+ * (low bits reach the high ones) and rotates (the high ones come back down):
+ * one-to-one in the word, so inputs of one length that differ inside one
+ * step always differ; murmur3's 64-bit finaliser folds the state at the end.
+ * seed: any value (a per-process one makes the values differ between runs). */
 static inline uint64_t str_hash_bytes(const void *data, size_t len, uint64_t seed)
 {
     const uint64_t k = 0x9e3779b97f4a7c15ULL; /* 2^64 / the golden ratio, odd */
