@@ -75,7 +75,7 @@ __attribute__((noinline)) static char *escape_byte(char *o, unsigned char c)
 
 /* The high bit of each byte of w that must be escaped (below 0x20, '"',
  * '\\'), or 0 when none must. A byte minus k borrows into its high bit only
- * when it was below k, so (w - k·ONES) & ~w marks the bytes below k (and
+ * when it was below k, so (w - k * ONES) & ~w marks the bytes below k (and
  * '"', '\\' as the bytes below 1 after an xor). A borrow runs upward into
  * the next bytes, so only the lowest mark is sure, and only it is used. */
 static inline uint64_t swar_special(uint64_t w)
