@@ -1,10 +1,7 @@
 #include "node_json.h"
 
-#include <inttypes.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "clock.h"
 #include "str.h"
@@ -48,95 +45,233 @@ void node_json_put(node_json_buf_t *b, const char *s, size_t len)
     }
 }
 
-#define PUT_LIT(b, lit) node_json_put((b), (lit), sizeof(lit) - 1)
+/* ---- strings ---- */
+
+/* out of line: rare, and inlined it made every string pay for its registers */
+__attribute__((noinline)) static char *escape_byte(char *o, unsigned char c)
+{
+    static const char hex[] = "0123456789ABCDEF"; /* capitals: as jansson writes them */
+    *o++ = '\\';
+    switch (c) {
+    case '"': *o++ = '"'; break;
+    case '\\': *o++ = '\\'; break;
+    case '\b': *o++ = 'b'; break;
+    case '\f': *o++ = 'f'; break;
+    case '\n': *o++ = 'n'; break;
+    case '\r': *o++ = 'r'; break;
+    case '\t': *o++ = 't'; break;
+    default:
+        *o++ = 'u';
+        *o++ = '0';
+        *o++ = '0';
+        *o++ = hex[c >> 4];
+        *o++ = hex[c & 15];
+    }
+    return o;
+}
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define ONES 0x0101010101010101ULL
+
+/* The high bit of each byte of w that must be escaped (below 0x20, '"',
+ * '\\'), or 0 when none must. A byte minus k borrows into its high bit only
+ * when it was below k, so (w - k * ONES) & ~w marks the bytes below k (and
+ * '"', '\\' as the bytes below 1 after an xor). A borrow runs upward into
+ * the next bytes, so only the lowest mark is sure, and only it is used. */
+static inline uint64_t swar_special(uint64_t w)
+{
+    uint64_t q = w ^ (ONES * '"'), s = w ^ (ONES * '\\');
+    return ((w - ONES * 0x20) | (q - ONES) | (s - ONES)) & ~w & (ONES * 0x80);
+}
+
+/* s[i..n) (fewer than 8 bytes) in the low bytes of a word, the rest spaces
+ * (which never need escaping); reads nothing outside s[0..n) */
+static inline uint64_t load_tail(const char *s, size_t i, size_t n)
+{
+    size_t k = n - i;
+    uint64_t w;
+    if (n >= 8) {
+        /* the last 8 bytes, the ones done already shifted out */
+        memcpy(&w, s + n - 8, 8);
+        w >>= 8 * (8 - k);
+    } else if (k >= 4) {
+        /* two loads of 4 that overlap: the shared bytes are equal */
+        uint32_t a, b;
+        memcpy(&a, s + i, 4);
+        memcpy(&b, s + n - 4, 4);
+        w = (uint64_t)a | (uint64_t)b << (8 * (k - 4));
+    } else if (k >= 2) {
+        uint16_t a, b;
+        memcpy(&a, s + i, 2);
+        memcpy(&b, s + n - 2, 2);
+        w = (uint64_t)a | (uint64_t)b << (8 * (k - 2));
+    } else {
+        w = (unsigned char)s[i];
+    }
+    return w | (ONES * ' ') << (8 * k);
+}
+
+char *node_json_str_write(char *o, const char *s, size_t n)
+{
+    *o++ = '"';
+    /* 8 bytes per step, stored whole (hence the room's 8 spare bytes) */
+    size_t i = 0;
+    while (i < n) {
+        uint64_t w;
+        size_t take = n - i;
+        if (take >= 8) {
+            memcpy(&w, s + i, 8);
+            take = 8;
+        } else {
+            w = load_tail(s, i, n);
+        }
+        uint64_t m = swar_special(w);
+        memcpy(o, &w, 8);
+        if (m == 0) {
+            o += take;
+            i += take;
+            continue;
+        }
+        size_t k = (size_t)__builtin_ctzll(m) >> 3;
+        o += k;
+        i += k;
+        o = escape_byte(o, (unsigned char)s[i++]);
+    }
+    *o++ = '"';
+    return o;
+}
+#else
+char *node_json_str_write(char *o, const char *s, size_t n)
+{
+    *o++ = '"';
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\')
+            *o++ = (char)c;
+        else
+            o = escape_byte(o, c);
+    }
+    *o++ = '"';
+    return o;
+}
+#endif
 
 void node_json_put_str(node_json_buf_t *b, const char *s)
 {
-    static const char hex[] = "0123456789abcdef";
     size_t n = strlen(s);
-    /* worst case: every byte becomes \u00XX */
-    if (reserve(b, n * 6 + 2) != 0)
+    if (reserve(b, NODE_JSON_STR_ROOM(n)) != 0)
         return;
-    char *o = b->p + b->len;
-    *o++ = '"';
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        unsigned char c = *p;
-        if (c >= 0x20 && c != '"' && c != '\\') {
-            *o++ = (char)c;
-            continue;
-        }
-        *o++ = '\\';
-        switch (c) {
-        case '"': *o++ = '"'; break;
-        case '\\': *o++ = '\\'; break;
-        case '\b': *o++ = 'b'; break;
-        case '\f': *o++ = 'f'; break;
-        case '\n': *o++ = 'n'; break;
-        case '\r': *o++ = 'r'; break;
-        case '\t': *o++ = 't'; break;
-        default:
-            *o++ = 'u';
-            *o++ = '0';
-            *o++ = '0';
-            *o++ = hex[c >> 4];
-            *o++ = hex[c & 15];
-        }
-    }
-    *o++ = '"';
-    b->len = (size_t)(o - b->p);
+    b->len = (size_t)(node_json_str_write(b->p + b->len, s, n) - b->p);
 }
 
-/* ,"key": from a literal: no strlen per member */
-#define PUT_KEY(b, key) PUT_LIT(b, ",\"" key "\":")
-#define PUT_MEMBER(b, key, val)                                                                                        \
-    do {                                                                                                               \
-        PUT_KEY(b, key);                                                                                               \
-        node_json_put_str(b, val);                                                                                     \
-    } while (0)
+/* ---- times ---- */
 
-static void put_time(node_json_buf_t *b, int64_t t)
+/* the times written by arithmetic: years 0000..9999 (as the old gmtime_r path) */
+#define TIME_MIN (-62167219200LL) /* 0000-01-01T00:00:00Z */
+#define TIME_MAX 253402300799LL   /* 9999-12-31T23:59:59Z */
+
+/* The proleptic Gregorian date of a day count from 0000-01-01 (years 0000
+ * to 9999). Counted from a 1st of March, every leap day falls at the end of
+ * its year, of its 4-year block, of its century and of its 400-year cycle,
+ * so each level divides evenly but for its last block, one day longer.
+ * Counting from -0400-03-01 keeps every number unsigned. */
+static void civil_from_days(uint64_t days, unsigned *year, unsigned *month, unsigned *day)
+{
+    /* day of the March-based year each month starts on (Mar..Feb, then the end) */
+    static const unsigned short month_start[13] = {0, 31, 61, 92, 122, 153, 184, 214, 245, 275, 306, 337, 366};
+    /* 0000-03-01 is day 60 of year 0 (a leap year), and one cycle after -0400-03-01 */
+    uint64_t r = days + 146097 - 60;
+    uint64_t c400 = r / 146097;
+    r %= 146097;
+    uint64_t c100 = r / 36524;
+    if (c100 == 4) /* the cycle's last day: 29 February of its 400th year */
+        c100 = 3;
+    r -= c100 * 36524;
+    uint64_t c4 = r / 1461;
+    r -= c4 * 1461;
+    uint64_t c1 = r / 365;
+    if (c1 == 4) /* the block's last day: 29 February */
+        c1 = 3;
+    r -= c1 * 365;
+    /* months have 30 or 31 days, so r / 31 is the month or the one before */
+    unsigned mi = (unsigned)(r / 31);
+    if (r >= month_start[mi + 1])
+        mi++;
+    /* January and February belong to the next year */
+    *year = (unsigned)(400 * c400 + 100 * c100 + 4 * c4 + c1 + (mi >= 10)) - 400;
+    *month = mi < 10 ? mi + 3 : mi - 9;
+    *day = (unsigned)(r - month_start[mi]) + 1;
+}
+
+static const char two_digits[] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+                                 "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+                                 "8081828384858687888990919293949596979899";
+
+char *node_json_time_write(char *o, int64_t t)
 {
     if (t == 0) {
-        PUT_LIT(b, "null");
-        return;
+        memcpy(o, "null", 4);
+        return o + 4;
     }
-    /* clock_rfc3339's format, without strftime's locale machinery (a list
-     * formats two times per node) */
-    time_t tt = (time_t)t;
-    struct tm tm;
-    if (gmtime_r(&tt, &tm) == NULL || tm.tm_year + 1900 > 9999 || tm.tm_year + 1900 < 0) {
-        char buf[64];
-        node_json_put_str(b, clock_rfc3339(t, buf, sizeof(buf)));
-        return;
+    if (t < TIME_MIN || t > TIME_MAX) {
+        /* clock_rfc3339's digits, '-', ':', 'T', 'Z' need no escape:
+         * the length plus the quotes and 8 spare bytes fit the room */
+        char buf[NODE_JSON_TIME_ROOM - 16];
+        const char *s = clock_rfc3339(t, buf, sizeof(buf));
+        return node_json_str_write(o, s, strlen(s));
     }
-    char o[22];
-    int y = tm.tm_year + 1900;
-    const int f[5] = {tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec};
+    /* clock_rfc3339's format without gmtime_r (which takes glibc's time
+     * zone lock) and strftime (its locale machinery): a list writes two or
+     * three times per node */
+    uint64_t u = (uint64_t)(t - TIME_MIN);
+    unsigned sec = (unsigned)(u % 86400), y, mon, mday;
+    civil_from_days(u / 86400, &y, &mon, &mday);
+    const unsigned f[6] = {y / 100, y % 100, mon, mday, sec / 3600, sec / 60 % 60};
+    /* "YYYY-MM-DDTHH:MM:SSZ" */
     o[0] = '"';
-    o[1] = (char)('0' + y / 1000);
-    o[2] = (char)('0' + y / 100 % 10);
-    o[3] = (char)('0' + y / 10 % 10);
-    o[4] = (char)('0' + y % 10);
-    static const char seps[5] = {'-', '-', 'T', ':', ':'};
-    for (int i = 0; i < 5; i++) {
-        o[5 + 3 * i] = seps[i];
-        o[6 + 3 * i] = (char)('0' + f[i] / 10);
-        o[7 + 3 * i] = (char)('0' + f[i] % 10);
-    }
+    memcpy(o + 1, two_digits + 2 * f[0], 2);
+    memcpy(o + 3, two_digits + 2 * f[1], 2);
+    o[5] = '-';
+    memcpy(o + 6, two_digits + 2 * f[2], 2);
+    o[8] = '-';
+    memcpy(o + 9, two_digits + 2 * f[3], 2);
+    o[11] = 'T';
+    memcpy(o + 12, two_digits + 2 * f[4], 2);
+    o[14] = ':';
+    memcpy(o + 15, two_digits + 2 * f[5], 2);
+    o[17] = ':';
+    memcpy(o + 18, two_digits + 2 * (sec % 60), 2);
     o[20] = 'Z';
     o[21] = '"';
-    node_json_put(b, o, sizeof(o));
+    return o + 22;
 }
 
-static void put_bool(node_json_buf_t *b, int v)
+/* ---- the node ---- */
+
+/* Grows b so that `more` bytes fit at o, a write position inside b->p
+ * (b->len is stale while a writer holds one); returns o in the new memory,
+ * or NULL out of memory. */
+__attribute__((noinline)) static char *grow(node_json_buf_t *b, char *o, size_t more)
 {
-    if (v)
-        PUT_LIT(b, "true");
-    else
-        PUT_LIT(b, "false");
+    b->len = (size_t)(o - b->p);
+    if (reserve(b, more) != 0)
+        return NULL;
+    return b->p + b->len;
 }
 
-/* a jansson value as compact JSON (diagnostics, extra: small, rarely present) */
+/* `more` bytes must fit at o; jumps to oom when they cannot */
+#define ROOM(more)                                                                                                     \
+    do {                                                                                                               \
+        size_t more_ = (more);                                                                                         \
+        if ((size_t)(b->p + b->cap - o) < more_ && (o = grow(b, o, more_)) == NULL)                                    \
+            goto oom;                                                                                                  \
+    } while (0)
+
+/* a literal: its length known when compiling, so a few moves */
+#define LIT(o, lit) (memcpy((o), (lit), sizeof(lit) - 1), (o) += sizeof(lit) - 1)
+#define KEY(key) ",\"" key "\":"
+
+/* a jansson value as compact JSON by json_dumpb (b->len current) */
 static void put_json(node_json_buf_t *b, const json_t *v)
 {
     /* one dump into the room there is; a second only when it did not fit */
@@ -159,84 +294,167 @@ static void put_json(node_json_buf_t *b, const json_t *v)
     b->len += len;
 }
 
+#if JANSSON_VERSION_HEX >= 0x020e00
+#define ITER_KEY_LEN(it, key) json_object_iter_key_len(it)
+#else
+#define ITER_KEY_LEN(it, key) strlen(key)
+#endif
+
+/* An object as json_dumpb(JSON_COMPACT) writes it, walked member by member
+ * in its order (dumping without JSON_SORT_KEYS keeps it too): diagnostics
+ * are strings, extra mostly. Any value but a string, an integer, a boolean
+ * or null (a real, whose format is jansson's own, or anything nested) hands
+ * the whole object to json_dumpb. Returns the new write position, or NULL
+ * out of memory. */
+static char *put_object(node_json_buf_t *b, char *o, json_t *obj)
+{
+    size_t start = (size_t)(o - b->p);
+    ROOM(2);
+    *o++ = '{';
+    for (void *it = json_object_iter(obj); it != NULL; it = json_object_iter_next(obj, it)) {
+        const char *key = json_object_iter_key(it);
+        size_t klen = ITER_KEY_LEN(it, key);
+        json_t *v = json_object_iter_value(it);
+        const char *str = NULL;
+        size_t slen = 0, vroom = 21; /* a json_int_t's digits and sign, or true/false/null */
+        switch (json_typeof(v)) {
+        case JSON_STRING:
+            str = json_string_value(v);
+            slen = json_string_length(v);
+            vroom = NODE_JSON_STR_ROOM(slen);
+            break;
+        case JSON_INTEGER:
+        case JSON_TRUE:
+        case JSON_FALSE:
+        case JSON_NULL:
+            break;
+        default:
+            b->len = start;
+            put_json(b, obj);
+            return b->oom ? NULL : b->p + b->len;
+        }
+        /* ',' key ':' value '}' */
+        ROOM(1 + NODE_JSON_STR_ROOM(klen) + 1 + vroom + 1);
+        if (o[-1] != '{')
+            *o++ = ',';
+        o = node_json_str_write(o, key, klen);
+        *o++ = ':';
+        switch (json_typeof(v)) {
+        case JSON_STRING: o = node_json_str_write(o, str, slen); break;
+        case JSON_INTEGER: o += str_from_int(o, (long long)json_integer_value(v)); break;
+        case JSON_TRUE: LIT(o, "true"); break;
+        case JSON_FALSE: LIT(o, "false"); break;
+        default: LIT(o, "null"); break;
+        }
+    }
+    *o++ = '}';
+    return o;
+oom:
+    return NULL;
+}
+
+/* the longest run of literals and numbers between two checked writes */
+#define FIXED_ROOM 256
+
+/* ,"key":"value" for a C string member */
+#define MEMBER(key, val)                                                                                               \
+    do {                                                                                                               \
+        const char *v_ = (val);                                                                                        \
+        size_t l_ = strlen(v_);                                                                                        \
+        ROOM(sizeof(KEY(key)) + NODE_JSON_STR_ROOM(l_) + FIXED_ROOM);                                                  \
+        LIT(o, KEY(key));                                                                                              \
+        o = node_json_str_write(o, v_, l_);                                                                            \
+    } while (0)
+
 void node_json_append(node_json_buf_t *b, const node_t *n, int64_t now, uint64_t offline_after_ms)
 {
-    PUT_LIT(b, "{\"id\":");
-    node_json_put_str(b, n->id);
-    PUT_MEMBER(b, "name", n->name);
-    PUT_MEMBER(b, "hostname", n->hostname);
-    PUT_MEMBER(b, "os", n->os);
-    PUT_MEMBER(b, "arch", n->arch);
-    PUT_MEMBER(b, "version", n->version);
-    PUT_KEY(b, "roles");
-    PUT_LIT(b, "[");
-    size_t i, k = 0;
+    if (b->oom)
+        return;
+    /* every check below leaves FIXED_ROOM spare for the literals, times and
+     * numbers up to the next check */
+    char *o = b->p + b->len;
+    size_t idlen = strlen(n->id);
+    ROOM(NODE_JSON_STR_ROOM(idlen) + FIXED_ROOM);
+    LIT(o, "{\"id\":");
+    o = node_json_str_write(o, n->id, idlen);
+    MEMBER("name", n->name);
+    MEMBER("hostname", n->hostname);
+    MEMBER("os", n->os);
+    MEMBER("arch", n->arch);
+    MEMBER("version", n->version);
+    LIT(o, KEY("roles") "[");
+    size_t i;
     json_t *v;
     json_array_foreach(n->roles, i, v)
     {
         if (!json_is_string(v))
             continue;
-        if (k++)
-            PUT_LIT(b, ",");
-        node_json_put_str(b, json_string_value(v));
+        size_t l = json_string_length(v);
+        ROOM(1 + NODE_JSON_STR_ROOM(l) + FIXED_ROOM);
+        if (o[-1] != '[')
+            *o++ = ',';
+        o = node_json_str_write(o, json_string_value(v), l);
     }
-    PUT_LIT(b, "]");
-    PUT_MEMBER(b, "owner", n->owner);
-    PUT_MEMBER(b, "district", n->district);
-    PUT_MEMBER(b, "venue", n->venue);
-    PUT_MEMBER(b, "approval", n->approval);
+    *o++ = ']';
+    MEMBER("owner", n->owner);
+    MEMBER("district", n->district);
+    MEMBER("venue", n->venue);
+    MEMBER("approval", n->approval);
     if (registry_node_online(n, now, offline_after_ms))
-        PUT_LIT(b, ",\"node_status\":\"online\"");
+        LIT(o, KEY("node_status") "\"online\"");
     else
-        PUT_LIT(b, ",\"node_status\":\"offline\"");
-    PUT_KEY(b, "last_seen");
-    put_time(b, n->last_seen);
-    PUT_KEY(b, "enrolled_at");
-    put_time(b, n->enrolled_at);
-    PUT_MEMBER(b, "ip", n->ip);
-    PUT_MEMBER(b, "wireguard_ip", n->wireguard_ip);
-    PUT_MEMBER(b, "lan_ip", n->lan_ip);
-    PUT_MEMBER(b, "provider_status", n->provider_status);
-    PUT_MEMBER(b, "stream_status", n->stream_status);
-    PUT_KEY(b, "drain");
-    put_bool(b, n->drain);
-    PUT_KEY(b, "pending_flags");
-    PUT_LIT(b, "[");
-    int sep = 0;
-    if (n->flag_update_node) {
-        PUT_LIT(b, "\"update_node\"");
-        sep = 1;
-    }
-    if (n->flag_update_services) {
-        if (sep)
-            PUT_LIT(b, ",");
-        PUT_LIT(b, "\"update_services\"");
-        sep = 1;
-    }
-    if (n->flag_reprovision) {
-        if (sep)
-            PUT_LIT(b, ",");
-        PUT_LIT(b, "\"reprovision\"");
-    }
-    PUT_LIT(b, "]");
-    PUT_KEY(b, "flags_generation");
-    char num[24];
-    node_json_put(b, num, str_from_int(num, (long long)n->flags_generation));
-    PUT_KEY(b, "is_head");
-    put_bool(b, n->head != NULL);
+        LIT(o, KEY("node_status") "\"offline\"");
+    ROOM(2 * NODE_JSON_TIME_ROOM + FIXED_ROOM);
+    LIT(o, KEY("last_seen"));
+    o = node_json_time_write(o, n->last_seen);
+    LIT(o, KEY("enrolled_at"));
+    o = node_json_time_write(o, n->enrolled_at);
+    MEMBER("ip", n->ip);
+    MEMBER("wireguard_ip", n->wireguard_ip);
+    MEMBER("lan_ip", n->lan_ip);
+    MEMBER("provider_status", n->provider_status);
+    MEMBER("stream_status", n->stream_status);
+    /* ~120 bytes of literals and one number: within the last check's spare */
+    if (n->drain)
+        LIT(o, KEY("drain") "true" KEY("pending_flags") "[");
+    else
+        LIT(o, KEY("drain") "false" KEY("pending_flags") "[");
+    if (n->flag_update_node)
+        LIT(o, "\"update_node\",");
+    if (n->flag_update_services)
+        LIT(o, "\"update_services\",");
+    if (n->flag_reprovision)
+        LIT(o, "\"reprovision\",");
+    if (o[-1] == ',')
+        o--;
+    LIT(o, "]" KEY("flags_generation"));
+    o += str_from_int(o, (long long)n->flags_generation);
+    if (n->head != NULL)
+        LIT(o, KEY("is_head") "true");
+    else
+        LIT(o, KEY("is_head") "false");
     if (json_object_size(n->diagnostics) > 0) {
-        PUT_KEY(b, "diagnostics");
-        put_json(b, n->diagnostics);
+        LIT(o, KEY("diagnostics"));
+        if ((o = put_object(b, o, n->diagnostics)) == NULL)
+            goto oom;
     }
     if (json_object_size(n->extra) > 0) {
-        PUT_KEY(b, "extra");
-        put_json(b, n->extra);
+        ROOM(FIXED_ROOM);
+        LIT(o, KEY("extra"));
+        if ((o = put_object(b, o, n->extra)) == NULL)
+            goto oom;
     }
-    PUT_KEY(b, "orphaned");
-    put_bool(b, n->orphaned_since != 0);
-    PUT_KEY(b, "orphaned_since");
-    put_time(b, n->orphaned_since);
-    PUT_LIT(b, "}");
+    ROOM(NODE_JSON_TIME_ROOM + FIXED_ROOM);
+    if (n->orphaned_since != 0)
+        LIT(o, KEY("orphaned") "true" KEY("orphaned_since"));
+    else
+        LIT(o, KEY("orphaned") "false" KEY("orphaned_since"));
+    o = node_json_time_write(o, n->orphaned_since);
+    *o++ = '}';
+    b->len = (size_t)(o - b->p);
+    return;
+oom:
+    b->oom = 1; /* b->len is where the last write that fitted ended */
 }
 
 static json_t *time_json(int64_t t)
