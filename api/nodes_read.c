@@ -154,6 +154,13 @@ static void list_dispose(void *p)
     node_json_buf_free(&((list_t *)p)->buf);
 }
 
+/* HEAD: the headers a GET would get, no body (h2o_send_inline does this
+ * itself; the list sends with h2o_send, so it asks) */
+static int is_head(h2o_req_t *req)
+{
+    return h2o_memis(req->input.method.base, req->input.method.len, H2O_STRLIT("HEAD"));
+}
+
 static void list_send_batch(list_t *l)
 {
     if (l->done)
@@ -476,7 +483,7 @@ void api_nodes_list(hc_req_t *r)
         req->res.content_length = l->buf.len;
         h2o_start_response(req, &l->super);
         h2o_iovec_t v = h2o_iovec_init(l->buf.p, l->buf.len);
-        h2o_send(req, &v, 1, H2O_SEND_STATE_FINAL);
+        h2o_send(req, &v, is_head(req) ? 0 : 1, H2O_SEND_STATE_FINAL);
         return;
     }
     /* the whole list: tagged before its first byte goes out (see the top) */
@@ -503,6 +510,10 @@ void api_nodes_list(hc_req_t *r)
     if (l->done) /* all of it in one batch: a known length keeps it simple for the client */
         req->res.content_length = l->buf.len + 2;
     h2o_start_response(req, &l->super);
+    if (is_head(req)) {
+        h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);
+        return;
+    }
     list_send_batch(l);
 }
 
@@ -553,7 +564,7 @@ void api_nodes_get(hc_req_t *r)
     static h2o_generator_t generator = {NULL, NULL};
     h2o_start_response(req, &generator);
     h2o_iovec_t body = h2o_iovec_init(b.p, b.len);
-    if (h2o_memis(req->input.method.base, req->input.method.len, H2O_STRLIT("HEAD")))
+    if (is_head(req))
         h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);
     else
         h2o_send(req, &body, 1, H2O_SEND_STATE_FINAL);

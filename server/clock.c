@@ -26,8 +26,14 @@ const char *clock_rfc3339(int64_t t, char *buf, size_t len)
 {
     time_t tt = (time_t)t;
     struct tm tm;
-    gmtime_r(&tt, &tm);
-    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    /* a time beyond what struct tm holds (|t| past ~2^55 s) names no date:
+     * the epoch says "unknown" without reading an unset tm */
+    if (gmtime_r(&tt, &tm) == NULL) {
+        tt = 0;
+        gmtime_r(&tt, &tm);
+    }
+    if (len > 0 && strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        buf[0] = '\0';
     return buf;
 }
 

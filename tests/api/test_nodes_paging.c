@@ -118,6 +118,33 @@ static void walk_pages(const char *first, char (*want)[64], size_t n, size_t lim
     assert_int_equal(got, n);
 }
 
+/* HEAD sends the headers a GET would and no body, whatever path the GET
+ * takes (streamed, one page, one node, JSON answers): a pipelined request
+ * behind it is answered on the same connection, right after those headers */
+static void test_head_sends_no_body(void **state)
+{
+    (void)state;
+    char node[128];
+    snprintf(node, sizeof(node), "/api/v1/nodes/%s", ids[1]);
+    const char *paths[] = {"/api/v1/nodes",         "/api/v1/nodes?limit=3", "/api/v1/nodes?limit=500",
+                           "/api/v1/nodes/summary", node,                    "/api/v1/roles",
+                           "/api/v1/health",        "/api/v1/audit",         "/metrics",
+                           NULL};
+    for (int i = 0; paths[i] != NULL; i++) {
+        char req[1024];
+        snprintf(req, sizeof(req),
+                 "HEAD %s HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " TEST_ADMIN_TOKEN "\r\n\r\n"
+                 "GET /api/v1/health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+                 paths[i]);
+        char *raw = hc_raw(srv, req, strlen(req), 5000);
+        assert_non_null(raw);
+        const char *end = strstr(raw, "\r\n\r\n");
+        if (strncmp(raw, "HTTP/1.1 200", 12) != 0 || end == NULL || strncmp(end + 4, "HTTP/1.1 200", 12) != 0)
+            fail_msg("HEAD %s, then GET on the same connection: %.300s", paths[i], end ? end + 4 : raw);
+        free(raw);
+    }
+}
+
 static void test_keyset_pages(void **state)
 {
     (void)state;
@@ -398,6 +425,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_streamed_full_list),
+        cmocka_unit_test(test_head_sends_no_body),
         cmocka_unit_test(test_keyset_pages),
         cmocka_unit_test(test_filters_with_pages),
         cmocka_unit_test(test_etags),
