@@ -1,0 +1,284 @@
+/*
+ * Route lookup (router_match, route_param): an index over the route table's
+ * path segments, built once, so that a request walks only the routes whose
+ * literal segments it shares instead of matching every pattern in turn (that
+ * walk, with a strchr per capture name, showed in a small request's profile).
+ *
+ * The index is a trie: each node stands for a sequence of literal and
+ * capture segments; its children are the distinct literal segments that
+ * follow, plus at most one capture child; it lists the routes whose pattern
+ * ends there, and those whose "{*rest}" starts after it. A lookup collects
+ * every route whose pattern matches the path (a set, in table order) and
+ * then picks exactly as the plain walk over the table did: the first with the
+ * method (HEAD takes a GET route), else the methods for 405's Allow.
+ *
+ * Built on first use (pthread_once) from the constant table; read-only after,
+ * so any thread may look up without a lock.
+ */
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "router.h"
+
+#define RI_MAX_ROUTES 512 /* the match set is a bitset this wide */
+#define RI_MAX_NODES 1024
+#define RI_MAX_SEGS 24
+#define RI_NAMES_BYTES 2048
+
+enum { SEG_LIT, SEG_CAP, SEG_REST };
+
+typedef struct {
+    const char *lit; /* SEG_LIT: the segment's text (in the pattern, not NUL-terminated) */
+    uint16_t len;
+    uint8_t kind;
+} ri_seg_t;
+
+/* one route's pattern, split at '/' */
+typedef struct {
+    ri_seg_t segs[RI_MAX_SEGS];
+    uint8_t nsegs;
+    uint8_t ncaps;
+    uint8_t mlen; /* strlen of the method */
+    const char *names[ROUTE_MAX_PARAMS]; /* capture names, NUL-terminated, for the process's lifetime */
+} ri_route_t;
+
+typedef struct {
+    const char *lit; /* the literal segment that leads here from the parent */
+    uint16_t len;
+    int16_t first_child, next_sibling; /* literal children */
+    int16_t capture;                   /* the "{name}" child, or -1 */
+    int16_t end_first;                 /* routes whose pattern ends here (linked by ri_next) */
+    int16_t rest_first;                /* routes whose "{*rest}" follows here */
+} ri_node_t;
+
+static ri_route_t ri_routes[RI_MAX_ROUTES];
+static int16_t ri_next[RI_MAX_ROUTES]; /* next route in the same node's list, in table order */
+static ri_node_t ri_nodes[RI_MAX_NODES];
+static size_t ri_nnodes;
+static char ri_names[RI_NAMES_BYTES];
+static size_t ri_names_used;
+static pthread_once_t ri_once = PTHREAD_ONCE_INIT;
+
+/* The table is a constant of the program: a pattern the index cannot hold is
+ * a programming error, reported at the first lookup (every test makes one). */
+static void ri_fail(const char *pattern, const char *why)
+{
+    fprintf(stderr, "route table: pattern \"%s\": %s\n", pattern, why);
+    abort();
+}
+
+static int16_t ri_node_new(const char *lit, size_t len)
+{
+    if (ri_nnodes >= RI_MAX_NODES)
+        return -1;
+    ri_node_t *n = &ri_nodes[ri_nnodes];
+    n->lit = lit;
+    n->len = (uint16_t)len;
+    n->first_child = n->next_sibling = n->capture = n->end_first = n->rest_first = -1;
+    return (int16_t)ri_nnodes++;
+}
+
+static const char *ri_name_keep(const char *name, size_t len)
+{
+    if (ri_names_used + len + 1 > sizeof(ri_names))
+        return NULL;
+    char *p = ri_names + ri_names_used;
+    memcpy(p, name, len);
+    p[len] = '\0';
+    ri_names_used += len + 1;
+    return p;
+}
+
+/* Splits pattern into segments; a capture must be a whole segment and
+ * "{*rest}" the last one (what the matcher has always assumed of the table). */
+static void ri_compile(const route_t *rt, ri_route_t *c)
+{
+    const char *pat = rt->pattern;
+    if (pat[0] != '/')
+        ri_fail(pat, "does not start with '/'");
+    c->nsegs = c->ncaps = 0;
+    size_t ml = strlen(rt->method);
+    if (ml > 255)
+        ri_fail(pat, "method name too long");
+    c->mlen = (uint8_t)ml;
+    const char *p = pat;
+    while (*p == '/') {
+        const char *s = p + 1, *e = strchr(s, '/');
+        if (e == NULL)
+            e = s + strlen(s);
+        if (c->nsegs == RI_MAX_SEGS)
+            ri_fail(pat, "too many segments");
+        ri_seg_t *seg = &c->segs[c->nsegs++];
+        size_t len = (size_t)(e - s);
+        if (len > 0 && s[0] == '{') {
+            int rest = len > 1 && s[1] == '*';
+            if (s[len - 1] != '}' || memchr(s + 1, '{', len - 1) != NULL || memchr(s, '}', len - 1) != NULL)
+                ri_fail(pat, "a capture must be a whole segment");
+            if (c->ncaps == ROUTE_MAX_PARAMS)
+                ri_fail(pat, "too many captures");
+            const char *name = ri_name_keep(s + 1 + rest, len - 2 - (size_t)rest);
+            if (name == NULL)
+                ri_fail(pat, "capture names exceed the index's room");
+            c->names[c->ncaps++] = name;
+            seg->kind = rest ? SEG_REST : SEG_CAP;
+            if (rest && *e != '\0')
+                ri_fail(pat, "{*rest} must be the last segment");
+        } else {
+            if (memchr(s, '{', len) != NULL)
+                ri_fail(pat, "a capture must be a whole segment");
+            seg->kind = SEG_LIT;
+        }
+        seg->lit = s;
+        seg->len = (uint16_t)len;
+        p = e;
+    }
+}
+
+/* appends route i to the list whose head is *head (table order is kept: i grows) */
+static void ri_list_append(int16_t *head, size_t i)
+{
+    while (*head >= 0)
+        head = &ri_next[*head];
+    *head = (int16_t)i;
+    ri_next[i] = -1;
+}
+
+static void ri_build(void)
+{
+    if (route_table_count > RI_MAX_ROUTES)
+        ri_fail(route_table[RI_MAX_ROUTES].pattern, "the table has more routes than the index holds");
+    int16_t root = ri_node_new("", 0);
+    for (size_t i = 0; i < route_table_count; i++) {
+        ri_route_t *c = &ri_routes[i];
+        ri_compile(&route_table[i], c);
+        int16_t n = root;
+        for (size_t k = 0; k < c->nsegs; k++) {
+            const ri_seg_t *seg = &c->segs[k];
+            if (seg->kind == SEG_REST) {
+                ri_list_append(&ri_nodes[n].rest_first, i);
+                n = -1;
+                break;
+            }
+            int16_t next;
+            if (seg->kind == SEG_CAP) {
+                next = ri_nodes[n].capture;
+                if (next < 0 && (next = ri_node_new("", 0)) >= 0)
+                    ri_nodes[n].capture = next;
+            } else {
+                int16_t *link = &ri_nodes[n].first_child;
+                while (*link >= 0 &&
+                       !(ri_nodes[*link].len == seg->len && memcmp(ri_nodes[*link].lit, seg->lit, seg->len) == 0))
+                    link = &ri_nodes[*link].next_sibling;
+                next = *link;
+                if (next < 0 && (next = ri_node_new(seg->lit, seg->len)) >= 0)
+                    *link = next;
+            }
+            if (next < 0)
+                ri_fail(route_table[i].pattern, "the index ran out of nodes");
+            n = next;
+        }
+        if (n >= 0)
+            ri_list_append(&ri_nodes[n].end_first, i);
+    }
+}
+
+#define RI_WORDS (RI_MAX_ROUTES / 64)
+
+static void ri_mark(uint64_t *set, int16_t first)
+{
+    for (int16_t i = first; i >= 0; i = ri_next[i])
+        set[i / 64] |= 1ull << (i % 64);
+}
+
+/* Marks every route under node n that matches path from pos on (pos is at
+ * the '/' before the next segment, or at the end). */
+static void ri_walk(int16_t n, const char *path, size_t plen, size_t pos, uint64_t *set)
+{
+    const ri_node_t *nd = &ri_nodes[n];
+    if (pos == plen) {
+        ri_mark(set, nd->end_first);
+        return;
+    }
+    if (path[pos] != '/')
+        return;
+    ri_mark(set, nd->rest_first); /* "{*rest}" takes whatever follows the '/', even nothing */
+    const char *s = path + pos + 1;
+    size_t left = plen - pos - 1;
+    const char *slash = memchr(s, '/', left);
+    size_t len = slash != NULL ? (size_t)(slash - s) : left;
+    for (int16_t c = nd->first_child; c >= 0; c = ri_nodes[c].next_sibling)
+        if (ri_nodes[c].len == len && memcmp(ri_nodes[c].lit, s, len) == 0) {
+            ri_walk(c, path, plen, pos + 1 + len, set);
+            break; /* literal children are distinct */
+        }
+    if (nd->capture >= 0 && len > 0) /* an empty segment never matches a capture */
+        ri_walk(nd->capture, path, plen, pos + 1 + len, set);
+}
+
+/* the captures of route i, which matches path */
+static void ri_capture(size_t i, const char *path, size_t plen, hc_req_t *r)
+{
+    const ri_route_t *c = &ri_routes[i];
+    size_t pos = 0, n = 0;
+    for (size_t k = 0; k < c->nsegs; k++) {
+        size_t s = pos + 1, e = s;
+        if (c->segs[k].kind == SEG_REST) {
+            r->params[n++] = h2o_iovec_init(path + s, plen - s);
+            break;
+        }
+        while (e < plen && path[e] != '/')
+            e++;
+        if (c->segs[k].kind == SEG_CAP)
+            r->params[n++] = h2o_iovec_init(path + s, e - s);
+        pos = e;
+    }
+    r->nparams = n;
+    for (size_t k = 0; k < n; k++)
+        r->param_names[k] = c->names[k];
+}
+
+const route_t *router_match(const char *method, size_t mlen, const char *path, size_t plen, hc_req_t *r, char *allow,
+                            size_t allowlen)
+{
+    size_t alen = 0;
+    if (allowlen > 0)
+        allow[0] = '\0';
+    pthread_once(&ri_once, ri_build);
+    uint64_t set[RI_WORDS] = {0};
+    ri_walk(0, path, plen, 0, set);
+    int head = mlen == 4 && memcmp(method, "HEAD", 4) == 0;
+    for (size_t w = 0; w < RI_WORDS; w++) {
+        for (uint64_t bits = set[w]; bits != 0; bits &= bits - 1) {
+            size_t i = w * 64 + (size_t)__builtin_ctzll(bits);
+            const route_t *rt = &route_table[i];
+            size_t ml = ri_routes[i].mlen;
+            if ((ml == mlen && memcmp(rt->method, method, mlen) == 0) || (head && strcmp(rt->method, "GET") == 0)) {
+                if (r != NULL)
+                    ri_capture(i, path, plen, r);
+                return rt;
+            }
+            if (allowlen > 0 && strstr(allow, rt->method) == NULL) {
+                int n = snprintf(allow + alen, allowlen - alen, "%s%s", alen ? ", " : "", rt->method);
+                if (n > 0 && (size_t)n < allowlen - alen)
+                    alen += (size_t)n;
+            }
+        }
+    }
+    return NULL;
+}
+
+const char *route_param(hc_req_t *r, const char *name)
+{
+    for (size_t i = 0; i < r->nparams; i++) {
+        if (strcmp(r->param_names[i], name) == 0) {
+            char *s = h2o_mem_alloc_pool(&r->req->pool, r->params[i].len + 1);
+            memcpy(s, r->params[i].base, r->params[i].len);
+            s[r->params[i].len] = '\0';
+            return s;
+        }
+    }
+    return NULL;
+}
