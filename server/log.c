@@ -235,25 +235,41 @@ void log_write_pairs(log_level_t level, const char *pairs, size_t plen)
         log_flush();
 }
 
+/* How log_quote_n sees each byte: QUOTE = it needs the value quoted (a
+ * space, '=', bytes from 0x80 up), ESCAPE = it is escaped or dropped (a
+ * control byte, NUL, DEL, '"', '\\'); other printable ASCII is 0. */
+enum { LQ_QUOTE = 1, LQ_ESCAPE = 2 };
+static const unsigned char lq_class[256] = {
+    [0 ... 0x1f] = LQ_QUOTE | LQ_ESCAPE, [' '] = LQ_QUOTE,          ['"'] = LQ_QUOTE | LQ_ESCAPE,
+    ['='] = LQ_QUOTE,                    ['\\'] = LQ_QUOTE | LQ_ESCAPE, [0x7f] = LQ_QUOTE | LQ_ESCAPE,
+    [0x80 ... 0xff] = LQ_QUOTE,
+};
+
 size_t log_quote_n(char *buf, size_t buflen, const char *s, size_t slen)
 {
     if (buflen == 0)
         return 0;
-    const char *nul = slen > 0 ? memchr(s, '\0', slen) : NULL;
-    size_t n = nul != NULL ? (size_t)(nul - s) : slen;
-    /* one pass classifies the text (this runs three times per access
-     * line): copy = every byte goes out as it is once quoted; bare = no
-     * quotes needed (as log_quote: bytes from 0x80 up are quoted, kept) */
-    int copy = 1, bare = slen > 0 && nul == NULL;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c > ' ' && c < 0x7f && c != '"' && c != '\\' && c != '=')
-            continue;
+    /* one branch-free pass over the whole text (this runs three times per
+     * access line); only text with a byte to escape or drop (NUL among
+     * them) needs the careful pass below */
+    const unsigned char *u = (const unsigned char *)s;
+    unsigned acc = 0;
+    for (size_t i = 0; i < slen; i++)
+        acc |= lq_class[u[i]];
+    const char *nul = NULL;
+    size_t n = slen;
+    int copy = 1, bare = slen > 0;
+    if (acc & LQ_ESCAPE) {
+        nul = memchr(s, '\0', slen);
+        n = nul != NULL ? (size_t)(nul - s) : slen;
         bare = 0;
-        if (c < ' ' || c == 0x7f || c == '"' || c == '\\') {
-            copy = 0;
-            break;
-        }
+        for (size_t i = 0; i < n; i++)
+            if (lq_class[u[i]] & LQ_ESCAPE) {
+                copy = 0;
+                break;
+            }
+    } else if (acc & LQ_QUOTE) {
+        bare = 0;
     }
     /* the common cases in one memcpy, when nothing is cut (the loop below
      * keeps the last bytes of buf for an escape and the closing quote) */
