@@ -23,7 +23,7 @@
 
 #include "router.h"
 
-#define RI_MAX_ROUTES 512 /* the match set is a bitset this wide */
+#define RI_MAX_ROUTES 512 /* routes the index holds (indices are int16_t) */
 #define RI_MAX_NODES 1024
 #define RI_MAX_SEGS 24
 #define RI_NAMES_BYTES 2048
@@ -185,17 +185,28 @@ static void ri_build(void)
     }
 }
 
-#define RI_WORDS (RI_MAX_ROUTES / 64)
+/* the routes that match a path, in table order */
+typedef struct {
+    size_t n;
+    int16_t idx[RI_MAX_ROUTES];
+} ri_set_t;
 
-static void ri_mark(uint64_t *set, int16_t first)
+/* adds the routes of one list; a route is in one list only, so never twice */
+static void ri_mark(ri_set_t *set, int16_t first)
 {
-    for (int16_t i = first; i >= 0; i = ri_next[i])
-        set[i / 64] |= 1ull << (i % 64);
+    for (int16_t i = first; i >= 0; i = ri_next[i]) {
+        size_t k = set->n++;
+        while (k > 0 && set->idx[k - 1] > i) { /* the set stays tiny: insertion keeps it sorted */
+            set->idx[k] = set->idx[k - 1];
+            k--;
+        }
+        set->idx[k] = i;
+    }
 }
 
 /* Marks every route under node n that matches path from pos on (pos is at
  * the '/' before the next segment, or at the end). */
-static void ri_walk(int16_t n, const char *path, size_t plen, size_t pos, uint64_t *set)
+static void ri_walk(int16_t n, const char *path, size_t plen, size_t pos, ri_set_t *set)
 {
     const ri_node_t *nd = &ri_nodes[n];
     if (pos == plen) {
@@ -204,18 +215,18 @@ static void ri_walk(int16_t n, const char *path, size_t plen, size_t pos, uint64
     }
     if (path[pos] != '/')
         return;
-    ri_mark(set, nd->rest_first); /* "{*rest}" takes whatever follows the '/', even nothing */
-    const char *s = path + pos + 1;
-    size_t left = plen - pos - 1;
-    const char *slash = memchr(s, '/', left);
-    size_t len = slash != NULL ? (size_t)(slash - s) : left;
+    if (nd->rest_first >= 0)
+        ri_mark(set, nd->rest_first); /* "{*rest}" takes whatever follows the '/', even nothing */
+    size_t s = pos + 1;
+    const char *slash = memchr(path + s, '/', plen - s);
+    size_t e = slash != NULL ? (size_t)(slash - path) : plen, len = e - s;
     for (int16_t c = nd->first_child; c >= 0; c = ri_nodes[c].next_sibling)
-        if (ri_nodes[c].len == len && memcmp(ri_nodes[c].lit, s, len) == 0) {
-            ri_walk(c, path, plen, pos + 1 + len, set);
+        if (ri_nodes[c].len == len && memcmp(ri_nodes[c].lit, path + s, len) == 0) {
+            ri_walk(c, path, plen, e, set);
             break; /* literal children are distinct */
         }
     if (nd->capture >= 0 && len > 0) /* an empty segment never matches a capture */
-        ri_walk(nd->capture, path, plen, pos + 1 + len, set);
+        ri_walk(nd->capture, path, plen, e, set);
 }
 
 /* the captures of route i, which matches path */
@@ -223,16 +234,21 @@ static void ri_capture(size_t i, const char *path, size_t plen, hc_req_t *r)
 {
     const ri_route_t *c = &ri_routes[i];
     size_t pos = 0, n = 0;
+    /* the route matches: a literal segment is as long as in the pattern, the
+     * last segment ends with the path, only a capture inside needs a scan */
     for (size_t k = 0; k < c->nsegs; k++) {
-        size_t s = pos + 1, e = s;
-        if (c->segs[k].kind == SEG_REST) {
-            r->params[n++] = h2o_iovec_init(path + s, plen - s);
-            break;
+        size_t s = pos + 1, e;
+        if (c->segs[k].kind == SEG_LIT) {
+            pos = s + c->segs[k].len;
+            continue;
         }
-        while (e < plen && path[e] != '/')
-            e++;
-        if (c->segs[k].kind == SEG_CAP)
-            r->params[n++] = h2o_iovec_init(path + s, e - s);
+        if (c->segs[k].kind == SEG_REST || k + 1 == c->nsegs) {
+            e = plen;
+        } else {
+            const char *slash = memchr(path + s, '/', plen - s);
+            e = slash != NULL ? (size_t)(slash - path) : plen;
+        }
+        r->params[n++] = h2o_iovec_init(path + s, e - s);
         pos = e;
     }
     r->nparams = n;
@@ -247,24 +263,23 @@ const route_t *router_match(const char *method, size_t mlen, const char *path, s
     if (allowlen > 0)
         allow[0] = '\0';
     pthread_once(&ri_once, ri_build);
-    uint64_t set[RI_WORDS] = {0};
-    ri_walk(0, path, plen, 0, set);
+    ri_set_t set;
+    set.n = 0;
+    ri_walk(0, path, plen, 0, &set);
     int head = mlen == 4 && memcmp(method, "HEAD", 4) == 0;
-    for (size_t w = 0; w < RI_WORDS; w++) {
-        for (uint64_t bits = set[w]; bits != 0; bits &= bits - 1) {
-            size_t i = w * 64 + (size_t)__builtin_ctzll(bits);
-            const route_t *rt = &route_table[i];
-            size_t ml = ri_routes[i].mlen;
-            if ((ml == mlen && memcmp(rt->method, method, mlen) == 0) || (head && strcmp(rt->method, "GET") == 0)) {
-                if (r != NULL)
-                    ri_capture(i, path, plen, r);
-                return rt;
-            }
-            if (allowlen > 0 && strstr(allow, rt->method) == NULL) {
-                int n = snprintf(allow + alen, allowlen - alen, "%s%s", alen ? ", " : "", rt->method);
-                if (n > 0 && (size_t)n < allowlen - alen)
-                    alen += (size_t)n;
-            }
+    for (size_t k = 0; k < set.n; k++) {
+        size_t i = (size_t)set.idx[k];
+        const route_t *rt = &route_table[i];
+        size_t ml = ri_routes[i].mlen;
+        if ((ml == mlen && memcmp(rt->method, method, mlen) == 0) || (head && strcmp(rt->method, "GET") == 0)) {
+            if (r != NULL)
+                ri_capture(i, path, plen, r);
+            return rt;
+        }
+        if (allowlen > 0 && strstr(allow, rt->method) == NULL) {
+            int n = snprintf(allow + alen, allowlen - alen, "%s%s", alen ? ", " : "", rt->method);
+            if (n > 0 && (size_t)n < allowlen - alen)
+                alen += (size_t)n;
         }
     }
     return NULL;
