@@ -85,6 +85,40 @@ static void test_request_id(void **state)
     assert_true(hc_server_log_contains(srv, "method=GET path=/api/v1/health status=200"));
 }
 
+/* the access line quotes path= and req= by the logfmt rules: bare when
+ * safe, else quoted with \" \\ \n escaped and other control bytes dropped */
+static void test_access_line_quoting(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *method, *path, *want;
+    } cases[] = {
+        {"GET", "/api/v1/health", "method=GET path=/api/v1/health status=200"},
+        {"GET", "/api/v1/health", "req=\"GET /api/v1/health\""},
+        {"GET", "/api/v1/a%20b", "path=\"/api/v1/a b\" status=404"},
+        {"GET", "/api/v1/a%20b", "req=\"GET /api/v1/a b\""},
+        {"GET", "/api/v1/k%3Dv", "path=\"/api/v1/k=v\" status=404"},
+        {"GET", "/api/v1/q%22t", "path=\"/api/v1/q\\\"t\" status=404"},
+        {"GET", "/api/v1/q%22t", "req=\"GET /api/v1/q\\\"t\""},
+        {"GET", "/api/v1/b%5Cs", "req=\"GET /api/v1/b\\\\s\""},
+        {"GET", "/api/v1/n%0Al", "path=\"/api/v1/n\\nl\" status=404"},
+        {"GET", "/api/v1/n%0Al", "req=\"GET /api/v1/n\\nl\""},
+        {"GET", "/api/v1/t%09ab", "req=\"GET /api/v1/tab\""},
+        {"GET", "/api/v1/caf%C3%A9", "path=\"/api/v1/caf\xc3\xa9\" status=404"},
+        {"GET", "/api/v1/caf%C3%A9", "req=\"GET /api/v1/caf\xc3\xa9\""},
+        {"BREW", "/api/v1/health", "method=BREW path=/api/v1/health status=405"},
+        {"BREW", "/api/v1/health", "req=\"BREW /api/v1/health\""},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        hc_resp_t r = hc_request(srv, cases[i].method, cases[i].path, NULL, NULL, NULL, 0, NULL);
+        hc_resp_free(&r);
+    }
+    usleep(100 * 1000);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        if (!hc_server_log_contains(srv, cases[i].want))
+            fail_msg("no access line with %s", cases[i].want);
+}
+
 static void test_auth_missing_and_wrong(void **state)
 {
     (void)state;
@@ -371,6 +405,7 @@ int main(void)
         cmocka_unit_test(test_unknown_path_404),
         cmocka_unit_test(test_wrong_method_405_with_allow),
         cmocka_unit_test(test_request_id),
+        cmocka_unit_test(test_access_line_quoting),
         cmocka_unit_test(test_auth_missing_and_wrong),
         cmocka_unit_test(test_metrics_needs_admin),
         cmocka_unit_test(test_bad_json_inputs),

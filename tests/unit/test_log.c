@@ -90,6 +90,19 @@ static void test_quote_cases(void **state)
     assert_int_equal(log_quote_n(buf, 6, "a b c d e", 9), 4);
     assert_string_equal(buf, "\"a \"");
     assert_int_equal(log_quote_n(buf, 0, "x", 1), 0);
+    int v = -1;
+    log_quote_nv(buf, sizeof(buf), "/api/v1/nodes/n1", 16, &v);
+    assert_int_equal(v, 1);
+    log_quote_nv(buf, sizeof(buf), "a b=c\xc3\xa9", 7, &v);
+    assert_int_equal(v, 1);
+    log_quote_nv(buf, sizeof(buf), "", 0, &v);
+    assert_int_equal(v, 1);
+    log_quote_nv(buf, sizeof(buf), "a\"b", 3, &v);
+    assert_int_equal(v, 0);
+    log_quote_nv(buf, sizeof(buf), "ab\0", 3, &v);
+    assert_int_equal(v, 0);
+    log_quote_nv(buf, sizeof(buf), "a\tb", 3, &v);
+    assert_int_equal(v, 0);
 }
 
 static void check_same(const char *s, size_t slen, size_t buflen)
@@ -100,6 +113,23 @@ static void check_same(const char *s, size_t slen, size_t buflen)
     size_t g = log_quote_n(got, buflen, s, slen), w = ref_quote_n(want, buflen, s, slen);
     assert_int_equal(g, w);
     assert_memory_equal(got, want, sizeof(got)); /* the same bytes, and nothing written past them */
+    /* the verbatim flag never claims more than is true */
+    int verbatim = -1;
+    char again[300];
+    memset(again, 'Z', sizeof(again));
+    assert_int_equal(log_quote_nv(again, buflen, s, slen, &verbatim), g);
+    assert_memory_equal(again, got, sizeof(got));
+    assert_true(verbatim == 0 || verbatim == 1);
+    if (verbatim) {
+        assert_null(memchr(s, '\0', slen));
+        if (g == slen)
+            assert_memory_equal(got, s, slen);
+        else {
+            assert_int_equal(g, slen + 2);
+            assert_true(got[0] == '"' && got[slen + 1] == '"');
+            assert_memory_equal(got + 1, s, slen);
+        }
+    }
 }
 
 static void test_quote_agrees_with_reference(void **state)
