@@ -16,6 +16,7 @@
  * so any thread may look up without a lock.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,7 @@
 #define RI_MAX_NODES 1024
 #define RI_MAX_SEGS 24
 #define RI_NAMES_BYTES 2048
+#define RI_MAX_SLOTS 8192 /* the nodes' child tables, together */
 
 enum { SEG_LIT, SEG_CAP, SEG_REST };
 
@@ -48,7 +50,8 @@ typedef struct {
 typedef struct {
     const char *lit; /* the literal segment that leads here from the parent */
     uint16_t len;
-    int16_t first_child, next_sibling; /* literal children */
+    int16_t first_child, next_sibling; /* literal children (while building) */
+    uint16_t slot0, nslots;            /* its literal children by hash: ri_slots[slot0 .. +nslots) */
     int16_t capture;                   /* the "{name}" child, or -1 */
     int16_t end_first;                 /* routes whose pattern ends here (linked by ri_next) */
     int16_t rest_first;                /* routes whose "{*rest}" follows here */
@@ -60,7 +63,10 @@ static ri_node_t ri_nodes[RI_MAX_NODES];
 static size_t ri_nnodes;
 static char ri_names[RI_NAMES_BYTES];
 static size_t ri_names_used;
+static int16_t ri_slots[RI_MAX_SLOTS];
+static size_t ri_nslots;
 static pthread_once_t ri_once = PTHREAD_ONCE_INIT;
+static atomic_int ri_ready; /* the index is built: no pthread_once call per lookup */
 
 /* The table is a constant of the program: a pattern the index cannot hold is
  * a programming error, reported at the first lookup (every test makes one). */
@@ -78,6 +84,7 @@ static int16_t ri_node_new(const char *lit, size_t len)
     n->lit = lit;
     n->len = (uint16_t)len;
     n->first_child = n->next_sibling = n->capture = n->end_first = n->rest_first = -1;
+    n->slot0 = n->nslots = 0;
     return (int16_t)ri_nnodes++;
 }
 
@@ -146,6 +153,41 @@ static void ri_list_append(int16_t *head, size_t i)
     ri_next[i] = -1;
 }
 
+/* a literal segment's hash: cheap, and it tells the few siblings apart */
+static inline size_t ri_hash(const char *s, size_t len)
+{
+    return len == 0 ? 0 : len * 7 + (unsigned char)s[0] * 31 + (unsigned char)s[len - 1];
+}
+
+/* Each node's literal children in an open-addressed table at least twice
+ * their number (so a probe always meets an empty slot), instead of a walk
+ * along the siblings (a node under /api/v1 has twenty). */
+static void ri_tables(void)
+{
+    for (size_t n = 0; n < ri_nnodes; n++) {
+        size_t count = 0, size = 2;
+        for (int16_t c = ri_nodes[n].first_child; c >= 0; c = ri_nodes[c].next_sibling)
+            count++;
+        if (count == 0)
+            continue;
+        while (size < 2 * count)
+            size *= 2;
+        if (ri_nslots + size > RI_MAX_SLOTS)
+            ri_fail(route_table[0].pattern, "the index ran out of child slots");
+        ri_nodes[n].slot0 = (uint16_t)ri_nslots;
+        ri_nodes[n].nslots = (uint16_t)size;
+        for (size_t k = 0; k < size; k++)
+            ri_slots[ri_nslots + k] = -1;
+        for (int16_t c = ri_nodes[n].first_child; c >= 0; c = ri_nodes[c].next_sibling) {
+            size_t h = ri_hash(ri_nodes[c].lit, ri_nodes[c].len) & (size - 1);
+            while (ri_slots[ri_nslots + h] >= 0)
+                h = (h + 1) & (size - 1);
+            ri_slots[ri_nslots + h] = c;
+        }
+        ri_nslots += size;
+    }
+}
+
 static void ri_build(void)
 {
     if (route_table_count > RI_MAX_ROUTES)
@@ -183,6 +225,8 @@ static void ri_build(void)
         if (n >= 0)
             ri_list_append(&ri_nodes[n].end_first, i);
     }
+    ri_tables();
+    atomic_store_explicit(&ri_ready, 1, memory_order_release);
 }
 
 /* the routes that match a path, in table order */
@@ -205,28 +249,46 @@ static void ri_mark(ri_set_t *set, int16_t first)
 }
 
 /* Marks every route under node n that matches path from pos on (pos is at
- * the '/' before the next segment, or at the end). */
+ * the '/' before the next segment, or at the end). Follows the literal or
+ * the capture child in a loop; only where both match does it recurse. */
 static void ri_walk(int16_t n, const char *path, size_t plen, size_t pos, ri_set_t *set)
 {
-    const ri_node_t *nd = &ri_nodes[n];
-    if (pos == plen) {
-        ri_mark(set, nd->end_first);
-        return;
-    }
-    if (path[pos] != '/')
-        return;
-    if (nd->rest_first >= 0)
-        ri_mark(set, nd->rest_first); /* "{*rest}" takes whatever follows the '/', even nothing */
-    size_t s = pos + 1;
-    const char *slash = memchr(path + s, '/', plen - s);
-    size_t e = slash != NULL ? (size_t)(slash - path) : plen, len = e - s;
-    for (int16_t c = nd->first_child; c >= 0; c = ri_nodes[c].next_sibling)
-        if (ri_nodes[c].len == len && memcmp(ri_nodes[c].lit, path + s, len) == 0) {
-            ri_walk(c, path, plen, e, set);
-            break; /* literal children are distinct */
+    for (;;) {
+        const ri_node_t *nd = &ri_nodes[n];
+        if (pos == plen) {
+            ri_mark(set, nd->end_first);
+            return;
         }
-    if (nd->capture >= 0 && len > 0) /* an empty segment never matches a capture */
-        ri_walk(nd->capture, path, plen, e, set);
+        if (path[pos] != '/')
+            return;
+        if (nd->rest_first >= 0)
+            ri_mark(set, nd->rest_first); /* "{*rest}" takes whatever follows the '/', even nothing */
+        size_t s = pos + 1;
+        const char *slash = memchr(path + s, '/', plen - s);
+        size_t e = slash != NULL ? (size_t)(slash - path) : plen, len = e - s;
+        int16_t lit = -1;
+        if (nd->nslots > 0) {
+            size_t mask = nd->nslots - 1u;
+            const int16_t *slots = ri_slots + nd->slot0;
+            for (size_t h = ri_hash(path + s, len) & mask;; h = (h + 1) & mask) {
+                int16_t c = slots[h];
+                if (c < 0)
+                    break;
+                if (ri_nodes[c].len == len && memcmp(ri_nodes[c].lit, path + s, len) == 0) {
+                    lit = c;
+                    break;
+                }
+            }
+        }
+        /* an empty segment never matches a capture */
+        int16_t cap = len > 0 ? nd->capture : -1;
+        if (lit >= 0 && cap >= 0)
+            ri_walk(cap, path, plen, e, set);
+        n = lit >= 0 ? lit : cap;
+        if (n < 0)
+            return;
+        pos = e;
+    }
 }
 
 /* the captures of route i, which matches path */
@@ -262,7 +324,8 @@ const route_t *router_match(const char *method, size_t mlen, const char *path, s
     size_t alen = 0;
     if (allowlen > 0)
         allow[0] = '\0';
-    pthread_once(&ri_once, ri_build);
+    if (!atomic_load_explicit(&ri_ready, memory_order_acquire))
+        pthread_once(&ri_once, ri_build);
     ri_set_t set;
     set.n = 0;
     ri_walk(0, path, plen, 0, &set);
