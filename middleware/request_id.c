@@ -62,9 +62,15 @@ static void peer_ip(h2o_req_t *req, char *out, size_t outlen)
         const uint8_t *a = (const uint8_t *)&((struct sockaddr_in *)&ss)->sin_addr;
         size_t o = 0;
         for (int i = 0; i < 4; i++) {
+            unsigned v = a[i];
             if (i > 0)
                 out[o++] = '.';
-            o += str_from_int(out + o, a[i]);
+            /* at most three digits: no general number formatting per request */
+            if (v >= 100)
+                out[o++] = (char)('0' + v / 100);
+            if (v >= 10)
+                out[o++] = (char)('0' + v / 10 % 10);
+            out[o++] = (char)('0' + v % 10);
         }
         out[o] = '\0';
     } else if (ss.ss_family == AF_INET)
