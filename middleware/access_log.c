@@ -63,9 +63,8 @@ static size_t req_value(char *buf, size_t buflen, const char *method, size_t mle
     return log_quote_n(buf, buflen, line, tl);
 }
 
-static void on_done(void *p)
+static void on_done(hc_req_t *r)
 {
-    hc_req_t *r = *(hc_req_t **)p;
     h2o_req_t *req = r->req;
     uint64_t dur_us = clock_mono_us() - r->start_us;
     int status = req->res.status;
@@ -130,7 +129,6 @@ static void on_done(void *p)
 
 void mw_access_log(hc_req_t *r)
 {
-    hc_req_t **slot = h2o_mem_alloc_shared(&r->req->pool, sizeof(*slot), on_done);
-    *slot = r;
+    r->on_dispose = on_done;
     router_next(r);
 }

@@ -366,6 +366,8 @@ static void stage_handler(hc_req_t *r)
 static void hc_req_dispose(void *p)
 {
     hc_req_t *r = p;
+    if (r->on_dispose != NULL)
+        r->on_dispose(r);
     if (r->body != NULL)
         json_decref(r->body);
     if (r->worker != NULL)

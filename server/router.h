@@ -74,6 +74,10 @@ struct hc_req {
     char client_ip[64]; /* peer address, or X-Forwarded-For from a trusted proxy */
     const char *scheme; /* "https" on a TLS connection, or X-Forwarded-Proto (http/https) from a
                            trusted proxy, else "http" (static string) */
+    /* called first when h2o disposes of the request (the access line: set by
+     * mw_access_log); the request's own dispose hook, so that no second
+     * shared allocation (a malloc and a free) is made per request */
+    void (*on_dispose)(hc_req_t *r);
 };
 
 /* The table: routes.c. */
