@@ -430,7 +430,11 @@ static void stage_framing(hc_req_t *r)
         r->req->http1_is_persistent = 0;
         conn_guard_linger(r->req);
     }
-    if (framing_is_ambiguous(r->req)) {
+    /* h2o gives a request an entity exactly when its head has a
+     * Content-Length or Transfer-Encoding header (PREBODY_HEADER stands for
+     * one it no longer sees): a request with neither has nothing to conflict,
+     * and its head need not be read again */
+    if ((r->req->entity.base != NULL || refused >= 0) && framing_is_ambiguous(r->req)) {
         r->req->http1_is_persistent = 0;
         json_error(r, 400, "bad_framing", "conflicting Content-Length / Transfer-Encoding headers");
         return;
