@@ -292,8 +292,8 @@ size_t log_quote_nv(char *buf, size_t buflen, const char *s, size_t slen, int *v
         nul = memchr(s, '\0', slen);
         n = nul != NULL ? (size_t)(nul - s) : slen;
         bare = 0;
-        for (size_t i = 0; i < n; i++)
-            if (lq_class[u[i]] & LQ_ESCAPE) {
+        for (size_t k = 0; k < n; k++)
+            if (lq_class[u[k]] & LQ_ESCAPE) {
                 copy = 0;
                 break;
             }
