@@ -34,9 +34,37 @@ static void put_uint(char *buf, size_t cap, size_t *o, uint64_t v)
     put(buf, cap, o, d + n, sizeof(d) - n);
 }
 
-static void on_done(void *p)
+/* The quoted value of req= ("METHOD path", at most 32 + 1 + 255 bytes, so
+ * never cut at 560): when the path went out as it is and the method needs
+ * no escape either, it is the two between quotes, without a second scan of
+ * the path; else log_quote_n of the joined text decides. */
+static size_t req_value(char *buf, size_t buflen, const char *method, size_t mlen, const char *path, size_t plen,
+                        int path_verbatim)
 {
-    hc_req_t *r = *(hc_req_t **)p;
+    int plain = path_verbatim;
+    for (size_t i = 0; plain && i < mlen; i++) {
+        unsigned char c = (unsigned char)method[i];
+        plain = c >= ' ' && c != 0x7f && c != '"' && c != '\\';
+    }
+    char line[300];
+    size_t tl = 0;
+    if (plain && mlen + plen + 4 <= buflen) {
+        buf[tl++] = '"';
+        put(buf, buflen, &tl, method, mlen);
+        buf[tl++] = ' ';
+        put(buf, buflen, &tl, path, plen);
+        buf[tl++] = '"';
+        buf[tl] = '\0';
+        return tl;
+    }
+    put(line, sizeof(line), &tl, method, mlen);
+    put(line, sizeof(line), &tl, " ", 1);
+    put(line, sizeof(line), &tl, path, plen);
+    return log_quote_n(buf, buflen, line, tl);
+}
+
+static void on_done(hc_req_t *r)
+{
     h2o_req_t *req = r->req;
     uint64_t dur_us = clock_mono_us() - r->start_us;
     int status = req->res.status;
@@ -59,19 +87,15 @@ static void on_done(void *p)
     const char *mnul = mlen > 0 ? memchr(req->method.base, '\0', mlen) : NULL;
     if (mnul != NULL)
         mlen = (size_t)(mnul - req->method.base);
-    char tmpline[300];
-    size_t tl = 0;
-    put(tmpline, sizeof(tmpline), &tl, req->method.base, mlen < 32 ? mlen : 32);
-    put(tmpline, sizeof(tmpline), &tl, " ", 1);
-    put(tmpline, sizeof(tmpline), &tl, req->path_normalized.base, plen);
     char pairs[1600];
     size_t o = 0;
     const size_t cap = sizeof(pairs);
     put(pairs, cap, &o, "method=", 7);
     put(pairs, cap, &o, req->method.base, mlen < 256 ? mlen : 256);
     put(pairs, cap, &o, " path=", 6);
+    int path_verbatim = 0;
     if (o + 512 < cap)
-        o += log_quote_n(pairs + o, 512, req->path_normalized.base, plen);
+        o += log_quote_nv(pairs + o, 512, req->path_normalized.base, plen, &path_verbatim);
     put(pairs, cap, &o, " status=", 8);
     if (status < 0)
         put(pairs, cap, &o, "-", 1);
@@ -97,14 +121,14 @@ static void on_done(void *p)
     put(pairs, cap, &o, cred, strlen(cred));
     put(pairs, cap, &o, " req=", 5);
     if (o + 560 < cap)
-        o += log_quote_n(pairs + o, 560, tmpline, tl);
+        o += req_value(pairs + o, 560, req->method.base, mlen < 32 ? mlen : 32, req->path_normalized.base, plen,
+                       path_verbatim);
     pairs[o] = '\0';
     log_write_pairs(status >= 500 ? LOG_ERROR : LOG_INFO, pairs, o);
 }
 
 void mw_access_log(hc_req_t *r)
 {
-    hc_req_t **slot = h2o_mem_alloc_shared(&r->req->pool, sizeof(*slot), on_done);
-    *slot = r;
+    r->on_dispose = on_done;
     router_next(r);
 }

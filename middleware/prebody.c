@@ -72,10 +72,10 @@ void prebody_enable(void)
     atomic_store(&enabled, 1);
 }
 
-static int name_is(const struct phr_header *h, const char *lc)
+static inline int name_is(const struct phr_header *h, const char *lc)
 {
-    size_t n = strlen(lc);
-    return h->name_len == n && strncasecmp(h->name, lc, n) == 0;
+    /* h2o's inline compare: strncasecmp's call showed in each request's profile */
+    return h2o_lcstris(h->name, h->name_len, lc, strlen(lc));
 }
 
 /* the status to refuse with, or NULL to let the body be read */

@@ -62,9 +62,15 @@ static void peer_ip(h2o_req_t *req, char *out, size_t outlen)
         const uint8_t *a = (const uint8_t *)&((struct sockaddr_in *)&ss)->sin_addr;
         size_t o = 0;
         for (int i = 0; i < 4; i++) {
+            unsigned v = a[i];
             if (i > 0)
                 out[o++] = '.';
-            o += str_from_int(out + o, a[i]);
+            /* at most three digits: no general number formatting per request */
+            if (v >= 100)
+                out[o++] = (char)('0' + v / 100);
+            if (v >= 10)
+                out[o++] = (char)('0' + v / 10 % 10);
+            out[o++] = (char)('0' + v % 10);
         }
         out[o] = '\0';
     } else if (ss.ss_family == AF_INET)
@@ -142,8 +148,16 @@ void mw_request_id(hc_req_t *r)
     } else {
         request_id_new(r->request_id, sizeof(r->request_id));
     }
-    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-request-id"), 0, NULL,
-                          h2o_strdup(&req->pool, r->request_id, SIZE_MAX).base, strlen(r->request_id));
+    /* h2o has no token for it: the name is one static iovec (what
+     * h2o_add_header_by_str would allocate per request), and the value is
+     * r->request_id itself, which lives in the request's pool as long as
+     * the response does */
+    static h2o_iovec_t request_id_name = {H2O_STRLIT("x-request-id")};
+    h2o_vector_reserve(&req->pool, &req->res.headers, req->res.headers.size + 1);
+    h2o_header_t *h = req->res.headers.entries + req->res.headers.size++;
+    h->name = &request_id_name;
+    h->orig_name = NULL;
+    h->value = h2o_iovec_init(r->request_id, strlen(r->request_id));
     mw_client_ip_resolve(r);
     router_next(r);
 }

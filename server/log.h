@@ -54,5 +54,9 @@ const char *log_quote(char *buf, size_t buflen, const char *s);
 /* log_quote of the first slen bytes of s (up to a NUL among them); returns
  * the length written (buf is NUL-terminated). */
 size_t log_quote_n(char *buf, size_t buflen, const char *s, size_t slen);
+/* The same; *verbatim (when not NULL) is set to 1 when the output is the
+ * slen bytes as they are, bare or between quotes (no byte escaped, dropped
+ * or cut, no NUL), else 0 (also for text too long for the quick copy). */
+size_t log_quote_nv(char *buf, size_t buflen, const char *s, size_t slen, int *verbatim);
 
 #endif

@@ -1,12 +1,10 @@
 #include "router.h"
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -53,125 +51,6 @@ const char *auth_kind_name(auth_kind_t k)
     return "?";
 }
 
-/* Matches one pattern against a path; captures into r when it matches. */
-static int pattern_match(const char *pat, const char *path, size_t plen, hc_req_t *r)
-{
-    size_t pi = 0, xi = 0, n = 0;
-    h2o_iovec_t caps[ROUTE_MAX_PARAMS];
-    const char *names[ROUTE_MAX_PARAMS];
-    size_t namelens[ROUTE_MAX_PARAMS];
-    while (pat[pi] != '\0') {
-        if (pat[pi] == '{') {
-            const char *close = strchr(pat + pi, '}');
-            if (close == NULL || n == ROUTE_MAX_PARAMS)
-                return 0;
-            int rest = pat[pi + 1] == '*';
-            names[n] = pat + pi + 1 + rest;
-            namelens[n] = (size_t)(close - names[n]);
-            size_t start = xi;
-            if (rest)
-                xi = plen;
-            else
-                while (xi < plen && path[xi] != '/')
-                    xi++;
-            if (xi == start && !rest)
-                return 0; /* an empty segment never matches a capture */
-            caps[n++] = h2o_iovec_init(path + start, xi - start);
-            pi = (size_t)(close - pat) + 1;
-            continue;
-        }
-        if (xi >= plen || path[xi] != pat[pi])
-            return 0;
-        pi++;
-        xi++;
-    }
-    if (xi != plen)
-        return 0;
-    if (r != NULL) {
-        r->nparams = n;
-        for (size_t i = 0; i < n; i++) {
-            char *name = h2o_mem_alloc_pool(&r->req->pool, namelens[i] + 1);
-            memcpy(name, names[i], namelens[i]);
-            name[namelens[i]] = '\0';
-            r->param_names[i] = name;
-            r->params[i] = caps[i];
-        }
-    }
-    return 1;
-}
-
-/* Each pattern's literal part before its first capture, and whether it has
- * one: a path that differs there cannot match, which a length test and two
- * byte compares tell for most routes without walking the pattern (the walk
- * over every route showed in a small request's profile). Computed once. */
-#define ROUTE_PREFIX_MAX 256
-static struct {
-    uint16_t len;  /* bytes before the first '{' (the whole pattern when none) */
-    uint8_t exact; /* no capture: the path is the pattern */
-} route_prefix[ROUTE_PREFIX_MAX];
-static pthread_once_t route_prefix_once = PTHREAD_ONCE_INIT;
-
-static void route_prefix_init(void)
-{
-    for (size_t i = 0; i < route_table_count && i < ROUTE_PREFIX_MAX; i++) {
-        const char *pat = route_table[i].pattern, *brace = strchr(pat, '{');
-        route_prefix[i].len = (uint16_t)(brace != NULL ? (size_t)(brace - pat) : strlen(pat));
-        route_prefix[i].exact = brace == NULL;
-    }
-}
-
-/* 0 when the route cannot match path (a quick test); 1 when it may */
-static int route_may_match(size_t i, const char *path, size_t plen)
-{
-    if (i >= ROUTE_PREFIX_MAX)
-        return 1;
-    size_t lp = route_prefix[i].len;
-    if (route_prefix[i].exact ? plen != lp : plen < lp)
-        return 0;
-    const char *pat = route_table[i].pattern;
-    return lp == 0 || (path[lp - 1] == pat[lp - 1] && memcmp(path, pat, lp) == 0);
-}
-
-const route_t *router_match(const char *method, size_t mlen, const char *path, size_t plen, hc_req_t *r, char *allow,
-                            size_t allowlen)
-{
-    size_t alen = 0;
-    if (allowlen > 0)
-        allow[0] = '\0';
-    pthread_once(&route_prefix_once, route_prefix_init);
-    int head = mlen == 4 && memcmp(method, "HEAD", 4) == 0;
-    for (size_t i = 0; i < route_table_count; i++) {
-        const route_t *rt = &route_table[i];
-        if (!route_may_match(i, path, plen) || !pattern_match(rt->pattern, path, plen, NULL))
-            continue;
-        size_t ml = strlen(rt->method);
-        if ((ml == mlen && memcmp(rt->method, method, mlen) == 0) || (head && strcmp(rt->method, "GET") == 0)) {
-            if (r != NULL)
-                pattern_match(rt->pattern, path, plen, r);
-            return rt;
-        }
-        if (allowlen > 0 && strstr(allow, rt->method) == NULL) {
-            int w = snprintf(allow + alen, allowlen - alen, "%s%s", alen ? ", " : "", rt->method);
-            if (w > 0 && (size_t)w < allowlen - alen)
-                alen += (size_t)w;
-        }
-    }
-    return NULL;
-}
-
-const char *route_param(hc_req_t *r, const char *name)
-{
-    for (size_t i = 0; i < r->nparams; i++) {
-        if (strcmp(r->param_names[i], name) == 0) {
-            char *s = h2o_mem_alloc_pool(&r->req->pool, r->params[i].len + 1);
-            memcpy(s, r->params[i].base, r->params[i].len);
-            s[r->params[i].len] = '\0';
-            return s;
-        }
-    }
-    return NULL;
-}
-
 /* Length of the valid UTF-8 sequence at s (at most n bytes), 0 when it is
  * not one: no overlongs, no surrogates, nothing above U+10FFFF. */
 static size_t utf8_seq_len(const unsigned char *s, size_t n)
@@ -205,7 +84,20 @@ static size_t utf8_seq_len(const unsigned char *s, size_t n)
 int router_text_is_clean(const char *s, size_t len)
 {
     const unsigned char *u = (const unsigned char *)s;
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
     for (size_t i = 0; i < len;) {
+        /* plain ASCII without NUL eight bytes at a time (a path is mostly
+         * that): a word with a zero byte or a byte from 0x80 up goes to the
+         * byte-wise check below */
+        while (len - i >= 8) {
+            uint64_t w;
+            memcpy(&w, u + i, 8);
+            if ((((w - ones) & ~w) | w) & highs)
+                break;
+            i += 8;
+        }
+        if (i >= len)
+            break;
         if (u[i] == 0)
             return 0;
         size_t n = utf8_seq_len(u + i, len - i);
@@ -474,6 +366,8 @@ static void stage_handler(hc_req_t *r)
 static void hc_req_dispose(void *p)
 {
     hc_req_t *r = p;
+    if (r->on_dispose != NULL)
+        r->on_dispose(r);
     if (r->body != NULL)
         json_decref(r->body);
     if (r->worker != NULL)
@@ -487,10 +381,11 @@ static void hc_req_dispose(void *p)
  * no second request is read from those bytes. The raw header block is still
  * at the start of the connection's input buffer while the request is being
  * handled (h2o consumes it only after the response), so it is read there. */
-static int header_is(const char *line, size_t len, const char *name)
+static inline int header_is(const char *line, size_t len, const char *name, size_t n)
 {
-    size_t n = strlen(name);
-    return len > n && strncasecmp(line, name, n) == 0 && line[n] == ':';
+    /* the ':' first: it rules out almost every other line without a
+     * case-insensitive compare (this runs for each line of each request) */
+    return len > n && line[n] == ':' && h2o_lcstris(line, n, name, n);
 }
 
 static int framing_is_ambiguous(h2o_req_t *req)
@@ -515,9 +410,9 @@ static int framing_is_ambiguous(h2o_req_t *req)
             llen--;
         if (llen == 0)
             break; /* end of the header block */
-        if (header_is(buf + pos, llen, "content-length"))
+        if (header_is(buf + pos, llen, H2O_STRLIT("content-length")))
             cl++;
-        else if (header_is(buf + pos, llen, "transfer-encoding"))
+        else if (header_is(buf + pos, llen, H2O_STRLIT("transfer-encoding")))
             te++;
         pos = (size_t)(eol - buf) + 1;
     }
@@ -535,7 +430,11 @@ static void stage_framing(hc_req_t *r)
         r->req->http1_is_persistent = 0;
         conn_guard_linger(r->req);
     }
-    if (framing_is_ambiguous(r->req)) {
+    /* h2o gives a request an entity exactly when its head has a
+     * Content-Length or Transfer-Encoding header (PREBODY_HEADER stands for
+     * one it no longer sees): a request with neither has nothing to conflict,
+     * and its head need not be read again */
+    if ((r->req->entity.base != NULL || refused >= 0) && framing_is_ambiguous(r->req)) {
         r->req->http1_is_persistent = 0;
         json_error(r, 400, "bad_framing", "conflicting Content-Length / Transfer-Encoding headers");
         return;

@@ -45,7 +45,8 @@ typedef void (*route_handler_fn)(hc_req_t *r);
 
 typedef struct route {
     const char *method;  /* "GET", "POST", ... */
-    const char *pattern; /* "/api/v1/nodes/{id}/exec/{execId}/result"; a trailing "{*path}" matches the rest */
+    const char *pattern; /* "/api/v1/nodes/{id}/exec/{execId}/result"; a trailing "{*path}" matches the rest.
+                            A capture is a whole segment (server/route_match.c refuses the table otherwise) */
     route_handler_fn handler;
     auth_kind_t auth;
     size_t body_limit; /* 0 = ROUTE_DEFAULT_BODY_LIMIT */
@@ -73,6 +74,10 @@ struct hc_req {
     char client_ip[64]; /* peer address, or X-Forwarded-For from a trusted proxy */
     const char *scheme; /* "https" on a TLS connection, or X-Forwarded-Proto (http/https) from a
                            trusted proxy, else "http" (static string) */
+    /* called first when h2o disposes of the request (the access line: set by
+     * mw_access_log); the request's own dispose hook, so that no second
+     * shared allocation (a malloc and a free) is made per request */
+    void (*on_dispose)(hc_req_t *r);
 };
 
 /* The table: routes.c. */
@@ -85,7 +90,7 @@ void router_register(h2o_pathconf_t *pathconf);
  * path: before a request is routed) as JSON. Main thread, at start. */
 void router_register_fallback(h2o_hostconf_t *host);
 
-/* Matching (exposed for tests): returns the route for method+path, or NULL
+/* Matching (server/route_match.c; exposed for tests): returns the route for method+path, or NULL
  * with *allow filled ("GET, POST") when the path exists under other methods
  * (405), or NULL with allow[0] == 0 (404). Captures go to r (may be NULL). */
 const route_t *router_match(const char *method, size_t mlen, const char *path, size_t plen, hc_req_t *r, char *allow,
