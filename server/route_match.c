@@ -69,7 +69,8 @@ static pthread_once_t ri_once = PTHREAD_ONCE_INIT;
 static atomic_int ri_ready; /* the index is built: no pthread_once call per lookup */
 
 /* The table is a constant of the program: a pattern the index cannot hold is
- * a programming error, reported at the first lookup (every test makes one). */
+ * a programming error, reported when the server starts (router_register
+ * builds the index) or at the first lookup of a test. */
 static void ri_fail(const char *pattern, const char *why)
 {
     fprintf(stderr, "route table: pattern \"%s\": %s\n", pattern, why);
@@ -316,6 +317,11 @@ static void ri_capture(size_t i, const char *path, size_t plen, hc_req_t *r)
     r->nparams = n;
     for (size_t k = 0; k < n; k++)
         r->param_names[k] = c->names[k];
+}
+
+void router_index_build(void)
+{
+    pthread_once(&ri_once, ri_build);
 }
 
 const route_t *router_match(const char *method, size_t mlen, const char *path, size_t plen, hc_req_t *r, char *allow,

@@ -464,6 +464,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 
 void router_register(h2o_pathconf_t *pathconf)
 {
+    router_index_build();
     h2o_handler_t *h = h2o_create_handler(pathconf, sizeof(*h));
     h->on_req = on_req;
 }

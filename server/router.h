@@ -90,6 +90,10 @@ void router_register(h2o_pathconf_t *pathconf);
  * path: before a request is routed) as JSON. Main thread, at start. */
 void router_register_fallback(h2o_hostconf_t *host);
 
+/* Builds the route index from the table (main thread, at start: a pattern
+ * the index cannot hold stops the program there); router_match builds it on
+ * first use otherwise. */
+void router_index_build(void);
 /* Matching (server/route_match.c; exposed for tests): returns the route for method+path, or NULL
  * with *allow filled ("GET, POST") when the path exists under other methods
  * (405), or NULL with allow[0] == 0 (404). Captures go to r (may be NULL). */
