@@ -244,8 +244,9 @@ static const commit_spec_t flags_spec = {flags_apply, flags_publish, flags_respo
 /* the members a heartbeat may carry; hb_known is in this order */
 enum { HB_VERSION, HB_STREAM_STATUS, HB_PROVIDER_STATUS, HB_WIREGUARD_IP, HB_LAN_IP, HB_DIAGNOSTICS, HB_FLAGS_ACK,
        HB_SESSION_ID, HB_KNOWN };
-static const char *const hb_known[HB_KNOWN + 1] = {"version",     "stream_status", "provider_status", "wireguard_ip", "lan_ip",
-                                                   "diagnostics", "flags_ack",     "session_id",      NULL};
+static const char *const hb_known[HB_KNOWN + 1] = {
+    "version", "stream_status", "provider_status", "wireguard_ip", "lan_ip", "diagnostics", "flags_ack", "session_id",
+    NULL};
 
 /* a short status/version/address string (v, the body's member key); NULL
  * when absent or unusable (then counted) */
