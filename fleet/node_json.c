@@ -166,84 +166,26 @@ void node_json_put_str(node_json_buf_t *b, const char *s)
 
 /* ---- times ---- */
 
-/* the times written by arithmetic: years 0000..9999 (as the old gmtime_r path) */
-#define TIME_MIN (-62167219200LL) /* 0000-01-01T00:00:00Z */
-#define TIME_MAX 253402300799LL   /* 9999-12-31T23:59:59Z */
-
-/* The proleptic Gregorian date of a day count from 0000-01-01 (years 0000
- * to 9999). Counted from a 1st of March, every leap day falls at the end of
- * its year, of its 4-year block, of its century and of its 400-year cycle,
- * so each level divides evenly but for its last block, one day longer.
- * Counting from -0400-03-01 keeps every number unsigned. */
-static void civil_from_days(uint64_t days, unsigned *year, unsigned *month, unsigned *day)
-{
-    /* day of the March-based year each month starts on (Mar..Feb, then the end) */
-    static const unsigned short month_start[13] = {0, 31, 61, 92, 122, 153, 184, 214, 245, 275, 306, 337, 366};
-    /* 0000-03-01 is day 60 of year 0 (a leap year), and one cycle after -0400-03-01 */
-    uint64_t r = days + 146097 - 60;
-    uint64_t c400 = r / 146097;
-    r %= 146097;
-    uint64_t c100 = r / 36524;
-    if (c100 == 4) /* the cycle's last day: 29 February of its 400th year */
-        c100 = 3;
-    r -= c100 * 36524;
-    uint64_t c4 = r / 1461;
-    r -= c4 * 1461;
-    uint64_t c1 = r / 365;
-    if (c1 == 4) /* the block's last day: 29 February */
-        c1 = 3;
-    r -= c1 * 365;
-    /* months have 30 or 31 days, so r / 31 is the month or the one before */
-    unsigned mi = (unsigned)(r / 31);
-    if (r >= month_start[mi + 1])
-        mi++;
-    /* January and February belong to the next year */
-    *year = (unsigned)(400 * c400 + 100 * c100 + 4 * c4 + c1 + (mi >= 10)) - 400;
-    *month = mi < 10 ? mi + 3 : mi - 9;
-    *day = (unsigned)(r - month_start[mi]) + 1;
-}
-
-static const char two_digits[] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
-                                 "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
-                                 "8081828384858687888990919293949596979899";
-
 char *node_json_time_write(char *o, int64_t t)
 {
     if (t == 0) {
         memcpy(o, "null", 4);
         return o + 4;
     }
-    if (t < TIME_MIN || t > TIME_MAX) {
-        /* clock_rfc3339's digits, '-', ':', 'T', 'Z' need no escape:
-         * the length plus the quotes and 8 spare bytes fit the room */
-        char buf[NODE_JSON_TIME_ROOM - 16];
-        const char *s = clock_rfc3339(t, buf, sizeof(buf));
-        return node_json_str_write(o, s, strlen(s));
+    char buf[NODE_JSON_TIME_ROOM - 16];
+    size_t n = clock_rfc3339_write(buf, t);
+    if (n == 0) {
+        /* beyond years 0000..9999: clock_rfc3339's digits, '-', ':', 'T',
+         * 'Z' need no escape; the length plus the quotes and 8 spare bytes
+         * fit the room */
+        clock_rfc3339(t, buf, sizeof(buf));
+        return node_json_str_write(o, buf, strlen(buf));
     }
-    /* clock_rfc3339's format without gmtime_r (which takes glibc's time
-     * zone lock) and strftime (its locale machinery): a list writes two or
-     * three times per node */
-    uint64_t u = (uint64_t)(t - TIME_MIN);
-    unsigned sec = (unsigned)(u % 86400), y, mon, mday;
-    civil_from_days(u / 86400, &y, &mon, &mday);
-    const unsigned f[6] = {y / 100, y % 100, mon, mday, sec / 3600, sec / 60 % 60};
-    /* "YYYY-MM-DDTHH:MM:SSZ" */
-    o[0] = '"';
-    memcpy(o + 1, two_digits + 2 * f[0], 2);
-    memcpy(o + 3, two_digits + 2 * f[1], 2);
-    o[5] = '-';
-    memcpy(o + 6, two_digits + 2 * f[2], 2);
-    o[8] = '-';
-    memcpy(o + 9, two_digits + 2 * f[3], 2);
-    o[11] = 'T';
-    memcpy(o + 12, two_digits + 2 * f[4], 2);
-    o[14] = ':';
-    memcpy(o + 15, two_digits + 2 * f[5], 2);
-    o[17] = ':';
-    memcpy(o + 18, two_digits + 2 * (sec % 60), 2);
-    o[20] = 'Z';
-    o[21] = '"';
-    return o + 22;
+    *o++ = '"';
+    memcpy(o, buf, n);
+    o += n;
+    *o++ = '"';
+    return o;
 }
 
 /* ---- the node ---- */

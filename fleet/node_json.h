@@ -47,8 +47,7 @@ char *node_json_str_write(char *o, const char *s, size_t n);
 /* Room node_json_time_write needs */
 #define NODE_JSON_TIME_ROOM 64
 /* a time as a node's JSON holds it, quotes included: null for 0, else
- * "YYYY-MM-DDTHH:MM:SSZ" (UTC; clock_rfc3339's string, but years 0..999 with
- * four digits), and clock_rfc3339's string for years beyond 0..9999 */
+ * clock_rfc3339's string ("YYYY-MM-DDTHH:MM:SSZ", UTC) */
 char *node_json_time_write(char *o, int64_t t);
 
 #endif

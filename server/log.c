@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
+
 static _Atomic int min_level = LOG_INFO;
 static _Atomic int format = LOG_FORMAT_LOGFMT;
 static _Atomic int journal; /* stderr is the journal: prefix <N> */
@@ -176,11 +178,10 @@ void log_write_pairs(log_level_t level, const char *pairs, size_t plen)
     static __thread char ts[40];
     static __thread size_t ts_len;
     if (tv.tv_sec != ts_sec) {
-        struct tm tm;
-        gmtime_r(&tv.tv_sec, &tm);
-        int k = snprintf(ts, sizeof(ts) - 5, "%04d-%02d-%02dT%02d:%02d:%02d.", tm.tm_year + 1900, tm.tm_mon + 1,
-                         tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-        ts_len = k > 0 && (size_t)k < sizeof(ts) - 5 ? (size_t)k : 0;
+        /* clock_rfc3339's "…:SSZ" with the Z turned into the fraction's dot */
+        ts_len = clock_rfc3339_write(ts, (int64_t)tv.tv_sec);
+        if (ts_len > 0)
+            ts[ts_len - 1] = '.';
         ts_sec = tv.tv_sec;
     }
     int ms = (int)(tv.tv_usec / 1000);
