@@ -32,22 +32,26 @@ void auth_set_metrics_token(const uint8_t *hash)
         memcpy(metrics_hash, hash, SECRET_HASH_LEN);
 }
 
-/* the bearer token, or an empty iovec */
+h2o_iovec_t auth_bearer_token(const char *v, size_t len)
+{
+    if (len <= 7 || strncasecmp(v, "Bearer ", 7) != 0)
+        return h2o_iovec_init(NULL, 0);
+    size_t a = 7;
+    while (a < len && v[a] == ' ')
+        a++;
+    size_t b = len;
+    while (b > a && v[b - 1] == ' ')
+        b--;
+    return h2o_iovec_init(v + a, b - a);
+}
+
+/* the request's bearer token, or an empty iovec */
 static h2o_iovec_t bearer(h2o_req_t *req)
 {
     ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
     if (i < 0)
         return h2o_iovec_init(NULL, 0);
-    h2o_iovec_t v = req->headers.entries[i].value;
-    if (v.len <= 7 || strncasecmp(v.base, "Bearer ", 7) != 0)
-        return h2o_iovec_init(NULL, 0);
-    size_t a = 7;
-    while (a < v.len && v.base[a] == ' ')
-        a++;
-    size_t b = v.len;
-    while (b > a && v.base[b - 1] == ' ')
-        b--;
-    return h2o_iovec_init(v.base + a, b - a);
+    return auth_bearer_token(req->headers.entries[i].value.base, req->headers.entries[i].value.len);
 }
 
 static void unauthorized(hc_req_t *r, const char *what)

@@ -21,6 +21,11 @@ void mw_limits(hc_req_t *r);
 void mw_auth(hc_req_t *r);
 /* server.metrics_token's hash (NULL: none); main thread, before the workers start */
 void auth_set_metrics_token(const uint8_t *hash);
+/* The token of an Authorization header value ("Bearer <token>", the scheme
+ * in any case, spaces around the token dropped), borrowed from v; its base
+ * is NULL when the value is not a bearer credential at all, its length 0
+ * (base set) when the token is empty. */
+h2o_iovec_t auth_bearer_token(const char *v, size_t len);
 
 /* HTTP/1 requests refused from their headers before h2o read their body
  * (middleware/prebody.c) reach the router with this header in place of

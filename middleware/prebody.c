@@ -34,7 +34,6 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include <h2o.h>
 
@@ -117,19 +116,14 @@ static const char *verdict(const char *method, size_t mlen, const char *path, si
     }
     for (size_t i = 0; i < nheaders; i++) {
         if (name_is(&headers[i], "authorization")) {
-            const char *v = headers[i].value;
-            size_t a = 7, b = headers[i].value_len;
-            if (b <= 7 || strncasecmp(v, "Bearer ", 7) != 0)
-                continue;
-            while (a < b && v[a] == ' ')
-                a++;
-            while (b > a && v[b - 1] == ' ')
-                b--;
-            if (b - a == 0 || b - a > 256)
+            h2o_iovec_t tok = auth_bearer_token(headers[i].value, headers[i].value_len);
+            if (tok.base == NULL)
+                continue; /* another scheme */
+            if (tok.len == 0 || tok.len > 256)
                 return "401";
             uint8_t h[SECRET_HASH_LEN];
             char who[80];
-            secret_token_hash(v + a, b - a, h);
+            secret_token_hash(tok.base, tok.len, h);
             /* whether it is the right kind of credential is the auth
              * stage's question (403 needs no body either way) */
             if (registry_auth_admin(h, who, sizeof(who)) || registry_auth_node(h, who, sizeof(who)) ||
