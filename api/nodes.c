@@ -542,17 +542,13 @@ static int setroles_apply(sqlite3 *db, void *arg)
         free(roles);
         return rc == SQLITE_DONE ? NODES_ENOENT : -1;
     }
-    rc = head_roles_sync(db, serve_config(), s->id, json_is_array(old) ? old : s->missing, s->roles, s->actor,
-                         &s->head_change);
-    /* a node that is no longer a head is in no session as a head any more */
-    if (rc == 0 && s->head_change < 0) {
-        if (s->ended != NULL)
-            json_array_clear(s->ended); /* an apply that runs again starts over */
-        if (s->ended == NULL && (s->ended = json_array()) == NULL)
-            rc = -1;
-        else
-            rc = stream_sessions_end_node_apply(db, s->id, SS_HEAD_IDLE, s->ended);
-    }
+    if (s->ended != NULL)
+        json_array_clear(s->ended); /* an apply that runs again starts over */
+    if (s->ended == NULL && (s->ended = json_array()) == NULL)
+        rc = -1;
+    else
+        rc = head_roles_sync(db, serve_config(), s->id, json_is_array(old) ? old : s->missing, s->roles, s->actor,
+                             &s->head_change, s->ended);
     json_decref(old);
     if (rc != 0) {
         free(roles);
@@ -601,7 +597,7 @@ static void setroles_publish(void *arg)
     }
     lock_give(&registry_nodes_lock);
     json_decref(copy);
-    if (s->ended != NULL)
+    if (json_array_size(s->ended) > 0)
         stream_sessions_end_node_publish(s->id, SS_HEAD_IDLE, s->ended, 0);
 }
 

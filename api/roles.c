@@ -186,8 +186,8 @@ typedef struct {
 } del_t;
 
 /* A forced delete of a head role: a node that loses its last head role with
- * it stops being a head, and is in no session as a head any more, as when an
- * admin sets its roles (fleet/head_roles.h, api/nodes.c). */
+ * it stops being a head and its sessions as a head end (head_roles_sync), as
+ * when an admin sets its roles. */
 static int drop_heads(sqlite3 *db, del_t *d)
 {
     size_t i;
@@ -201,20 +201,17 @@ static int drop_heads(sqlite3 *db, del_t *d)
         json_t *now = sqlite3_step(st) == SQLITE_ROW ? json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL)
                                                       : NULL;
         sqlite3_finalize(st);
-        json_t *before = json_is_array(now) ? json_copy(now) : NULL;
-        int change = 0, rc = before ? json_array_append_new(before, json_string(d->name)) : -1;
+        json_t *before = json_is_array(now) ? json_copy(now) : NULL, *ended = json_array();
+        int change = 0, rc = before && ended ? json_array_append_new(before, json_string(d->name)) : -1;
         if (rc == 0)
-            rc = head_roles_sync(db, serve_config(), json_string_value(id), before, now, d->actor, &change);
+            rc = json_object_set(d->ended, json_string_value(id), ended);
+        if (rc == 0)
+            rc = head_roles_sync(db, serve_config(), json_string_value(id), before, now, d->actor, &change, ended);
         json_decref(now);
         json_decref(before);
+        json_decref(ended);
         if (rc != 0)
             return rc < 0 ? -1 : rc;
-        if (change < 0) {
-            json_t *ended = json_array();
-            if (ended == NULL || json_object_set_new(d->ended, json_string_value(id), ended) != 0 ||
-                stream_sessions_end_node_apply(db, json_string_value(id), SS_HEAD_IDLE, ended) != 0)
-                return -1;
-        }
     }
     return 0;
 }

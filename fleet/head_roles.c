@@ -6,6 +6,7 @@
 #include "audit.h"
 #include "log.h"
 #include "store.h"
+#include "stream_sessions.h"
 
 int head_roles_is(const hc_config_t *cfg, const char *name)
 {
@@ -39,7 +40,7 @@ static int exec_one(sqlite3 *db, const char *sql, const char *id)
 }
 
 int head_roles_sync(sqlite3 *db, const hc_config_t *cfg, const char *node_id, const json_t *old_roles,
-                    const json_t *new_roles, const char *actor, int *change)
+                    const json_t *new_roles, const char *actor, int *change, json_t *ended)
 {
     *change = 0;
     int was = head_roles_any(cfg, old_roles), is = head_roles_any(cfg, new_roles);
@@ -58,6 +59,8 @@ int head_roles_sync(sqlite3 *db, const hc_config_t *cfg, const char *node_id, co
         if (exec_one(db, "DELETE FROM heads WHERE node_id = ?1", node_id) != 0)
             return -1;
         *change = -1;
+        if (ended == NULL || stream_sessions_end_node_apply(db, node_id, SS_HEAD_IDLE, ended) != 0)
+            return -1;
     }
     if (*change == 0)
         return 0;
@@ -118,7 +121,7 @@ static int reconcile_apply(sqlite3 *db, void *arg)
     {
         json_t *none = json_array();
         int change = 0;
-        rc = none ? head_roles_sync(db, cfg, id, none, roles, "config", &change) : -1;
+        rc = none ? head_roles_sync(db, cfg, id, none, roles, "config", &change, NULL) : -1;
         json_decref(none);
         if (rc == HEAD_ROLES_EPINNED) {
             /* a head is never a body: the role wins over an older pin to it */
@@ -129,7 +132,7 @@ static int reconcile_apply(sqlite3 *db, void *arg)
                 rc = store_audit_append(db, "config", "head.unassign", id, NULL);
             json_t *none2 = json_array();
             if (rc == 0)
-                rc = none2 ? head_roles_sync(db, cfg, id, none2, roles, "config", &change) : -1;
+                rc = none2 ? head_roles_sync(db, cfg, id, none2, roles, "config", &change, NULL) : -1;
             json_decref(none2);
         }
         if (rc == 0 && change > 0)

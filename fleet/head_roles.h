@@ -34,12 +34,16 @@ int head_roles_any(const hc_config_t *cfg, const json_t *roles);
  * Inside a store apply (writer thread), after the roles of node_id changed
  * from old_roles to new_roles: inserts its head record when it gained a head
  * role and has none, deletes it when it lost its last one; each audited as
- * actor. *change gets +1 (created), -1 (deleted) or 0. Returns 0, -1 on a SQL
- * error, or HEAD_ROLES_EPINNED (nothing written) when it would become a head
- * while a head streams from it.
+ * actor. A node that stops being a head is in no streaming session as a head
+ * any more: those sessions end (reason head_idle) and their ids are appended
+ * to ended, for the caller's publish step to hand to
+ * stream_sessions_end_node_publish (ended may be NULL only where old_roles
+ * holds no head role: the node cannot stop being a head). *change gets +1 (created), -1 (deleted)
+ * or 0. Returns 0, -1 on a SQL error or out of memory, or HEAD_ROLES_EPINNED
+ * (nothing written) when it would become a head while a head streams from it.
  */
 int head_roles_sync(sqlite3 *db, const hc_config_t *cfg, const char *node_id, const json_t *old_roles,
-                    const json_t *new_roles, const char *actor, int *change);
+                    const json_t *new_roles, const char *actor, int *change, json_t *ended);
 
 /* Publish step of head_roles_sync's change on n (caller holds the nodes lock
  * exclusively): creates or frees n->head. 0, or -1 out of memory (the record
